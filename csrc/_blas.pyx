@@ -1,0 +1,222 @@
+"""Row-major matrix products: C ← α·op(A)·op(B) + β·C.
+
+Layers of this file (see sklearn/_loss/_loss.pyx.tp for the pattern):
+  1. ``gemm``/``gemv``/``ger``: thin row-major wrappers over
+     scipy.linalg.cython_blas (column-major BLAS sees a row-major matrix as
+     its transpose, so C = op(A)·op(B) is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ by
+     swapping the operands);
+  2. ``small_mm``: hand-written loops for products too small for a BLAS call
+     to pay off (its fixed cost is ~0.1-1 µs);
+  3. ``mm``: the one entry the kernels use; it picks the hand loops below
+     ``small_product_limit`` multiply-adds, else GER for rank-1 updates
+     (k == 1), GEMV for matrix-vector products (m == 1 or n == 1), GEMM
+     otherwise;
+  4. ``def`` entry points taking NumPy arrays, for tests and benchmarks.
+
+op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
+"""
+from cython cimport floating
+cimport scipy.linalg.cython_blas as cblas
+
+import numpy as np
+
+# Below this many multiply-adds (m·n·k) ``mm`` uses the hand loops.  Chosen by
+# measurement (bench/bench_kernels.py): a BLAS call costs ~0.2 µs of overhead.
+cdef Py_ssize_t _small_limit = 512
+
+
+def get_small_product_limit():
+    """Largest product (m·n·k multiply-adds) that ``mm`` computes by hand."""
+    return _small_limit
+
+
+def set_small_product_limit(Py_ssize_t limit):
+    """Set the hand-loop/BLAS crossover of ``mm``; returns the previous value.
+
+    0 sends every product to BLAS; a huge value sends every one to the hand
+    loops (the tests use both to cover both paths).
+    """
+    global _small_limit
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    old = _small_limit
+    _small_limit = limit
+    return old
+
+
+# ---------------------------------------------------------------- layer 1
+cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+               floating alpha, const floating* A, int lda,
+               const floating* B, int ldb,
+               floating beta, floating* C, int ldc) noexcept nogil:
+    """C (m×n) ← α op(A) op(B) + β C, all row-major; m, n, k ≥ 1."""
+    cdef char ta = b't' if trans_a else b'n'
+    cdef char tb = b't' if trans_b else b'n'
+    if floating is float:
+        cblas.sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb,
+                    <float*>A, &lda, &beta, C, &ldc)
+    else:
+        cblas.dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>B, &ldb,
+                    <double*>A, &lda, &beta, C, &ldc)
+
+
+cdef void gemv(bint trans_a, int m, int n, floating alpha,
+               const floating* A, int lda, const floating* x, int incx,
+               floating beta, floating* y, int incy) noexcept nogil:
+    """y ← α op(A) x + β y with A (m×n) row-major; m, n ≥ 1."""
+    # Row-major A is column-major Aᵀ (n×m): flip the transpose flag.
+    cdef char t = b'n' if trans_a else b't'
+    if floating is float:
+        cblas.sgemv(&t, &n, &m, &alpha, <float*>A, &lda, <float*>x, &incx,
+                    &beta, y, &incy)
+    else:
+        cblas.dgemv(&t, &n, &m, &alpha, <double*>A, &lda, <double*>x, &incx,
+                    &beta, y, &incy)
+
+
+cdef void ger(int m, int n, floating alpha, const floating* x, int incx,
+              const floating* y, int incy, floating* A, int lda) noexcept nogil:
+    """A (m×n, row-major) ← A + α x yᵀ; m, n ≥ 1."""
+    # Column-major view: Aᵀ ← Aᵀ + α y xᵀ.
+    if floating is float:
+        cblas.sger(&n, &m, &alpha, <float*>y, &incy, <float*>x, &incx, A, &lda)
+    else:
+        cblas.dger(&n, &m, &alpha, <double*>y, &incy, <double*>x, &incx, A, &lda)
+
+
+# ---------------------------------------------------------------- layer 2
+cdef inline void _scale_rows(int m, int n, floating beta, floating* C,
+                             int ldc) noexcept nogil:
+    """C ← β C; β = 0 writes zeros (BLAS semantics: C's old NaNs vanish)."""
+    cdef int i, j
+    if beta == 1:
+        return
+    for i in range(m):
+        if beta == 0:
+            for j in range(n):
+                C[i * ldc + j] = 0
+        else:
+            for j in range(n):
+                C[i * ldc + j] *= beta
+
+
+cdef inline floating _dot(int k, const floating* a, const floating* b) noexcept nogil:
+    """Σ_p a_p b_p with four accumulators (independent chains for the CPU)."""
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef int p = 0
+    while p + 4 <= k:
+        s0 += a[p] * b[p]
+        s1 += a[p + 1] * b[p + 1]
+        s2 += a[p + 2] * b[p + 2]
+        s3 += a[p + 3] * b[p + 3]
+        p += 4
+    while p < k:
+        s0 += a[p] * b[p]
+        p += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef void small_mm(bint trans_a, bint trans_b, int m, int n, int k,
+                   floating alpha, const floating* A, int lda,
+                   const floating* B, int ldb,
+                   floating beta, floating* C, int ldc) noexcept nogil:
+    """C ← α op(A) op(B) + β C by loops whose inner loop is contiguous."""
+    cdef int i, j, p
+    cdef floating a
+    cdef floating* c_row
+    cdef const floating* b_row
+    _scale_rows(m, n, beta, C, ldc)
+    if alpha == 0 or k == 0:
+        return
+    if not trans_b:
+        # C[i, :] += α op(A)[i, p] B[p, :]   (axpy over contiguous rows)
+        for i in range(m):
+            c_row = C + i * ldc
+            for p in range(k):
+                a = alpha * (A[p * lda + i] if trans_a else A[i * lda + p])
+                b_row = B + p * ldb
+                for j in range(n):
+                    c_row[j] += a * b_row[j]
+    elif not trans_a:
+        # C[i, j] += α A[i, :]·B[j, :]   (dot of two contiguous rows)
+        for i in range(m):
+            for j in range(n):
+                C[i * ldc + j] += alpha * _dot(k, A + i * lda, B + j * ldb)
+    else:
+        # C[i, j] += α Σ_p A[p, i] B[j, p]   (rare: both transposed)
+        for i in range(m):
+            for j in range(n):
+                a = 0
+                for p in range(k):
+                    a = a + A[p * lda + i] * B[j * ldb + p]
+                C[i * ldc + j] += alpha * a
+
+
+# ---------------------------------------------------------------- layer 3
+cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
+             floating alpha, const floating* A, int lda,
+             const floating* B, int ldb,
+             floating beta, floating* C, int ldc) noexcept nogil:
+    """C (m×n) ← α op(A) op(B) + β C, row-major, choosing the cheapest path."""
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0 or <Py_ssize_t>m * n * k <= _small_limit:
+        small_mm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif k == 1:
+        # Rank-1 update: C += α a bᵀ with a = op(A)[:, 0], b = op(B)[0, :].
+        _scale_rows(m, n, beta, C, ldc)
+        ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1,
+            C, ldc)
+    elif m == 1:
+        # Row vector times matrix: cᵀ = α op(B)ᵀ a + β c.
+        gemv(not trans_b, k if not trans_b else n, n if not trans_b else k,
+             alpha, B, ldb, A, lda if trans_a else 1, beta, C, 1)
+    elif n == 1:
+        # Matrix times column vector: c = α op(A) b + β c.
+        gemv(trans_a, k if trans_a else m, m if trans_a else k,
+             alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
+    else:
+        gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+# ---------------------------------------------------------------- layer 4
+def matmul(const floating[:, ::1] A, const floating[:, ::1] B,
+           floating[:, ::1] C_out, bint trans_a=False, bint trans_b=False,
+           double alpha=1.0, double beta=0.0, str path="auto"):
+    """C_out ← α op(A) op(B) + β C_out, written in place.
+
+    ``path`` is "auto" (what the kernels use), "blas" (always gemm) or
+    "loops" (always the hand-written loops).  Shapes are checked here; the
+    nogil layers below assume them.
+    """
+    cdef int m = C_out.shape[0], n = C_out.shape[1]
+    cdef int k = A.shape[0] if trans_a else A.shape[1]
+    cdef int a_rows = A.shape[1] if trans_a else A.shape[0]
+    cdef int b_rows = B.shape[1] if trans_b else B.shape[0]
+    cdef int b_cols = B.shape[0] if trans_b else B.shape[1]
+    if a_rows != m or b_cols != n or b_rows != k:
+        raise ValueError(
+            f"shapes do not match: op(A) is ({a_rows}, {k}), op(B) is "
+            f"({b_rows}, {b_cols}), C_out is ({m}, {n})")
+    if path not in ("auto", "blas", "loops"):
+        raise ValueError(f"path must be 'auto', 'blas' or 'loops', got {path!r}")
+    if m == 0 or n == 0:
+        return np.asarray(C_out)
+    cdef const floating* a = &A[0, 0] if A.shape[0] * A.shape[1] else NULL
+    cdef const floating* b = &B[0, 0] if B.shape[0] * B.shape[1] else NULL
+    # Leading dimensions must be ≥ 1 for BLAS even when a dimension is 0.
+    cdef int lda = max(A.shape[1], 1), ldb = max(B.shape[1], 1)
+    cdef int ldc = C_out.shape[1]
+    cdef floating fa = <floating>alpha, fb = <floating>beta
+    cdef int mode = 0 if path == "auto" else (1 if path == "blas" else 2)
+    with nogil:
+        if mode == 2 or k == 0:
+            small_mm(trans_a, trans_b, m, n, k, fa, a, lda, b, ldb, fb,
+                     &C_out[0, 0], ldc)
+        elif mode == 1:
+            gemm(trans_a, trans_b, m, n, k, fa, a, lda, b, ldb, fb,
+                 &C_out[0, 0], ldc)
+        else:
+            mm(trans_a, trans_b, m, n, k, fa, a, lda, b, ldb, fb,
+               &C_out[0, 0], ldc)
+    return np.asarray(C_out)

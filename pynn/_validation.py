@@ -1,0 +1,138 @@
+"""Input checks at the Python boundary (DESIGN.md §2).
+
+Compiled code never sees bad input: every array that reaches a kernel has
+passed through one of these functions, which either return a C-contiguous
+array of the requested dtype (a copy when needed — Fortran order, strides,
+other dtypes, read-only inputs are fine) or raise ValueError/TypeError naming
+the argument and what was expected.
+"""
+import numbers
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype):
+    """Return np.float32 or np.float64 for a dtype-like; raise otherwise."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(
+            f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return DTYPES[name]
+
+
+def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
+    """Return ``a`` as a C-contiguous array of ``dtype`` with ``ndim`` dims.
+
+    Raises TypeError for non-numeric data (object, str, complex) and
+    ValueError for the wrong number of dimensions, NaN or inf, and for an
+    empty array when ``allow_empty`` is False.
+    """
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{name} must be a numeric array, could not convert: {exc}"
+            ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers (bool, int or float), "
+            f"got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (" (one sample per row: use a.reshape(1, -1) for a single "
+                    "sample or a.reshape(-1, 1) for a single feature)")
+        raise ValueError(
+            f"{name} must be a {ndim}-D array, got {arr.ndim}-D with shape "
+            f"{arr.shape}{hint}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); need at "
+                         "least one sample")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        # Converting float64 → float32 can overflow to inf: say so.
+        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+            raise ValueError(
+                f"{name} holds values too large for {np.dtype(dtype).name}")
+        raise ValueError(f"{name} contains NaN or infinity")
+    return out
+
+
+def check_X(X, n_features, dtype, name="X", allow_empty=True):
+    """A 2-D (n_samples, n_features) float array of ``dtype``."""
+    X = as_float_array(X, name, dtype, ndim=2, allow_empty=allow_empty)
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features per sample, the model expects "
+            f"{n_features} (shape (n_samples, {n_features}))")
+    return X
+
+
+def check_targets(T, n_samples, n_outputs, dtype, name="T",
+                  class_indices=False, unit_interval=False):
+    """Targets as a (n_samples, n_outputs) float array of ``dtype``.
+
+    A 1-D array is accepted as one column when ``n_outputs == 1``.  With
+    ``class_indices`` a 1-D integer array (or floats holding whole numbers)
+    is read as class indices in [0, n_outputs) and one-hot encoded.  With
+    ``unit_interval`` every value must lie in [0, 1] (probabilities).
+    """
+    arr = np.asarray(T) if not isinstance(T, np.ndarray) else T
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1 and class_indices:
+        if arr.shape[0] != n_samples:
+            raise ValueError(f"{name} has {arr.shape[0]} labels for "
+                             f"{n_samples} samples")
+        if arr.dtype.kind == "f":
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name} contains NaN or infinity")
+            if (arr != np.round(arr)).any():
+                raise ValueError(
+                    f"{name} is 1-D, so it must hold class indices (whole "
+                    "numbers); pass one-hot rows for soft targets")
+        idx = arr.astype(np.intp)
+        if idx.size and (idx.min() < 0 or idx.max() >= n_outputs):
+            bad = idx[(idx < 0) | (idx >= n_outputs)][0]
+            raise ValueError(
+                f"{name} holds class index {bad}, outside [0, {n_outputs}) "
+                f"for a model with {n_outputs} outputs")
+        onehot = np.zeros((n_samples, n_outputs), dtype=dtype)
+        onehot[np.arange(n_samples), idx] = 1
+        return onehot
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        expect = f"({n_samples}, {n_outputs})"
+        if class_indices:
+            expect += f" or class indices of shape ({n_samples},)"
+        raise ValueError(f"{name} must have shape {expect}, got {arr.shape}")
+    T = as_float_array(arr, name, dtype, ndim=2)
+    if T.shape != (n_samples, n_outputs):
+        raise ValueError(f"{name} has shape {T.shape}, expected "
+                         f"({n_samples}, {n_outputs}) to match X and the "
+                         "model's outputs")
+    if unit_interval and T.size and (T.min() < 0 or T.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1] for this loss")
+    return T
+
+
+def check_positive(value, name, integer=False, allow_zero=False):
+    """A positive (or non-negative) finite number, or raise ValueError."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {'an integer' if integer else 'a number'}"
+                        f", got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(
+            f"{name} must be {'≥ 0' if allow_zero else '> 0'} and finite, "
+            f"got {value!r}")
+    return value
