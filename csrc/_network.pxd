@@ -14,6 +14,7 @@ cpdef enum BackwardMode:
     GRADIENT = 0        # grads ← mean over the batch of δ zᵀ (and δ)
     SGD_UPDATE = 1      # params ← params − η · that mean, fused, no grads
     INPUT_GRADIENT = 2  # out ← per-sample ∂L_i/∂x_i = δ_1 W_1
+    LOSS_ONLY = 3       # just Σ_i L_i
 
 cdef Py_ssize_t workspace_size(const Net* net, Py_ssize_t batch) noexcept nogil
 

@@ -23,6 +23,7 @@ entry points ``forward``/``backward`` on NumPy arrays for pynn.model.
 """
 from cython cimport floating
 from libc.string cimport memcpy
+from libc.math cimport isfinite
 
 from pynn._blas cimport mm
 from pynn._activations cimport act_forward, act_backward
@@ -89,7 +90,8 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           floating* out, floating* work) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X and work.
 
-    Returns Σ_i L_i.  ``grads`` is used in GRADIENT mode, ``out``
+    Returns Σ_i L_i.  In SGD_UPDATE mode a non-finite loss leaves params
+    untouched (the caller reports it).  ``grads`` is used in GRADIENT mode, ``out``
     (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE mode.
     """
     cdef Py_ssize_t L = net.n_layers, l, i, j, n_in, n_out
@@ -107,8 +109,13 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
 
     U = _u(net, batch, work, L)
     total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1], U,
-                           U + batch * net.sizes[L], T, delta, batch,
+                           U + batch * net.sizes[L], T,
+                           NULL if mode == LOSS_ONLY else delta, batch,
                            net.sizes[L])
+    if mode == LOSS_ONLY:
+        return total
+    if mode == SGD_UPDATE and not isfinite(total):
+        return total        # never step on a non-finite loss: keep W as is
     if mode == SGD_UPDATE:
         alpha = <floating>(-lr / batch)
     else:

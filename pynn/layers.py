@@ -1,0 +1,114 @@
+"""The fully connected layer: u = W z + b, z′ = φ(u) (DESIGN.md §1).
+
+A ``Dense`` layer describes its shape and activation; its parameters live in
+the owning ``Model``'s flat buffer, so ``W``, ``b``, ``dW`` and ``db`` are
+writable views that exist once the layer belongs to a model.
+"""
+import numbers
+
+import numpy as np
+
+from pynn.activations import get_activation
+from pynn.init import get_initializer
+
+
+class Dense:
+    """Fully connected layer ``z_out = φ(W z_in + b)``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths; ``W`` has shape (n_out, n_in).
+    activation : str
+        A name from ``pynn.activations.ACTIVATIONS`` (default "identity").
+    activation_param : float, optional
+        The leaky-relu slope α (default 0.01) or the gaussian width β
+        (default 1); ignored by other activations.
+    init : str or callable, optional
+        Initialiser for W (see ``pynn.init``); None uses the model's.
+    """
+
+    def __init__(self, n_in, n_out, activation="identity",
+                 activation_param=None, init=None):
+        for name, value in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                    or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.activation = get_activation(activation)
+        if activation_param is None:
+            activation_param = self.activation.default_param
+        elif not self.activation.param_name:
+            raise ValueError(f"activation {self.activation.name!r} takes no "
+                             "activation_param")
+        if not np.isfinite(activation_param):
+            raise ValueError("activation_param must be finite")
+        self.activation_param = float(activation_param)
+        self.init = None if init is None else get_initializer(init)
+        self._W = self._b = self._dW = self._db = None
+
+    # Views into the model's buffers, set by Model._attach.
+    def _attach(self, params, grads, w_offset, b_offset):
+        w_end = w_offset + self.n_out * self.n_in
+        self._W = params[w_offset:w_end].reshape(self.n_out, self.n_in)
+        self._b = params[b_offset:b_offset + self.n_out]
+        self._dW = grads[w_offset:w_end].reshape(self.n_out, self.n_in)
+        self._db = grads[b_offset:b_offset + self.n_out]
+
+    def _view(self, attr):
+        view = getattr(self, attr)
+        if view is None:
+            raise AttributeError("this layer has no parameters until it is "
+                                 "part of a Model")
+        return view
+
+    @property
+    def W(self):
+        """Weights (n_out, n_in): a writable view into ``model.params``."""
+        return self._view("_W")
+
+    @W.setter
+    def W(self, value):
+        self._set("_W", value, "W")
+
+    @property
+    def b(self):
+        """Biases (n_out,): a writable view into ``model.params``."""
+        return self._view("_b")
+
+    @b.setter
+    def b(self, value):
+        self._set("_b", value, "b")
+
+    @property
+    def dW(self):
+        """Gradient of the mean loss with respect to W (view into grads)."""
+        return self._view("_dW")
+
+    @property
+    def db(self):
+        """Gradient of the mean loss with respect to b (view into grads)."""
+        return self._view("_db")
+
+    def _set(self, attr, value, name):
+        view = self._view(attr)
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got {arr.dtype}")
+        if arr.shape != view.shape:
+            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        view[...] = arr
+
+    @property
+    def n_params(self):
+        return self.n_out * (self.n_in + 1)
+
+    def __repr__(self):
+        act = self.activation.name
+        if self.activation.param_name and \
+                self.activation_param != self.activation.default_param:
+            act += f", {self.activation.param_name}={self.activation_param:g}"
+        return f"Dense({self.n_in} → {self.n_out}, {act})"

@@ -1,0 +1,62 @@
+"""Losses: the name-keyed registry (DESIGN.md §1, §3).
+
+Every loss is a per-sample divergence L_i; a batch reports the mean.  The
+compiled kernel ``pynn._losses.loss_and_delta`` computes the sum and the
+output delta ∂L_i/∂u_i (from the logits, stably, for the canonical pairs).
+
+=========================  =================================  =================
+name                       L_i                                canonical output
+=========================  =================================  =================
+squared_error              ½ ‖y − t‖²                         identity
+binary_cross_entropy       −mean_j [t log y + (1−t) log(1−y)] sigmoid
+multilabel_cross_entropy   −Σ_j [t log y + (1−t) log(1−y)]    sigmoid
+cross_entropy              −Σ_j t_j log y_j                   softmax
+=========================  =================================  =================
+
+The cross-entropies need outputs in [0, 1]; pairing them with another output
+activation (sigmoid with cross_entropy, say) goes through ∂L/∂y and is
+exact too, but only the canonical pairs are stable for huge logits.
+"""
+from dataclasses import dataclass
+
+from pynn._losses import Loss
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    code: int
+    canonical_output: str
+    probabilistic: bool        # needs outputs and targets in [0, 1]
+    class_indices: bool = False  # accepts 1-D class-index targets
+
+
+LOSSES = {spec.name: spec for spec in [
+    LossSpec("squared_error", Loss.SQUARED_ERROR, "identity", False),
+    LossSpec("binary_cross_entropy", Loss.BINARY_CROSS_ENTROPY, "sigmoid", True),
+    LossSpec("multilabel_cross_entropy", Loss.MULTILABEL_CROSS_ENTROPY,
+             "sigmoid", True),
+    LossSpec("cross_entropy", Loss.CROSS_ENTROPY, "softmax", True,
+             class_indices=True),
+]}
+
+
+def get_loss(name):
+    """Return the registry entry for ``name``; ValueError lists valid names."""
+    if isinstance(name, LossSpec):
+        return name
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: "
+                         f"{', '.join(sorted(LOSSES))}")
+    return LOSSES[name]
+
+
+def check_pair(loss, output_activation):
+    """Raise ValueError if the output activation cannot feed the loss."""
+    if loss.probabilistic:
+        low, high = output_activation.output_range
+        if low < 0 or high > 1 or output_activation.name == "step":
+            raise ValueError(
+                f"loss {loss.name!r} needs outputs in (0, 1), but the output "
+                f"activation is {output_activation.name!r}; use "
+                f"output={loss.canonical_output!r} (or loss='squared_error')")
