@@ -21,8 +21,9 @@ cimport scipy.linalg.cython_blas as cblas
 import numpy as np
 
 # Below this many multiply-adds (m·n·k) ``mm`` uses the hand loops.  Chosen by
-# measurement (bench/bench_kernels.py): a BLAS call costs ~0.2 µs of overhead.
-cdef Py_ssize_t _small_limit = 512
+# measurement (bench/test_bench_core.py::test_small_products): OpenBLAS calls
+# cost ~0.1 µs, so the loops win only for the tiniest products.
+cdef Py_ssize_t _small_limit = 256
 
 
 def get_small_product_limit():

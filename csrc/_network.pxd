@@ -29,3 +29,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           const floating* T, Py_ssize_t batch, int loss,
                           int mode, double lr, floating* grads,
                           floating* out, floating* work) noexcept nogil
+
+cdef class Layout:
+    cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
+    cdef Net net

@@ -164,8 +164,6 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
 # ------------------------------------------------------------ entry points
 cdef class Layout:
     """The architecture as C arrays: sizes, activations, parameter offsets."""
-    cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
-    cdef Net net
 
     def __init__(self, sizes, acts, act_params):
         cdef Py_ssize_t[::1] sz, wo, bo

@@ -5,9 +5,12 @@ Compiled Cython kernels (``pynn._blas``, ``_activations``, ``_losses``,
 """
 from pynn.layers import Dense
 from pynn.model import MLP, Model
-from pynn import activations, init, losses
+from pynn.trainer import DivergenceError, StopTraining, Trainer
+from pynn.history import History
+from pynn import activations, datasets, init, losses, schedules
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "MLP", "Model", "activations", "init", "losses",
-           "__version__"]
+__all__ = ["Dense", "MLP", "Model", "Trainer", "History", "DivergenceError",
+           "StopTraining", "activations", "datasets", "init", "losses",
+           "schedules", "__version__"]

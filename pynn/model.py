@@ -213,6 +213,14 @@ class Model:
                                   None, None, self._workspace(X.shape[0]))
         return total / X.shape[0]
 
+    def architecture(self):
+        """The architecture as plain data (JSON-ready): dtype and layers."""
+        return {"dtype": self.dtype.name,
+                "layers": [{"type": "Dense", "n_in": l.n_in, "n_out": l.n_out,
+                            "activation": l.activation.name,
+                            "activation_param": l.activation_param}
+                           for l in self.layers]}
+
     def copy(self):
         """An independent model with the same architecture and parameters."""
         new = type(self).__new__(type(self))
