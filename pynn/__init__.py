@@ -8,9 +8,10 @@ from pynn.model import MLP, Model
 from pynn.trainer import DivergenceError, StopTraining, Trainer
 from pynn.history import History
 from pynn import activations, datasets, init, losses, schedules
+from pynn.io import load_model as load
 
 __version__ = "0.1.0"
 
 __all__ = ["Dense", "MLP", "Model", "Trainer", "History", "DivergenceError",
-           "StopTraining", "activations", "datasets", "init", "losses",
+           "StopTraining", "load", "activations", "datasets", "init", "losses",
            "schedules", "__version__"]

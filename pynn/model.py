@@ -213,6 +213,14 @@ class Model:
                                   None, None, self._workspace(X.shape[0]))
         return total / X.shape[0]
 
+    def save(self, path):
+        """Save architecture and parameters to ``path`` (.npz, no pickle).
+
+        The write is atomic; ``pynn.load(path)`` restores the model.
+        """
+        from pynn.io import save_model
+        save_model(self, path)
+
     def architecture(self):
         """The architecture as plain data (JSON-ready): dtype and layers."""
         return {"dtype": self.dtype.name,
