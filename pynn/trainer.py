@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from pynn import _train
+from pynn._threads import limit_blas_threads
 from pynn._validation import as_float_array, check_positive, check_targets, check_X
 from pynn.history import History
 from pynn.losses import check_pair, get_loss
@@ -36,6 +37,12 @@ ACCURACY = {
 }
 
 CHECKPOINT_FORMAT = "pynn-checkpoint"
+
+# A training step with fewer floating-point operations than this runs the
+# BLAS on one thread: waking a second thread costs more than it saves (a
+# 784-128-10 step at batch 1 takes ~12 µs on one thread, ~35-60 µs on two;
+# measured in bench/test_bench_core.py).
+SINGLE_THREAD_FLOPS = 60e6
 
 
 class DivergenceError(FloatingPointError):
@@ -107,6 +114,9 @@ class Trainer:
         or raising ``StopTraining`` stops training.
     verbose : int
         0 silent (default); 1 a progress bar per epoch on stderr.
+    n_threads : int or None
+        BLAS threads during fit; None picks 1 for small steps (fewer than
+        ``SINGLE_THREAD_FLOPS``) and leaves the BLAS default otherwise.
     checkpoint_path, checkpoint_every : str, int
         Save a checkpoint (model, optimiser state, RNG state, history) every
         k epochs; ``fit(..., resume_from=path)`` continues from one with
@@ -119,7 +129,7 @@ class Trainer:
                  clip_norm=None, lr_schedule="constant", schedule_params=None,
                  tol=None, n_iter_no_change=10, grad_tol=None,
                  early_stopping=False, validation_fraction=0.1, patience=10,
-                 min_delta=0.0, callbacks=None, verbose=0,
+                 min_delta=0.0, callbacks=None, verbose=0, n_threads=None,
                  checkpoint_path=None, checkpoint_every=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a pynn.Model, got {type(model).__name__}")
@@ -165,6 +175,8 @@ class Trainer:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
         self.verbose = int(verbose)
+        self.n_threads = None if n_threads is None else check_positive(
+            n_threads, "n_threads", integer=True)
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
         if checkpoint_every is not None:
@@ -234,6 +246,17 @@ class Trainer:
         A non-finite loss raises ``DivergenceError`` and leaves the last
         finite weights in the model.
         """
+        X_check = check_X(X, self.model.n_inputs, self.model.dtype,
+                          allow_empty=False)
+        B = X_check.shape[0] if self.batch_size is None else \
+            min(self.batch_size, X_check.shape[0])
+        sizes = self.model.sizes
+        flops = 6 * B * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        threads = self.n_threads or (1 if flops < SINGLE_THREAD_FLOPS else None)
+        with limit_blas_threads(threads):
+            return self._fit(X_check, y, validation_data, resume_from)
+
+    def _fit(self, X, y, validation_data, resume_from):
         model = self.model
         seq = np.random.SeedSequence(self.seed)
         split_seq, shuffle_seq = seq.spawn(2)
