@@ -1,0 +1,9 @@
+"""Row-major matrix products (compiled: csrc/_blas.pyx)."""
+import numpy as np
+from numpy.typing import NDArray
+
+def get_small_product_limit() -> int: ...
+def set_small_product_limit(limit: int) -> int: ...
+def matmul(A: NDArray[np.floating], B: NDArray[np.floating],
+           C_out: NDArray[np.floating], trans_a: bool = ..., trans_b: bool = ...,
+           alpha: float = ..., beta: float = ..., path: str = ...) -> NDArray[np.floating]: ...
