@@ -1,0 +1,431 @@
+"""Bad input at the Python boundary (DESIGN.md §2): every bad argument raises
+ValueError or TypeError naming the argument, and leaves the parameters
+bit-identical; odd memory layouts give the same result as a clean C copy;
+crash-prone cases also run in a subprocess so a segfault fails one test."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pynn
+
+DTYPES = ["float32", "float64"]
+N, D, C = 5, 3, 2
+X_OK = np.random.default_rng(0).uniform(-1, 1, (N, D))
+T_OK = np.array([0, 1, 1, 0, 1])                 # class indices
+T_ONEHOT = np.eye(C)[T_OK]
+
+
+@pytest.fixture(params=DTYPES)
+def model(request):
+    m = pynn.MLP([D, 4, C], hidden="tanh", output="softmax",
+                 dtype=request.param, seed=0)
+    m.params = np.random.default_rng(1).uniform(-1, 1, m.n_params)
+    return m
+
+
+def snapshot(model):
+    return model.params.tobytes(), model.grads.tobytes()
+
+
+def rejects(model, exc, match, fn, *args, **kwargs):
+    """``fn`` raises ``exc`` matching ``match``; params and grads unchanged."""
+    before = snapshot(model)
+    with pytest.raises(exc, match=match):
+        fn(*args, **kwargs)
+    assert snapshot(model) == before, "a rejected call changed the model"
+
+
+CALLS = {
+    "forward": lambda m, X, T, loss="cross_entropy": m.forward(X),
+    "backward": lambda m, X, T, loss="cross_entropy": m.backward(X, T, loss),
+    "input_gradient": lambda m, X, T, loss="cross_entropy":
+        m.input_gradient(X, T, loss),
+    "train_step": lambda m, X, T, loss="cross_entropy":
+        m.train_step(X, T, loss, lr=0.1),
+    "loss": lambda m, X, T, loss="cross_entropy": m.loss(X, T, loss),
+}
+WITH_TARGETS = [name for name in CALLS if name != "forward"]
+
+
+def _nan_x():
+    X = X_OK.copy()
+    X[2, 1] = np.nan
+    return X
+
+
+def _inf_x():
+    X = X_OK.copy()
+    X[0, 0] = -np.inf
+    return X
+
+
+BAD_X = {  # name: (X, exception, message pattern)
+    "too many features": (np.ones((N, D + 1)), ValueError, r"X has 4 features"),
+    "too few features": (np.ones((N, D - 1)), ValueError, r"X has 2 features"),
+    "zero features": (np.ones((N, 0)), ValueError, r"X (has 0 features|is empty)"),
+    "1-D": (np.ones(D), ValueError, r"X must be a 2-D array"),
+    "3-D": (np.ones((N, D, 1)), ValueError, r"X must be a 2-D array"),
+    "scalar": (1.0, ValueError, r"X must be a 2-D array"),
+    "object": (np.array([[1, None, 2]] * N, dtype=object), TypeError, r"X must hold real"),
+    "str": (np.array([["1", "2", "3"]] * N), TypeError, r"X must hold real"),
+    "complex": (X_OK + 0j, TypeError, r"X must hold real"),
+    "NaN": (_nan_x(), ValueError, r"X contains NaN"),
+    "inf": (_inf_x(), ValueError, r"X contains NaN or inf"),
+    "ragged list": ([[1, 2, 3], [1, 2]], ValueError, r"X must be a numeric array"),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+@pytest.mark.parametrize("case", sorted(BAD_X))
+def test_bad_X(model, case, call):
+    X, exc, match = BAD_X[case]
+    rejects(model, exc, match, CALLS[call], model, X, T_OK)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_X_too_large_for_float32(call):
+    model = pynn.MLP([D, 4, C], output="softmax", dtype="float32", seed=0)
+    X = X_OK.copy()
+    X[1, 1] = 1e300
+    rejects(model, ValueError, r"X holds values too large for float32",
+            CALLS[call], model, X, T_OK)
+
+
+def _t(values):
+    return np.array(values, dtype=float)
+
+
+BAD_T = {  # cross-entropy model (2 classes)
+    "NaN index": (_t([0, np.nan, 1, 0, 1]), ValueError, r"T contains NaN"),
+    "inf one-hot": (np.where(T_ONEHOT > 0, np.inf, 0), ValueError, r"T contains NaN or inf"),
+    "NaN one-hot": (np.full((N, C), np.nan), ValueError, r"T contains NaN"),
+    "too few labels": (T_OK[:4], ValueError, r"T has 4 labels for 5 samples"),
+    "too many labels": (np.append(T_OK, 1), ValueError, r"T has 6 labels"),
+    "too few rows": (T_ONEHOT[:3], ValueError, r"T has shape \(3, 2\)"),
+    "too many cols": (np.zeros((N, C + 1)), ValueError, r"T has shape \(5, 3\)"),
+    "index column": (T_OK.reshape(-1, 1), ValueError, r"T has shape \(5, 1\)"),
+    "3-D": (np.zeros((N, C, 1)), ValueError, r"T must have shape"),
+    "index too big": (np.array([0, 1, 2, 0, 1]), ValueError, r"T holds class index 2"),
+    "negative index": (np.array([0, -1, 1, 0, 1]), ValueError, r"T holds class index -1"),
+    "non-integer index": (_t([0, 0.5, 1, 0, 1]), ValueError, r"T is 1-D.*class indices"),
+    "object": (np.array([0, None, 1, 0, 1], dtype=object), TypeError, r"T must hold real"),
+    "str": (np.array(["0", "1", "1", "0", "1"]), TypeError, r"T must hold real"),
+    "complex": (T_ONEHOT + 0j, TypeError, r"T must hold real"),
+    "one-hot above 1": (2 * T_ONEHOT, ValueError, r"T must lie in \[0, 1\]"),
+}
+
+
+@pytest.mark.parametrize("call", WITH_TARGETS)
+@pytest.mark.parametrize("case", sorted(BAD_T))
+def test_bad_T(model, case, call):
+    T, exc, match = BAD_T[case]
+    rejects(model, exc, match, CALLS[call], model, X_OK, T)
+
+
+@pytest.mark.parametrize("call", WITH_TARGETS)
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "multilabel_cross_entropy"])
+@pytest.mark.parametrize("bad", [1.5, -0.25])
+def test_bce_targets_outside_unit_interval(call, loss, bad):
+    model = pynn.MLP([D, C], output="sigmoid", dtype="float64", seed=0)
+    T = np.full((N, C), 0.5)
+    T[3, 1] = bad
+    rejects(model, ValueError, r"T must lie in \[0, 1\]", CALLS[call], model,
+            X_OK, T, loss)
+
+
+@pytest.mark.parametrize("call", WITH_TARGETS)
+@pytest.mark.parametrize("loss,valid", [("binary_cross_entropy", "sigmoid"),
+                                        ("multilabel_cross_entropy", "sigmoid"),
+                                        ("cross_entropy", "softmax")])
+@pytest.mark.parametrize("output", ["relu", "identity", "tanh", "step"])
+def test_probability_loss_needs_probability_output(call, loss, valid, output):
+    model = pynn.MLP([D, C], output=output, dtype="float64", seed=0)
+    T = np.full((N, C), 0.5) if loss != "cross_entropy" else T_OK
+    rejects(model, ValueError, rf"output activation is '{output}'.*output='{valid}'",
+            CALLS[call], model, X_OK, T, loss)
+
+
+@pytest.mark.parametrize("call", WITH_TARGETS)
+@pytest.mark.parametrize("loss", ["mse", "CrossEntropy", "", None, 3])
+def test_unknown_loss(model, call, loss):
+    rejects(model, ValueError, r"unknown loss.*valid names: .*cross_entropy",
+            CALLS[call], model, X_OK, T_OK, loss)
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+@pytest.mark.parametrize("rows", [np.zeros((0, D)), np.zeros((0, D), np.int64)])
+def test_empty_X(model, call, rows):
+    if call == "forward":
+        before = snapshot(model)
+        Y = model.forward(rows)
+        assert Y.shape == (0, C) and Y.dtype == model.dtype
+        assert snapshot(model) == before
+    else:
+        rejects(model, ValueError, r"X is empty", CALLS[call], model, rows,
+                np.zeros(0, int))
+
+
+@pytest.mark.parametrize("lr,exc", [(0, ValueError), (0.0, ValueError),
+                                    (-0.1, ValueError), (float("nan"), ValueError),
+                                    (float("inf"), ValueError), (-np.inf, ValueError),
+                                    ("0.1", TypeError), (None, TypeError),
+                                    (True, TypeError), ([0.1], TypeError)])
+def test_bad_learning_rate(model, lr, exc):
+    rejects(model, exc, r"lr must be", model.train_step, X_OK, T_OK,
+            "cross_entropy", lr=lr)
+
+
+# ------------------------------------------------------------ construction
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(n_in=0, n_out=3), ValueError, r"n_in must be a positive integer"),
+    (dict(n_in=3, n_out=0), ValueError, r"n_out must be a positive integer"),
+    (dict(n_in=-2, n_out=3), ValueError, r"n_in"),
+    (dict(n_in=2.5, n_out=3), ValueError, r"n_in"),
+    (dict(n_in="3", n_out=3), ValueError, r"n_in"),
+    (dict(n_in=True, n_out=3), ValueError, r"n_in"),
+    (dict(n_in=3, n_out=2, activation="Relu"), ValueError,
+     r"unknown activation 'Relu'; valid names: .*relu"),
+    (dict(n_in=3, n_out=2, activation=None), ValueError, r"unknown activation"),
+    (dict(n_in=3, n_out=2, init="xavier"), ValueError,
+     r"unknown init 'xavier'; valid names: .*glorot_normal"),
+    (dict(n_in=3, n_out=2, activation="relu", activation_param=0.1), ValueError,
+     r"activation_param"),
+    (dict(n_in=3, n_out=2, activation="leaky_relu", activation_param=np.nan),
+     ValueError, r"activation_param"),
+])
+def test_bad_dense(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        pynn.Dense(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float16", np.complex128, "bogus",
+                                   object, 3])
+def test_bad_dtype(dtype):
+    with pytest.raises((ValueError, TypeError), match=r"dtype must be"):
+        pynn.MLP([3, 2], dtype=dtype)
+    with pytest.raises((ValueError, TypeError), match=r"dtype must be"):
+        pynn.Model([pynn.Dense(3, 2)], dtype=dtype)
+
+
+def test_bad_model_construction():
+    with pytest.raises(ValueError, match=r"layers\[1\] takes 3 inputs but "
+                                         r"layers\[0\] gives 2 outputs"):
+        pynn.Model([pynn.Dense(3, 2), pynn.Dense(3, 2)])
+    with pytest.raises(ValueError, match=r"layers must contain"):
+        pynn.Model([])
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a pynn.Dense"):
+        pynn.Model([pynn.Dense(3, 2), "dense"])
+    d = pynn.Dense(2, 2)
+    with pytest.raises(ValueError, match=r"same Dense"):
+        pynn.Model([d, d])
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'"):
+        pynn.Model([pynn.Dense(3, 2)], init="xavier")
+    for sizes in ([3], [], [3, 0, 2], [3, -1], [3, 2.5], "32", [3, True]):
+        with pytest.raises(ValueError, match=r"sizes must be"):
+            pynn.MLP(sizes)
+    for kw in (dict(hidden="foo"), dict(output="foo")):
+        with pytest.raises(ValueError, match=r"unknown activation 'foo'"):
+            pynn.MLP([3, 4, 2], **kw)
+
+
+# ------------------------------------------------------------ assignments
+@pytest.mark.parametrize("attr,value,exc,match", [
+    ("W", np.ones((D, 4)), ValueError, r"W must have shape \(4, 3\)"),
+    ("W", np.ones(12), ValueError, r"W must have shape"),
+    ("W", 1.0, ValueError, r"W must have shape"),
+    ("W", np.full((4, D), np.nan), ValueError, r"W contains NaN"),
+    ("W", np.where(np.eye(4, D) > 0, np.inf, 0.0), ValueError, r"W contains NaN or inf"),
+    ("W", np.full((4, D), "a"), TypeError, r"W must hold real"),
+    ("W", np.ones((4, D), complex), TypeError, r"W must hold real"),
+    ("b", np.ones(3), ValueError, r"b must have shape \(4,\)"),
+    ("b", [0, np.nan, 0, 0], ValueError, r"b contains NaN"),
+])
+def test_bad_layer_assignment(model, attr, value, exc, match):
+    rejects(model, exc, match, setattr, model.layers[0], attr, value)
+
+
+@pytest.mark.parametrize("value,exc,match", [
+    (np.ones(3), ValueError, r"params must have shape"),
+    ("n+1", ValueError, r"params must have shape"),
+    ("2d", ValueError, r"params must have shape"),
+    ("nan", ValueError, r"params contains NaN"),
+    ("inf", ValueError, r"params contains NaN or inf"),
+    ("object", TypeError, r"params must hold real"),
+])
+def test_bad_params_assignment(model, value, exc, match):
+    n = model.n_params
+    value = {"n+1": np.ones(n + 1), "2d": np.ones((1, n)),
+             "nan": np.where(np.arange(n) == 3, np.nan, 0.0),
+             "inf": np.where(np.arange(n) == n - 1, np.inf, 0.0),
+             "object": np.array([None] * n, dtype=object)}.get(value, value) \
+        if isinstance(value, str) else value
+    rejects(model, exc, match, setattr, model, "params", value)
+
+
+# ------------------------------------------------------------ layouts
+def layouts(X):
+    """The values of X as non-C-contiguous, Fortran, read-only and odd arrays."""
+    wide = np.zeros((X.shape[0], 2 * X.shape[1]))
+    wide[:, ::2] = X
+    ro = X.copy()
+    ro.flags.writeable = False
+    ro_f = np.asfortranarray(X)
+    ro_f.flags.writeable = False
+    rev = X[::-1].copy()[::-1]
+    out = {"strided": wide[:, ::2], "fortran": np.asfortranarray(X),
+           "readonly": ro, "readonly-fortran": ro_f, "reversed": rev,
+           "list": X.tolist(), "float32-in": X.astype(np.float32),
+           "transposed": np.ascontiguousarray(X.T).T}
+    return out
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_layouts_match_c_copy(model, call):
+    X = X_OK.astype(np.float32).astype(np.float64)    # exact in both dtypes
+    T = np.asfortranarray(T_ONEHOT)
+    T.flags.writeable = False
+    ref_model = pynn.MLP([D, 4, C], hidden="tanh", output="softmax",
+                         dtype=model.dtype.name)
+    ref_model.params = model.params
+    ref = CALLS[call](ref_model, np.ascontiguousarray(X), T_ONEHOT)
+    for name, Xv in layouts(X).items():
+        m = pynn.MLP([D, 4, C], hidden="tanh", output="softmax",
+                     dtype=model.dtype.name)
+        m.params = model.params
+        Xc = None if isinstance(Xv, list) else Xv.copy()
+        got = CALLS[call](m, Xv, T)
+        assert np.asarray(got).tobytes() == np.asarray(ref).tobytes(), name
+        assert m.params.tobytes() == ref_model.params.tobytes(), name
+        assert m.grads.tobytes() == ref_model.grads.tobytes(), name
+        if Xc is not None:
+            np.testing.assert_array_equal(Xv, Xc)      # the input is not modified
+
+
+def test_integer_and_bool_inputs(model):
+    Xi = np.array([[1, 0, 2], [0, 0, 1], [3, 1, 0]])
+    for X in (Xi, Xi.astype(np.int8), Xi.astype(np.uint16), Xi > 0):
+        ref = model.forward(np.asarray(X, dtype=float))
+        assert model.forward(X).tobytes() == ref.tobytes()
+        assert model.backward(X, [0, 1, 1], "cross_entropy") == \
+            model.backward(np.asarray(X, dtype=float), [0, 1, 1], "cross_entropy")
+    # Integer and bool class indices.
+    L = model.loss(Xi, np.array([0, 1, 1]), "cross_entropy")
+    assert model.loss(Xi, np.array([False, True, True]), "cross_entropy") == L
+    assert model.loss(Xi, np.array([0, 1, 1], np.uint8), "cross_entropy") == L
+
+
+def test_inputs_are_never_modified(model):
+    X = X_OK.copy()
+    T = T_ONEHOT.copy()
+    for call in CALLS.values():
+        call(model, X, T)
+    np.testing.assert_array_equal(X, X_OK)
+    np.testing.assert_array_equal(T, T_ONEHOT)
+
+
+# ------------------------------------------------------------ in a subprocess
+SUBPROCESS_CASES = {
+    "big batch": """
+        for limit in (0, 2**62):
+            _blas.set_small_product_limit(limit)
+            m = pynn.MLP([8, 16, 3], hidden="relu", output="softmax", seed=0)
+            X = rng.standard_normal((200_000, 8)).astype(np.float32)
+            T = rng.integers(0, 3, 200_000)
+            Y = m.forward(X)
+            assert Y.shape == (200_000, 3) and np.isfinite(Y).all()
+            assert np.isfinite(m.backward(X, T, "cross_entropy"))
+            assert np.isfinite(m.grads).all()
+            g = m.input_gradient(X, T, "cross_entropy")
+            assert g.shape == X.shape and np.isfinite(g).all()
+            m.train_step(X, T, "cross_entropy", lr=0.1)
+            assert np.isfinite(m.params).all()
+    """,
+    "zero-size slices": """
+        m = pynn.MLP([3, 4, 2], output="sigmoid", dtype="float64", seed=0)
+        W = rng.standard_normal((6, 8))
+        for X in (W[:0, :3], W[:, :0], W[:0, :0], W[:, 3:3], W[2:2, ::3]):
+            try:
+                Y = m.forward(X)
+                assert X.shape[1] == 3 and Y.shape == (0, 2), X.shape
+            except ValueError as e:
+                assert "X" in str(e), e
+            for f in (m.backward, m.input_gradient, m.train_step, m.loss):
+                try:
+                    f(X, np.zeros((X.shape[0], 2)), "binary_cross_entropy")
+                    raise AssertionError("accepted an empty batch")
+                except ValueError as e:
+                    assert "X" in str(e), e
+        one = pynn.MLP([1, 1], dtype="float64", seed=0)
+        assert one.forward(W[:, 5:6]).shape == (6, 1)
+        assert one.forward(W[:, 5:6:2]).shape == (6, 1)
+    """,
+    "read-only and odd views": """
+        for dtype in ("float32", "float64"):
+            m = pynn.MLP([5, 7, 3], hidden="tanh", output="softmax",
+                         dtype=dtype, seed=0)
+            X = rng.standard_normal((9, 5))
+            T = rng.integers(0, 3, 9)
+            ref = (m.forward(X), m.backward(X, T, "cross_entropy"),
+                   m.grads.copy(), m.input_gradient(X, T, "cross_entropy"))
+            ro = X.copy(); ro.flags.writeable = False
+            Tro = T.copy(); Tro.flags.writeable = False
+            views = [ro, np.asfortranarray(ro), X[::-1][::-1],
+                     np.lib.stride_tricks.as_strided(X, X.shape, X.strides),
+                     np.broadcast_to(X[:1], (9, 5)), X.astype(np.float16),
+                     np.zeros((9, 10))[:, ::2] + X, X.astype(np.int32),
+                     (X > 0), memoryview(np.ascontiguousarray(X))]
+            for V in views:
+                Y = m.forward(V)
+                assert Y.shape == (9, 3) and np.isfinite(Y).all()
+                assert np.isfinite(m.backward(V, Tro, "cross_entropy"))
+                assert np.isfinite(m.input_gradient(V, Tro, "cross_entropy")).all()
+                assert np.isfinite(m.loss(V, Tro, "cross_entropy"))
+            assert np.array_equal(m.forward(ro), ref[0])
+            assert m.backward(ro, Tro, "cross_entropy") == ref[1]
+            assert np.array_equal(m.grads, ref[2])
+    """,
+    "workspace reuse across batch sizes": """
+        for limit in (0, 2**62):
+            _blas.set_small_product_limit(limit)
+            m = pynn.MLP([6, 9, 4], hidden="sigmoid", output="identity",
+                         dtype="float64", seed=0)
+            fresh = {}
+            for n in (1, 3, 50):
+                X = rng.standard_normal((n, 6)); T = rng.standard_normal((n, 4))
+                f = pynn.MLP([6, 9, 4], hidden="sigmoid", dtype="float64", seed=0)
+                fresh[n] = (X, T, f.forward(X), f.backward(X, T), f.grads.copy())
+            for n in (50, 1, 3, 1, 50, 3):
+                X, T, Y, L, G = fresh[n]
+                assert np.array_equal(m.forward(X), Y)
+                assert m.backward(X, T) == L and np.array_equal(m.grads, G)
+    """,
+    "batch of one through GER/GEMV": """
+        for limit in (0, 2**62):
+            _blas.set_small_product_limit(limit)
+            for dtype in ("float32", "float64"):
+                m = pynn.MLP([300, 200, 1], hidden="tanh", output="sigmoid",
+                             dtype=dtype, seed=0)
+                X = rng.standard_normal((1, 300))
+                p = m.params.copy()
+                m.backward(X, [1.0], "binary_cross_entropy")
+                g = m.grads.copy()
+                m.train_step(X, [1.0], "binary_cross_entropy", lr=0.5)
+                step = np.abs(m.params - (p - 0.5 * g)).max()
+                assert step < (1e-5 if dtype == "float32" else 1e-12), step
+    """,
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUBPROCESS_CASES))
+def test_crash_prone_cases_in_subprocess(case):
+    code = ("import numpy as np, pynn\nfrom pynn import _blas\n"
+            "rng = np.random.default_rng(0)\n"
+            + textwrap.dedent(SUBPROCESS_CASES[case]) + "\nprint('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.strip().endswith("ok")
