@@ -16,7 +16,7 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 def check_dtype(dtype):
     """Return np.float32 or np.float64 for a dtype-like; raise otherwise."""
     try:
-        name = np.dtype(dtype).name
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in DTYPES:
@@ -56,7 +56,8 @@ def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); need at "
                          "least one sample")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):     # reported below as a clear error
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if out.dtype.kind == "f" and not np.isfinite(out).all():
         # Converting float64 → float32 can overflow to inf: say so.
         if arr.dtype.kind == "f" and np.isfinite(arr).all():
@@ -68,11 +69,14 @@ def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
 
 def check_X(X, n_features, dtype, name="X", allow_empty=True):
     """A 2-D (n_samples, n_features) float array of ``dtype``."""
-    X = as_float_array(X, name, dtype, ndim=2, allow_empty=allow_empty)
+    X = as_float_array(X, name, dtype, ndim=2)
     if X.shape[1] != n_features:
         raise ValueError(
             f"{name} has {X.shape[1]} features per sample, the model expects "
             f"{n_features} (shape (n_samples, {n_features}))")
+    if not allow_empty and X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); need at least "
+                         "one sample")
     return X
 
 

@@ -53,6 +53,12 @@ class Model:
                     f"gives {layers[i - 1].n_out} outputs")
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("the same Dense object appears twice in layers")
+        for i, layer in enumerate(layers):
+            if layer._W is not None:
+                raise ValueError(
+                    f"layers[{i}] already belongs to another Model (its W and "
+                    "b are views into that model's params); create a new "
+                    "Dense, or use model.copy()")
         self.dtype = np.dtype(check_dtype(dtype))
         self.init = get_initializer(init)
         self.layers = layers
@@ -233,7 +239,9 @@ class Model:
         """An independent model with the same architecture and parameters."""
         new = type(self).__new__(type(self))
         Model.__init__(new, [Dense(l.n_in, l.n_out, l.activation.name,
-                                   l.activation_param, l.init)
+                                   l.activation_param
+                                   if l.activation.param_name else None,
+                                   l.init)
                              for l in self.layers],
                        dtype=self.dtype.name, seed=0, init=self.init)
         new._params[...] = self._params

@@ -263,10 +263,6 @@ def test_unknown_init_lists_valid_names():
         pynn.MLP([2, 2], init="xavier")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Model.copy() passes each layer's activation_param (0.0 for "
-    "activations without a parameter) to Dense, which raises 'activation "
-    "'tanh' takes no activation_param' (pynn/model.py, Model.copy)"))
 def test_copy_is_independent():
     model = pynn.MLP([3, 4, 2], hidden="tanh", dtype="float64", seed=0)
     clone = model.copy()
@@ -473,18 +469,11 @@ def test_non_finite_loss_keeps_params():
     np.testing.assert_array_equal(model.params, p0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a Dense passed to a second Model is re-attached to the second "
-    "model's buffer, so the first model's layer.W/b silently become views "
-    "into the OTHER model's params (pynn/model.py Model.__init__ → "
-    "Dense._attach); the first model's forward still uses its own buffer"))
-def test_dense_reused_in_second_model_keeps_first_views():
+def test_dense_reused_in_second_model_is_refused():
     d = pynn.Dense(2, 1)
     m1 = pynn.Model([d], dtype="float64", seed=0)
-    try:
+    with pytest.raises(ValueError, match="already belongs"):
         pynn.Model([d], dtype="float64", seed=1)
-    except ValueError:
-        return                       # refusing to share a layer is fine too
     assert np.shares_memory(m1.layers[0].W, m1.params)
     m1.layers[0].W = [[5.0, 5.0]]
     np.testing.assert_array_equal(m1.forward([[1.0, 1.0]]), [[10.0]])
