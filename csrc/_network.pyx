@@ -2,28 +2,39 @@
 
 For a batch X (B × d_0, one sample per row) the forward pass computes, for
 ℓ = 1 … L,
-    U_ℓ = Z_{ℓ−1} W_ℓᵀ + 1 b_ℓᵀ        (Z_0 = X; W_ℓ is d_ℓ × d_{ℓ−1})
+    U_ℓ = D_{ℓ−1} W_ℓᵀ + 1 b_ℓᵀ        (W_ℓ is d_ℓ × d_{ℓ−1})
     Z_ℓ = φ_ℓ(U_ℓ)
-as one GEMM with β = 1 into U_ℓ pre-filled with the bias rows.  The backward
-pass computes, per sample (rows of Δ),
-    Δ_L = ∂L/∂U_L                              (_losses.loss_and_delta)
-    G_{ℓ−1} = Δ_ℓ W_ℓ,  Δ_{ℓ−1} = J_φ(U_{ℓ−1})ᵀ G_{ℓ−1}   (_activations)
-    ∇W_ℓ = (1/B) Δ_ℓᵀ Z_{ℓ−1},  ∇b_ℓ = (1/B) Σ_rows Δ_ℓ
-and, depending on ``mode``: stores the gradients (GRADIENT), applies the
-plain SGD step W_ℓ ← W_ℓ − (η/B) Δ_ℓᵀ Z_{ℓ−1} as a GEMM with β = 1 straight
-into W_ℓ (GER for one sample; SGD_UPDATE, no gradient buffer), or returns
-the per-sample input gradient G_0 = Δ_1 W_1 (INPUT_GRADIENT).  G_{ℓ−1} is
-always computed before W_ℓ is updated, so the step uses the old weights.
+as one GEMM with β = 1 into U_ℓ pre-filled with the bias rows.  D_ℓ is Z_ℓ
+as the next layer sees it: Z_ℓ itself (D_0 = X), or in training, with
+inverted dropout and Gaussian noise, D_ℓ = Z_ℓ ⊙ M_ℓ + σ_ℓ ε with
+M_ℓ ∈ {0, 1/(1−p_ℓ)} drawn per element.  The backward pass computes, per
+sample (rows of Δ),
+    Δ_L = ∂L/∂U_L                                         (_losses)
+    G_{ℓ−1} = Δ_ℓ W_ℓ                  (gradient with respect to D_{ℓ−1})
+    Δ_{ℓ−1} = J_φ(U_{ℓ−1})ᵀ (G_{ℓ−1} ⊙ M_{ℓ−1} + ∂P/∂Z_{ℓ−1})  (_activations)
+    ∇W_ℓ = (1/B) Δ_ℓᵀ D_{ℓ−1},  ∇b_ℓ = (1/B) Σ_rows Δ_ℓ
+where P is an optional activity penalty on a hidden layer (sparsity: KL
+divergence of the batch-mean activation to a target ρ, or L1).  Depending
+on ``mode`` it stores the gradients (GRADIENT), applies the plain SGD step
+W_ℓ ← W_ℓ − (η/B) Δ_ℓᵀ D_{ℓ−1} as a GEMM with β = 1 straight into W_ℓ (GER
+for one sample; SGD_UPDATE, no gradient buffer), or returns the per-sample
+input gradient (INPUT_GRADIENT).  G_{ℓ−1} is always computed before W_ℓ is
+updated, so the step uses the old weights.
 
-Workspace layout (``workspace_size`` elements): U_1, Z_1, …, U_L, Z_L
-(B × d_ℓ each), then two B × max_width buffers for Δ/G, used in turn.
+Tied weights: a layer may use another layer's matrix transposed (an
+autoencoder's decoder W = encoderᵀ); its products swap the transpose flags
+and its gradient is added, transposed, to the owner's (so GRADIENT mode
+zeroes grads first and accumulates).
+
+The returned sum is Σ_i L_i + B·P, so that sum/B is the objective whose
+gradient the pass computes.
 
 Layers: nogil kernels taking a ``Net`` (layout) and raw pointers; ``def``
 entry points ``forward``/``backward`` on NumPy arrays for pynn.model.
 """
 from cython cimport floating
-from libc.string cimport memcpy
-from libc.math cimport isfinite
+from libc.string cimport memcpy, memset
+from libc.math cimport isfinite, log, sqrt, cos, fabs, M_PI
 
 from pynn._blas cimport mm
 from pynn._activations cimport act_forward, act_backward
@@ -32,86 +43,177 @@ from pynn._losses cimport loss_and_delta
 import numpy as np
 
 
+# ------------------------------------------------------------ random numbers
+cdef inline rng_t _next(rng_t* s) noexcept nogil:
+    """splitmix64: a fast generator with a 64-bit state, ample for masks."""
+    s[0] += 0x9E3779B97F4A7C15ULL
+    cdef rng_t z = s[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline double _uniform(rng_t* s) noexcept nogil:
+    """Uniform on (0, 1]."""
+    return ((_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0)
+
+
+cdef inline double _normal(rng_t* s) noexcept nogil:
+    """Standard normal by Box–Muller (one of the pair)."""
+    return sqrt(-2.0 * log(_uniform(s))) * cos(2.0 * M_PI * _uniform(s))
+
+
+# ------------------------------------------------------------ workspace
 cdef Py_ssize_t workspace_size(const Net* net, Py_ssize_t batch) noexcept nogil:
-    cdef Py_ssize_t l, total = 2 * net.max_width
-    for l in range(1, net.n_layers + 1):
-        total += 2 * net.sizes[l]
-    return total * batch
+    return net.ws_row * batch
 
 
-cdef inline floating* _u(const Net* net, Py_ssize_t batch, floating* work,
-                         Py_ssize_t layer) noexcept nogil:
-    """U_layer (B × d_layer) inside the workspace; Z_layer follows it."""
-    cdef Py_ssize_t l, off = 0
-    for l in range(1, layer):
-        off += 2 * net.sizes[l]
-    return work + off * batch
-
-
-cdef inline floating* _z(const Net* net, Py_ssize_t batch, floating* work,
-                         Py_ssize_t layer) noexcept nogil:
-    return _u(net, batch, work, layer) + batch * net.sizes[layer]
+cdef inline floating* _at(floating* work, Py_ssize_t batch,
+                          Py_ssize_t offset) noexcept nogil:
+    return work + offset * batch
 
 
 cdef const floating* output_of(const Net* net, Py_ssize_t batch,
                                floating* work) noexcept nogil:
-    return _z(net, batch, work, net.n_layers)
+    return _at(work, batch, net.ws_z[net.n_layers])
 
 
+cdef inline const floating* _seen(const Net* net, Py_ssize_t batch,
+                                  floating* work, const floating* X,
+                                  Py_ssize_t l, bint training) noexcept nogil:
+    """D_ℓ: the input of layer ℓ+1 (X for ℓ = 0)."""
+    if training and net.ws_d[l] >= 0:
+        return _at(work, batch, net.ws_d[l])
+    if l == 0:
+        return X
+    return _at(work, batch, net.ws_z[l])
+
+
+cdef void _corrupt(const Net* net, Py_ssize_t l, const floating* Z,
+                   Py_ssize_t n, floating* work, Py_ssize_t batch,
+                   rng_t* rng) noexcept nogil:
+    """D_ℓ = Z_ℓ ⊙ M_ℓ + σ ε (inverted dropout, then Gaussian noise)."""
+    cdef floating* D = _at(work, batch, net.ws_d[l])
+    cdef floating* M
+    cdef double p = net.dropout[l], sigma = net.noise[l]
+    cdef floating keep = <floating>(1.0 / (1.0 - p)) if p > 0 else 1
+    cdef Py_ssize_t i
+    if p > 0:
+        M = _at(work, batch, net.ws_m[l])
+        for i in range(n):
+            M[i] = keep if _uniform(rng) > p else 0
+            D[i] = Z[i] * M[i]
+    else:
+        memcpy(D, Z, n * sizeof(floating))
+    if sigma > 0:
+        for i in range(n):
+            D[i] = <floating>(D[i] + sigma * _normal(rng))
+
+
+cdef double _penalty(const Net* net, Py_ssize_t l, const floating* Z,
+                     Py_ssize_t batch, floating* g) noexcept nogil:
+    """B·P for the activity penalty on Z_ℓ; adds B·∂P/∂Z to g unless NULL."""
+    cdef Py_ssize_t i, j, d = net.sizes[l]
+    cdef double w = net.penalty_weight[l], rho = net.penalty_target[l]
+    cdef double total = 0, mean, v
+    if net.penalty[l] == KL_SPARSITY:
+        for j in range(d):
+            mean = 0
+            for i in range(batch):
+                mean += Z[i * d + j]
+            mean /= batch
+            # keep log() finite: ρ̂ in [1e-12, 1 − 1e-12]
+            mean = min(max(mean, 1e-12), 1 - 1e-12)
+            total += rho * log(rho / mean) + (1 - rho) * log((1 - rho) / (1 - mean))
+            if g != NULL:
+                v = w * (-rho / mean + (1 - rho) / (1 - mean))
+                for i in range(batch):
+                    g[i * d + j] += <floating>v
+        return w * total * batch
+    elif net.penalty[l] == L1_ACTIVITY:
+        for i in range(batch * d):
+            total += fabs(Z[i])
+            if g != NULL:
+                g[i] += <floating>(w if Z[i] > 0 else (-w if Z[i] < 0 else 0))
+        return w * total
+    return 0
+
+
+# ------------------------------------------------------------ passes
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, Py_ssize_t batch,
-                       floating* work) noexcept nogil:
-    """Fill U_ℓ, Z_ℓ for ℓ = 1 … L from X (B × d_0)."""
+                       floating* work, rng_t* rng) noexcept nogil:
+    """Fill U_ℓ, Z_ℓ (and D_ℓ, M_ℓ in training) from X (B × d_0).
+
+    ``rng`` NULL is inference: no dropout, no noise.
+    """
     cdef Py_ssize_t l, i, n_in, n_out
     cdef const floating* z_prev = X
     cdef const floating* W
     cdef const floating* b
     cdef floating* U
     cdef floating* Z
+    cdef bint training = rng != NULL
+    if training and net.ws_d[0] >= 0:
+        _corrupt(net, 0, X, batch * net.sizes[0], work, batch, rng)
+        z_prev = _at(work, batch, net.ws_d[0])
     for l in range(1, net.n_layers + 1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
         W = params + net.w_offsets[l - 1]
         b = params + net.b_offsets[l - 1]
-        U = _u(net, batch, work, l)
-        Z = U + batch * n_out
+        U = _at(work, batch, net.ws_u[l])
+        Z = _at(work, batch, net.ws_z[l])
         for i in range(batch):
             memcpy(U + i * n_out, b, n_out * sizeof(floating))
-        # U ← Z_{ℓ−1} Wᵀ + U
-        mm(False, True, <int>batch, <int>n_out, <int>n_in, <floating>1.0,
-           z_prev, <int>n_in, W, <int>n_in, <floating>1.0, U, <int>n_out)
+        # U ← D_{ℓ−1} Wᵀ + U   (tied: W is stored transposed)
+        mm(False, not net.w_trans[l - 1], <int>batch, <int>n_out, <int>n_in,
+           <floating>1.0, z_prev, <int>n_in, W,
+           <int>(n_out if net.w_trans[l - 1] else n_in),
+           <floating>1.0, U, <int>n_out)
         act_forward(net.acts[l - 1], net.act_params[l - 1], U, Z, batch, n_out)
-        z_prev = Z
+        if training and l < net.n_layers and net.ws_d[l] >= 0:
+            _corrupt(net, l, Z, batch * n_out, work, batch, rng)
+            z_prev = _at(work, batch, net.ws_d[l])
+        else:
+            z_prev = Z
 
 
 cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           const floating* T, Py_ssize_t batch, int loss,
                           int mode, double lr, floating* grads,
-                          floating* out, floating* work) noexcept nogil:
-    """Backpropagate after ``forward_pass`` on the same X and work.
+                          floating* out, floating* work,
+                          bint training) noexcept nogil:
+    """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
-    Returns Σ_i L_i.  In SGD_UPDATE mode a non-finite loss leaves params
-    untouched (the caller reports it).  ``grads`` is used in GRADIENT mode, ``out``
-    (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE mode.
+    Returns Σ_i L_i + B·P.  In SGD_UPDATE mode a non-finite loss leaves
+    params untouched (the caller reports it).  ``grads`` is used in GRADIENT
+    mode, ``out`` (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE
+    mode; ``training`` says whether the forward pass applied dropout/noise.
     """
     cdef Py_ssize_t L = net.n_layers, l, i, j, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
-    cdef floating* delta = work + workspace_size(net, batch) - 2 * buf
+    cdef floating* delta = _at(work, batch, net.ws_delta)
     cdef floating* g_prev = delta + buf
     cdef floating* swap
     cdef floating* U
     cdef floating* W
     cdef floating* b
     cdef floating* dst
+    cdef const floating* M
     cdef const floating* z_prev
-    cdef floating alpha
+    cdef floating alpha, beta
     cdef double total, s
+    cdef bint tied
 
-    U = _u(net, batch, work, L)
+    U = _at(work, batch, net.ws_u[L])
     total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1], U,
-                           U + batch * net.sizes[L], T,
+                           _at(work, batch, net.ws_z[L]), T,
                            NULL if mode == LOSS_ONLY else delta, batch,
                            net.sizes[L])
+    if net.has_penalty:
+        for l in range(1, L):
+            total += _penalty(net, l, _at(work, batch, net.ws_z[l]), batch, NULL)
     if mode == LOSS_ONLY:
         return total
     if mode == SGD_UPDATE and not isfinite(total):
@@ -120,28 +222,42 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
         alpha = <floating>(-lr / batch)
     else:
         alpha = <floating>(1.0 / batch)
+    # Tied matrices get two contributions: zero first, then accumulate.
+    beta = 1 if (mode == SGD_UPDATE or net.has_tied) else 0
+    if mode == GRADIENT and net.has_tied:
+        memset(grads, 0, (net.b_offsets[L - 1] + net.sizes[L]) * sizeof(floating))
 
     for l in range(L, 0, -1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
+        tied = net.w_trans[l - 1]
         W = params + net.w_offsets[l - 1]
         b = params + net.b_offsets[l - 1]
-        z_prev = X if l == 1 else _z(net, batch, work, l - 1)
+        z_prev = _seen(net, batch, work, X, l - 1, training)
 
         # G_{ℓ−1} = Δ_ℓ W_ℓ with the weights before any update.
         if l > 1 or mode == INPUT_GRADIENT:
             dst = out if l == 1 else g_prev
-            mm(False, False, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
-               delta, <int>n_out, W, <int>n_in, <floating>0.0, dst, <int>n_in)
+            mm(False, tied, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
+               delta, <int>n_out, W, <int>(n_out if tied else n_in),
+               <floating>0.0, dst, <int>n_in)
+            if training and net.ws_m[l - 1] >= 0:
+                M = _at(work, batch, net.ws_m[l - 1])
+                for i in range(batch * n_in):
+                    dst[i] *= M[i]
 
         if mode == GRADIENT or mode == SGD_UPDATE:
             if mode == GRADIENT:
                 W = grads + net.w_offsets[l - 1]
                 b = grads + net.b_offsets[l - 1]
-            # W ← β W + α Δᵀ Z_{ℓ−1}: β = 0 stores ∇W, β = 1 is the SGD step.
-            mm(True, False, <int>n_out, <int>n_in, <int>batch, alpha,
-               delta, <int>n_out, z_prev, <int>n_in,
-               <floating>(0.0 if mode == GRADIENT else 1.0), W, <int>n_in)
+            if tied:
+                # Owner's (d_{ℓ−1} × d_ℓ) block += α D_{ℓ−1}ᵀ Δ_ℓ = (α Δ_ℓᵀ D_{ℓ−1})ᵀ
+                mm(True, False, <int>n_in, <int>n_out, <int>batch, alpha,
+                   z_prev, <int>n_in, delta, <int>n_out, beta, W, <int>n_out)
+            else:
+                # W ← β W + α Δᵀ D_{ℓ−1}: β = 0 stores ∇W, β = 1 is the SGD step.
+                mm(True, False, <int>n_out, <int>n_in, <int>batch, alpha,
+                   delta, <int>n_out, z_prev, <int>n_in, beta, W, <int>n_in)
             for j in range(n_out):
                 s = 0
                 for i in range(batch):
@@ -152,9 +268,12 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                     b[j] += <floating>(alpha * s)
 
         if l > 1:
-            U = _u(net, batch, work, l - 1)
-            act_backward(net.acts[l - 2], net.act_params[l - 2], U,
-                         U + batch * n_in, g_prev, batch, n_in)
+            if net.penalty[l - 1] != NO_PENALTY:
+                _penalty(net, l - 1, _at(work, batch, net.ws_z[l - 1]), batch,
+                         g_prev)
+            act_backward(net.acts[l - 2], net.act_params[l - 2],
+                         _at(work, batch, net.ws_u[l - 1]),
+                         _at(work, batch, net.ws_z[l - 1]), g_prev, batch, n_in)
             swap = delta
             delta = g_prev
             g_prev = swap
@@ -163,67 +282,159 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
 
 # ------------------------------------------------------------ entry points
 cdef class Layout:
-    """The architecture as C arrays: sizes, activations, parameter offsets."""
+    """The architecture as C arrays for the kernels.
 
-    def __init__(self, sizes, acts, act_params):
-        cdef Py_ssize_t[::1] sz, wo, bo
-        cdef int[::1] ac
-        cdef double[::1] ap
+    Parameters
+    ----------
+    sizes : d_0 … d_L;  acts, act_params : per layer (codes of _activations)
+    w_offsets, b_offsets : where each W_ℓ / b_ℓ starts in params (default:
+        packed in order, W_ℓ then b_ℓ)
+    n_params : length of the params buffer (default: what the offsets need)
+    w_trans : per layer, 1 if W_ℓ is tied (stored transposed elsewhere)
+    dropout, noise : per layer input ℓ = 0 … L−1 (training only)
+    penalty, penalty_weight, penalty_target : per ℓ = 0 … L (hidden only)
+    """
+
+    def __init__(self, sizes, acts, act_params, w_offsets=None, b_offsets=None,
+                 n_params=None, w_trans=None, dropout=None, noise=None,
+                 penalty=None, penalty_weight=None, penalty_target=None):
         self.sizes = np.ascontiguousarray(sizes, dtype=np.intp)
+        L = len(self.sizes) - 1
         self.acts = np.ascontiguousarray(acts, dtype=np.intc)
         self.act_params = np.ascontiguousarray(act_params, dtype=np.float64)
-        L = len(self.sizes) - 1
         if L < 1 or len(self.acts) != L or len(self.act_params) != L:
             raise ValueError("need L ≥ 1 layers with one activation each")
         if (self.sizes < 1).any():
             raise ValueError("layer sizes must be ≥ 1")
-        w_off, b_off, off = [], [], 0
-        for l in range(L):
-            w_off.append(off)
-            off += int(self.sizes[l]) * int(self.sizes[l + 1])
-            b_off.append(off)
-            off += int(self.sizes[l + 1])
-        self.w_offsets = np.asarray(w_off, dtype=np.intp)
-        self.b_offsets = np.asarray(b_off, dtype=np.intp)
-        sz, ac, ap = self.sizes, self.acts, self.act_params
-        wo, bo = self.w_offsets, self.b_offsets
+
+        def per(values, n, dtype, default=0):
+            arr = np.full(n, default, dtype=dtype) if values is None else \
+                np.ascontiguousarray(values, dtype=dtype)
+            if arr.shape != (n,):
+                raise ValueError(f"expected {n} per-layer values, got {arr.shape}")
+            return arr
+
+        self.w_trans = per(w_trans, L, np.intc)
+        if w_offsets is None:
+            w_off, b_off, off = [], [], 0
+            for l in range(L):
+                w_off.append(off)
+                off += int(self.sizes[l]) * int(self.sizes[l + 1])
+                b_off.append(off)
+                off += int(self.sizes[l + 1])
+            w_offsets, b_offsets = w_off, b_off
+        self.w_offsets = per(w_offsets, L, np.intp)
+        self.b_offsets = per(b_offsets, L, np.intp)
+        need = max(max(int(self.w_offsets[l]) + int(self.sizes[l]) * int(self.sizes[l + 1]),
+                       int(self.b_offsets[l]) + int(self.sizes[l + 1]))
+                   for l in range(L))
+        self.n_params = need if n_params is None else int(n_params)
+        if self.n_params < need or (self.w_offsets < 0).any() \
+                or (self.b_offsets < 0).any():
+            raise ValueError("parameter offsets fall outside params")
+        self.dropout = per(dropout, L + 1, np.float64)
+        self.noise = per(noise, L + 1, np.float64)
+        if ((self.dropout < 0) | (self.dropout >= 1)).any() or (self.noise < 0).any():
+            raise ValueError("dropout rates must lie in [0, 1), noise ≥ 0")
+        if self.dropout[L] or self.noise[L]:
+            raise ValueError("no dropout or noise on the output layer")
+        self.penalty = per(penalty, L + 1, np.intc)
+        self.penalty_weight = per(penalty_weight, L + 1, np.float64)
+        self.penalty_target = per(penalty_target, L + 1, np.float64)
+        if self.penalty[0] or self.penalty[L]:
+            raise ValueError("activity penalties apply to hidden layers only")
+
+        # Workspace offsets in elements per batch row.
+        ws = np.full((4, L + 1), -1, dtype=np.intp)
+        off = 0
+        for l in range(L + 1):
+            d = int(self.sizes[l])
+            if l:
+                ws[0, l], ws[1, l] = off, off + d
+                off += 2 * d
+            if l < L and (self.dropout[l] > 0 or self.noise[l] > 0):
+                ws[2, l] = off
+                off += d
+            if l < L and self.dropout[l] > 0:
+                ws[3, l] = off
+                off += d
+        max_width = int(self.sizes.max())
+        self._ws = ws
+        self._fill_net(L, off, max_width)
+
+    cdef _fill_net(self, Py_ssize_t L, Py_ssize_t off, Py_ssize_t max_width):
+        cdef Py_ssize_t[::1] sz = self.sizes, wo = self.w_offsets
+        cdef Py_ssize_t[::1] bo = self.b_offsets
+        cdef Py_ssize_t[:, ::1] ws = self._ws
+        cdef int[::1] ac = self.acts, wt = self.w_trans, pk = self.penalty
+        cdef double[::1] ap = self.act_params, dr = self.dropout, nz = self.noise
+        cdef double[::1] pw = self.penalty_weight, pt = self.penalty_target
         self.net.n_layers = L
         self.net.sizes = &sz[0]
         self.net.acts = &ac[0]
         self.net.act_params = &ap[0]
         self.net.w_offsets = &wo[0]
         self.net.b_offsets = &bo[0]
-        self.net.max_width = int(self.sizes.max())
+        self.net.w_trans = &wt[0]
+        self.net.dropout = &dr[0]
+        self.net.noise = &nz[0]
+        self.net.penalty = &pk[0]
+        self.net.penalty_weight = &pw[0]
+        self.net.penalty_target = &pt[0]
+        self.net.ws_u = &ws[0, 0]
+        self.net.ws_z = &ws[1, 0]
+        self.net.ws_d = &ws[2, 0]
+        self.net.ws_m = &ws[3, 0]
+        self.net.ws_delta = off
+        self.net.ws_row = off + 2 * max_width
+        self.net.max_width = max_width
+        self.net.has_tied = bool(np.any(self.w_trans))
+        self.net.has_penalty = bool(np.any(self.penalty))
 
     @property
-    def n_params(self):
-        return int(self.b_offsets[-1] + self.sizes[-1])
+    def stochastic(self):
+        """Whether training applies dropout or noise anywhere."""
+        return bool(np.any(self.dropout) or np.any(self.noise))
 
     def workspace_size(self, Py_ssize_t batch):
         return workspace_size(&self.net, batch)
 
 
 def forward(Layout layout, const floating[::1] params,
-            const floating[:, ::1] X, floating[::1] work):
-    """Run the forward pass; returns a view of Z_L inside ``work``."""
+            const floating[:, ::1] X, floating[::1] work, seed=None):
+    """Run the forward pass; returns a view of Z_L inside ``work``.
+
+    ``seed`` None is inference; an integer applies dropout/noise with masks
+    drawn from it (training mode).
+    """
     cdef Py_ssize_t B = X.shape[0]
+    cdef rng_t state = 0
+    cdef rng_t* rng = NULL
     _check(layout, params, X, work)
+    if seed is not None:
+        state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        rng = &state
     if B:
         with nogil:
-            forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0])
+            forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
     L = layout.net.n_layers
-    start = workspace_size(&layout.net, B) - 2 * B * layout.net.max_width \
-        - B * layout.net.sizes[L]
+    start = B * layout.net.ws_z[L]
     return np.asarray(work)[start:start + B * layout.net.sizes[L]].reshape(
         B, layout.net.sizes[L])
 
 
 def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
              const floating[:, ::1] T, int loss, int mode, double lr,
-             floating[::1] grads, floating[:, ::1] out, floating[::1] work):
-    """Forward then backward on (X, T); returns Σ_i L_i (see backward_pass)."""
+             floating[::1] grads, floating[:, ::1] out, floating[::1] work,
+             seed=None):
+    """Forward then backward on (X, T); returns Σ_i L_i + B·P.
+
+    ``seed`` as for ``forward`` (the same seed gives the same masks).
+    """
     cdef Py_ssize_t B = X.shape[0]
     cdef double total
+    cdef rng_t state = 0
+    cdef rng_t* rng = NULL
     _check(layout, params, X, work)
     if T.shape[0] != B or T.shape[1] != layout.net.sizes[layout.net.n_layers]:
         raise ValueError("T must have shape (batch, n_out)")
@@ -231,14 +442,19 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("grads must have the size of params")
     if mode == INPUT_GRADIENT and (out.shape[0] != B or out.shape[1] != X.shape[1]):
         raise ValueError("out must have the shape of X")
+    if not 0 <= mode <= 3:
+        raise ValueError(f"unknown mode {mode}")
     if B == 0:
         raise ValueError("backward needs at least one sample")
+    if seed is not None:
+        state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        rng = &state
     cdef floating* g = &grads[0] if mode == GRADIENT else NULL
     cdef floating* o = &out[0, 0] if mode == INPUT_GRADIENT else NULL
     with nogil:
-        forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0])
+        forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
         total = backward_pass(&layout.net, &params[0], &X[0, 0], &T[0, 0], B,
-                              loss, mode, lr, g, o, &work[0])
+                              loss, mode, lr, g, o, &work[0], rng != NULL)
     return total
 
 

@@ -27,8 +27,8 @@ from libc.math cimport sqrt, pow, isfinite
 from libc.string cimport memcpy
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
-                            workspace_size, Layout, GRADIENT, SGD_UPDATE,
-                            LOSS_ONLY)
+                            workspace_size, Layout, rng_t, GRADIENT,
+                            SGD_UPDATE, LOSS_ONLY)
 
 import numpy as np
 
@@ -109,13 +109,18 @@ cdef void apply_update(const Net* net, floating* params, const floating* grads,
                        floating* s1, floating* s2, int kind, double lr,
                        double mom, double b1, double b2, double eps,
                        double l2, double clip, Py_ssize_t t) noexcept nogil:
-    """One optimiser step over every layer's W (with L2) and b (without)."""
+    """One optimiser step over every layer's W (with L2) and b (without).
+
+    A tied W belongs to its owner layer and is updated there, once.
+    """
     cdef Py_ssize_t l, nw, nb, wo, bo
     cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1
     if clip > 0:
         for l in range(net.n_layers):
             wo, bo = net.w_offsets[l], net.b_offsets[l]
             nw, nb = net.sizes[l] * net.sizes[l + 1], net.sizes[l + 1]
+            if net.w_trans[l]:
+                nw = 0
             norm2 += _region_norm2(grads + wo, params + wo, nw, l2)
             norm2 += _region_norm2(grads + bo, params + bo, nb, 0)
         if sqrt(norm2) > clip:
@@ -126,6 +131,8 @@ cdef void apply_update(const Net* net, floating* params, const floating* grads,
     for l in range(net.n_layers):
         wo, bo = net.w_offsets[l], net.b_offsets[l]
         nw, nb = net.sizes[l] * net.sizes[l + 1], net.sizes[l + 1]
+        if net.w_trans[l]:
+            nw = 0
         _update_region(params + wo, grads + wo, s1 + wo, s2 + wo, nw, kind, lr,
                        mom, b1, b2, eps, l2, scale, c1, c2)
         _update_region(params + bo, grads + bo, s1 + bo, s2 + bo, nb, kind, lr,
@@ -153,8 +160,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 double eps, double l2, double clip_norm,
                 floating[::1] state1, floating[::1] state2, Py_ssize_t step,
                 floating[::1] work, floating[:, ::1] x_buf,
-                floating[:, ::1] t_buf):
+                floating[:, ::1] t_buf, seed=None):
     """Train on samples start:stop (positions in ``order``, if given).
+
+    ``seed`` (an integer) drives the dropout masks and noise of a
+    stochastic layout; None trains without them.
 
     Returns (Σ L_i, correct predictions, samples done, optimiser steps
     taken, status) where status 1 means a batch's loss was not finite and
@@ -171,6 +181,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef const floating* tb
     cdef floating* s1 = NULL
     cdef floating* s2 = NULL
+    cdef rng_t state = 0
+    cdef rng_t* rng = NULL
+    cdef bint training
 
     # Checks that keep the nogil loop in bounds.
     if X.shape[1] != n_in or T.shape[1] != n_out or T.shape[0] != X.shape[0]:
@@ -200,6 +213,10 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         s2 = &state2[0] if optimizer == ADAM else NULL
     if start == stop:
         return 0.0, 0, 0, 0, 0
+    if seed is not None:
+        state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        rng = &state
+    training = rng != NULL
 
     with nogil:
         while pos < stop:
@@ -208,14 +225,15 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                        &x_buf[0, 0] if ord != NULL else NULL)
             tb = _rows(&T[0, 0], n_out, ord, pos, B,
                        &t_buf[0, 0] if ord != NULL else NULL)
-            forward_pass(net, &params[0], xb, B, &work[0])
+            forward_pass(net, &params[0], xb, B, &work[0], rng)
             if fused:
                 batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                           SGD_UPDATE, lr, NULL, NULL, &work[0])
+                                           SGD_UPDATE, lr, NULL, NULL, &work[0],
+                                           training)
             else:
                 batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
                                            GRADIENT, 0.0, &grads[0], NULL,
-                                           &work[0])
+                                           &work[0], training)
             if not isfinite(batch_loss):
                 status = 1
                 break
@@ -247,10 +265,10 @@ def evaluate(Layout layout, const floating[::1] params,
     with nogil:
         while pos < n:
             B = chunk if n - pos >= chunk else n - pos
-            forward_pass(net, &params[0], &X[pos, 0], B, &work[0])
+            forward_pass(net, &params[0], &X[pos, 0], B, &work[0], NULL)
             total += backward_pass(net, <floating*>&params[0], &X[pos, 0],
                                    &T[pos, 0], B, loss, LOSS_ONLY, 0.0, NULL,
-                                   NULL, &work[0])
+                                   NULL, &work[0], False)
             correct += count_correct(accuracy, output_of(net, B, &work[0]),
                                      &T[pos, 0], B, n_out)
             pos += B

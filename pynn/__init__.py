@@ -5,13 +5,16 @@ Compiled Cython kernels (``pynn._blas``, ``_activations``, ``_losses``,
 """
 from pynn.layers import Dense
 from pynn.model import MLP, Model
+from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
 from pynn.trainer import DivergenceError, StopTraining, Trainer
 from pynn.history import History
+from pynn.autoencoder import Autoencoder, pretrain_stack
 from pynn import activations, datasets, init, losses, schedules
 from pynn.io import load_model as load
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "MLP", "Model", "Trainer", "History", "DivergenceError",
+__all__ = ["Autoencoder", "pretrain_stack", "Dense", "MLP", "Model", "Dropout", "GaussianNoise", "KLSparsity",
+           "L1Activity", "Trainer", "History", "DivergenceError",
            "StopTraining", "load", "activations", "datasets", "init", "losses",
            "schedules", "__version__"]

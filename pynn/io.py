@@ -401,14 +401,7 @@ def save_model(model, path):
     if not np.isfinite(params).all():
         raise ValueError("the model's parameters contain NaN or infinity; "
                          "refusing to save them")
-    layers = []
-    for layer in model.layers:
-        spec = layer.activation
-        layers.append({
-            "type": "Dense", "n_in": layer.n_in, "n_out": layer.n_out,
-            "activation": spec.name,
-            "activation_param": (float(layer.activation_param)
-                                 if spec.param_name else None)})
+    layers = model.architecture()["layers"]
     meta = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
             "pynn_version": __version__, "dtype": model.dtype.name,
             "layers": layers, "n_params": int(params.size)}
@@ -423,8 +416,8 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _build_layers(meta):
-    """Dense layers from meta["layers"], or raise _Invalid."""
+def _build_model(meta, dtype):
+    """A Model (fresh parameters) from meta["layers"], or raise _Invalid."""
     entries = meta.get("layers")
     if not isinstance(entries, list) or not entries:
         raise _Invalid("'layers' must be a non-empty list")
@@ -433,6 +426,11 @@ def _build_layers(meta):
         where = f"layers[{i}]"
         if not isinstance(entry, dict):
             raise _Invalid(f"{where} must be an object, got {entry!r}")
+        if entry.get("type") in ("Dropout", "GaussianNoise"):
+            key = "rate" if entry["type"] == "Dropout" else "std"
+            if not _is_number(entry.get(key)) or not math.isfinite(entry[key]):
+                raise _Invalid(f"{where}.{key} must be a finite number")
+            continue
         missing = {"type", "n_in", "n_out", "activation",
                    "activation_param"} - set(entry)
         if missing:
@@ -461,7 +459,11 @@ def _build_layers(meta):
                            f"layers[{i - 1}] gives {layers[-1].n_out} outputs")
         layers.append(Dense(entry["n_in"], entry["n_out"], name,
                             param if spec.param_name else None))
-    return layers
+    try:
+        # Tied weights, regularisers and the stack's own consistency.
+        return Model.from_architecture({"dtype": dtype, "layers": entries})
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def load_model(path):
@@ -502,8 +504,8 @@ def load_model(path):
         if dtype not in ("float32", "float64"):
             raise _Invalid(f"dtype must be 'float32' or 'float64', got "
                            f"{dtype!r}")
-        layers = _build_layers(meta)
-        expected = sum(layer.n_params for layer in layers)
+        model = _build_model(meta, dtype)
+        expected = model.n_params
         if not _is_int(meta.get("n_params")) or meta["n_params"] != expected:
             raise _Invalid(f"n_params is {meta.get('n_params')!r} but the "
                            f"layers have {expected} parameters")
@@ -521,6 +523,5 @@ def load_model(path):
             raise _Invalid("params contains NaN or infinity")
     except _Invalid as exc:
         raise ValueError(f"{path}: {exc}") from None
-    model = Model(layers, dtype=dtype, seed=0)
     model.params[...] = params
     return model

@@ -26,10 +26,17 @@ class Dense:
         (default 1); ignored by other activations.
     init : str or callable, optional
         Initialiser for W (see ``pynn.init``); None uses the model's.
+    tied_to : Dense, optional
+        Tie this layer's weights to an earlier layer of the same model:
+        W = tied_to.Wᵀ (an autoencoder's decoder), one shared matrix whose
+        gradient collects both uses.  The layer keeps its own bias.
+    activity_regularizer : KLSparsity or L1Activity, optional
+        A penalty on this (hidden) layer's outputs; see pynn.regularization.
     """
 
     def __init__(self, n_in, n_out, activation="identity",
-                 activation_param=None, init=None):
+                 activation_param=None, init=None, tied_to=None,
+                 activity_regularizer=None):
         for name, value in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
                     or value < 1:
@@ -46,14 +53,33 @@ class Dense:
             raise ValueError("activation_param must be finite")
         self.activation_param = float(activation_param)
         self.init = None if init is None else get_initializer(init)
+        if tied_to is not None:
+            if not isinstance(tied_to, Dense):
+                raise TypeError(f"tied_to must be a Dense layer, got "
+                                f"{type(tied_to).__name__}")
+            if (tied_to.n_in, tied_to.n_out) != (self.n_out, self.n_in):
+                raise ValueError(
+                    f"tied_to has shape {tied_to.n_in} → {tied_to.n_out}; a "
+                    f"layer {self.n_in} → {self.n_out} can only tie to a "
+                    f"{self.n_out} → {self.n_in} layer")
+            if tied_to.tied_to is not None:
+                raise ValueError("tied_to must own its weights (not be tied itself)")
+        self.tied_to = tied_to
+        if activity_regularizer is not None and not hasattr(activity_regularizer, "code"):
+            raise TypeError("activity_regularizer must be a pynn.KLSparsity or "
+                            f"pynn.L1Activity, got {activity_regularizer!r}")
+        self.activity_regularizer = activity_regularizer
         self._W = self._b = self._dW = self._db = None
 
     # Views into the model's buffers, set by Model._attach.
     def _attach(self, params, grads, w_offset, b_offset):
+        shape = (self.n_in, self.n_out) if self.tied_to else (self.n_out, self.n_in)
         w_end = w_offset + self.n_out * self.n_in
-        self._W = params[w_offset:w_end].reshape(self.n_out, self.n_in)
+        self._W = params[w_offset:w_end].reshape(shape)
+        self._dW = grads[w_offset:w_end].reshape(shape)
+        if self.tied_to is not None:      # the owner's matrix, transposed
+            self._W, self._dW = self._W.T, self._dW.T
         self._b = params[b_offset:b_offset + self.n_out]
-        self._dW = grads[w_offset:w_end].reshape(self.n_out, self.n_in)
         self._db = grads[b_offset:b_offset + self.n_out]
 
     def _view(self, attr):
@@ -104,11 +130,15 @@ class Dense:
 
     @property
     def n_params(self):
-        return self.n_out * (self.n_in + 1)
+        """Parameters this layer owns (a tied layer owns only its bias)."""
+        return self.n_out * (1 if self.tied_to is not None else self.n_in + 1)
 
     def __repr__(self):
         act = self.activation.name
         if self.activation.param_name and \
                 self.activation_param != self.activation.default_param:
             act += f", {self.activation.param_name}={self.activation_param:g}"
-        return f"Dense({self.n_in} → {self.n_out}, {act})"
+        extra = ", tied" if self.tied_to is not None else ""
+        if self.activity_regularizer is not None:
+            extra += f", {self.activity_regularizer!r}"
+        return f"Dense({self.n_in} → {self.n_out}, {act}{extra})"

@@ -15,6 +15,7 @@ from pynn.activations import get_activation
 from pynn.init import get_initializer
 from pynn.layers import Dense
 from pynn.losses import check_pair, get_loss
+from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
 
 
 class Model:
@@ -22,8 +23,10 @@ class Model:
 
     Parameters
     ----------
-    layers : list of Dense
+    layers : list of Dense (and Dropout / GaussianNoise)
         Consecutive layers; each layer's n_in must equal the previous n_out.
+        A Dropout or GaussianNoise acts on the output of the Dense before it
+        (on the input when first), in training only.
     dtype : {"float32", "float64"}
         Floating type of parameters and computation (default float32).
     seed : int or None
@@ -40,39 +43,96 @@ class Model:
     """
 
     def __init__(self, layers, dtype="float32", seed=None, init="glorot_normal"):
-        layers = list(layers) if not isinstance(layers, Dense) else [layers]
-        if not layers:
-            raise ValueError("layers must contain at least one Dense layer")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{i}] must be a pynn.Dense, got "
-                                f"{type(layer).__name__}")
-            if i and layer.n_in != layers[i - 1].n_out:
-                raise ValueError(
-                    f"layers[{i}] takes {layer.n_in} inputs but layers[{i - 1}] "
-                    f"gives {layers[i - 1].n_out} outputs")
-        if len(set(map(id, layers))) != len(layers):
-            raise ValueError("the same Dense object appears twice in layers")
-        for i, layer in enumerate(layers):
-            if layer._W is not None:
-                raise ValueError(
-                    f"layers[{i}] already belongs to another Model (its W and "
-                    "b are views into that model's params); create a new "
-                    "Dense, or use model.copy()")
+        stack = list(layers) if not isinstance(layers, Dense) else [layers]
+        dense, dropout, noise = self._parse(stack)
         self.dtype = np.dtype(check_dtype(dtype))
         self.init = get_initializer(init)
-        self.layers = layers
-        self._layout = _network.Layout(
-            [layers[0].n_in] + [l.n_out for l in layers],
-            [l.activation.code for l in layers],
-            [l.activation_param for l in layers])
+        self.layers = dense
+        self._stack = stack
+        self._layout = self._make_layout(dense, dropout, noise)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._grads = np.zeros_like(self._params)
-        for layer, w_off, b_off in zip(layers, self._layout.w_offsets,
+        for layer, w_off, b_off in zip(dense, self._layout.w_offsets,
                                        self._layout.b_offsets):
             layer._attach(self._params, self._grads, int(w_off), int(b_off))
         self._work = np.empty(0, dtype=self.dtype)
         self.initialize(seed)
+
+    @staticmethod
+    def _parse(stack):
+        """Split the layer list into Dense layers and per-position modifiers.
+
+        Returns (dense, dropout, noise) where dropout[ℓ] / noise[ℓ] act on
+        the output of dense layer ℓ (ℓ = 0: the input).
+        """
+        if not stack:
+            raise ValueError("layers must contain at least one Dense layer")
+        dense, dropout, noise = [], [0.0], [0.0]
+        last = None                      # stack index of the previous Dense
+        for i, item in enumerate(stack):
+            if isinstance(item, Dense):
+                if dense and item.n_in != dense[-1].n_out:
+                    raise ValueError(
+                        f"layers[{i}] takes {item.n_in} inputs but "
+                        f"layers[{last}] gives {dense[-1].n_out} outputs")
+                last = i
+                if any(item is d for d in dense):
+                    raise ValueError("the same Dense object appears twice in layers")
+                if item._W is not None:
+                    raise ValueError(
+                        f"layers[{i}] already belongs to another Model (its W "
+                        "and b are views into that model's params); create a "
+                        "new Dense, or use model.copy()")
+                if item.tied_to is not None and not any(item.tied_to is d
+                                                        for d in dense):
+                    raise ValueError(f"layers[{i}] is tied to a layer that does "
+                                     "not come before it in this model")
+                dense.append(item)
+                dropout.append(0.0)
+                noise.append(0.0)
+            elif isinstance(item, (Dropout, GaussianNoise)):
+                which = dropout if isinstance(item, Dropout) else noise
+                if which[-1]:
+                    raise ValueError(f"layers[{i}]: two {type(item).__name__} "
+                                     "at the same position")
+                which[-1] = item.rate if isinstance(item, Dropout) else item.std
+            else:
+                raise TypeError(f"layers[{i}] must be a pynn.Dense, Dropout or "
+                                f"GaussianNoise, got {type(item).__name__}")
+        if not dense:
+            raise ValueError("layers must contain at least one Dense layer")
+        if dropout[-1] or noise[-1]:
+            raise ValueError("Dropout/GaussianNoise cannot follow the output "
+                             "layer")
+        if dense[-1].activity_regularizer is not None:
+            raise ValueError("activity_regularizer applies to hidden layers, "
+                             "not the output layer")
+        return dense, dropout, noise
+
+    @staticmethod
+    def _make_layout(dense, dropout, noise):
+        """Parameter offsets (W_ℓ then b_ℓ; tied layers only b_ℓ), kernels' view."""
+        w_off, b_off, off = [], [], 0
+        for layer in dense:
+            if layer.tied_to is not None:
+                w_off.append(w_off[next(i for i, d in enumerate(dense)
+                                        if d is layer.tied_to)])
+            else:
+                w_off.append(off)
+                off += layer.n_in * layer.n_out
+            b_off.append(off)
+            off += layer.n_out
+        regs = [None] + [l.activity_regularizer for l in dense]
+        return _network.Layout(
+            [dense[0].n_in] + [l.n_out for l in dense],
+            [l.activation.code for l in dense],
+            [l.activation_param for l in dense],
+            w_offsets=w_off, b_offsets=b_off, n_params=off,
+            w_trans=[l.tied_to is not None for l in dense],
+            dropout=dropout, noise=noise,
+            penalty=[r.code if r else 0 for r in regs],
+            penalty_weight=[r.weight if r else 0 for r in regs],
+            penalty_target=[r.target if r else 0 for r in regs])
 
     # ------------------------------------------------------------ buffers
     @property
@@ -119,7 +179,8 @@ class Model:
         rng = np.random.default_rng(seed)
         default = self.init if init is None else get_initializer(init)
         for layer in self.layers:
-            layer.W[...] = (layer.init or default)(rng, layer.n_out, layer.n_in)
+            if layer.tied_to is None:
+                layer.W[...] = (layer.init or default)(rng, layer.n_out, layer.n_in)
             layer.b[...] = 0
         return self
 
@@ -148,6 +209,29 @@ class Model:
 
     __call__ = forward
 
+    def _forward_range(self, X, start, stop):
+        """Output of dense layers start … stop−1 for input X (inference).
+
+        Runs the same kernels over a view of the layers (their parameters
+        stay where they are in ``params``); used by Autoencoder.encode and
+        decode.
+        """
+        layers = self.layers[start:stop]
+        key = (start, stop)
+        cache = self.__dict__.setdefault("_sub_layouts", {})
+        if key not in cache:
+            lay = self._layout
+            cache[key] = _network.Layout(
+                [layers[0].n_in] + [l.n_out for l in layers],
+                lay.acts[start:stop], lay.act_params[start:stop],
+                w_offsets=lay.w_offsets[start:stop],
+                b_offsets=lay.b_offsets[start:stop],
+                n_params=lay.n_params, w_trans=lay.w_trans[start:stop])
+        layout = cache[key]
+        X = check_X(X, layers[0].n_in, self.dtype)
+        work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)
+        return _network.forward(layout, self._params, X, work).copy()
+
     def _prepare(self, X, T, loss):
         spec = get_loss(loss)
         check_pair(spec, self.layers[-1].activation)
@@ -157,11 +241,12 @@ class Model:
                           unit_interval=spec.probabilistic)
         return X, T, spec
 
-    def backward(self, X, T, loss="squared_error"):
+    def backward(self, X, T, loss="squared_error", noise_seed=None):
         """Mean loss over the rows of X; fills ``grads`` with its gradient.
 
         ``grads`` = mean over samples of (δ_ℓ z_{ℓ−1}ᵀ, δ_ℓ) for every layer,
-        the exact gradient of the returned mean loss.
+        the exact gradient of the returned mean loss (plus any activity
+        penalty).
 
         Parameters
         ----------
@@ -171,39 +256,48 @@ class Model:
             one output, or class indices for "cross_entropy".
         loss : str
             A name from ``pynn.losses.LOSSES``.
+        noise_seed : int or None
+            None (default) runs without dropout or noise (inference mode);
+            an integer applies them with masks drawn from that seed — the
+            same seed gives the same masks in ``backward`` and ``loss``
+            (for gradient checks with a fixed mask).
         """
         X, T, spec = self._prepare(X, T, loss)
         total = _network.backward(self._layout, self._params, X, T, spec.code,
                                   _network.BackwardMode.GRADIENT, 0.0,
                                   self._grads, None,
-                                  self._workspace(X.shape[0]))
+                                  self._workspace(X.shape[0]),
+                                  _seed(noise_seed))
         return total / X.shape[0]
 
-    def input_gradient(self, X, T, loss="squared_error"):
+    def input_gradient(self, X, T, loss="squared_error", noise_seed=None):
         """Per-sample input gradient: row i is ∂L_i/∂x_i = W_1ᵀ δ_1(i).
 
-        Leaves ``params`` and ``grads`` unchanged.
+        Leaves ``params`` and ``grads`` unchanged.  ``noise_seed`` as for
+        ``backward``.
         """
         X, T, spec = self._prepare(X, T, loss)
         out = np.empty_like(X)
         _network.backward(self._layout, self._params, X, T, spec.code,
                           _network.BackwardMode.INPUT_GRADIENT, 0.0,
-                          None, out, self._workspace(X.shape[0]))
+                          None, out, self._workspace(X.shape[0]),
+                          _seed(noise_seed))
         return out
 
-    def train_step(self, X, T, loss="squared_error", lr=0.01):
+    def train_step(self, X, T, loss="squared_error", lr=0.01, noise_seed=None):
         """One plain SGD step on the batch: W ← W − η · mean_i δ_i z_iᵀ.
 
         The update is fused into the backward pass (written straight into
         ``params``, no gradient buffer).  Returns the mean loss before the
         step.  A non-finite loss raises FloatingPointError and leaves
-        ``params`` unchanged.
+        ``params`` unchanged.  ``noise_seed`` as for ``backward``.
         """
         check_positive(lr, "lr")
         X, T, spec = self._prepare(X, T, loss)
         total = _network.backward(self._layout, self._params, X, T, spec.code,
                                   _network.BackwardMode.SGD_UPDATE, float(lr),
-                                  None, None, self._workspace(X.shape[0]))
+                                  None, None, self._workspace(X.shape[0]),
+                                  _seed(noise_seed))
         mean = total / X.shape[0]
         if not np.isfinite(mean):
             raise FloatingPointError(
@@ -211,12 +305,16 @@ class Model:
                 "Try a lower learning rate or scaled inputs.")
         return mean
 
-    def loss(self, X, T, loss="squared_error"):
-        """Mean loss over the rows of X; touches neither params nor grads."""
+    def loss(self, X, T, loss="squared_error", noise_seed=None):
+        """Mean loss (plus activity penalties) over the rows of X.
+
+        Touches neither params nor grads; ``noise_seed`` as for ``backward``.
+        """
         X, T, spec = self._prepare(X, T, loss)
         total = _network.backward(self._layout, self._params, X, T, spec.code,
                                   _network.BackwardMode.LOSS_ONLY, 0.0,
-                                  None, None, self._workspace(X.shape[0]))
+                                  None, None, self._workspace(X.shape[0]),
+                                  _seed(noise_seed))
         return total / X.shape[0]
 
     def save(self, path):
@@ -228,30 +326,100 @@ class Model:
         save_model(self, path)
 
     def architecture(self):
-        """The architecture as plain data (JSON-ready): dtype and layers."""
-        return {"dtype": self.dtype.name,
-                "layers": [{"type": "Dense", "n_in": l.n_in, "n_out": l.n_out,
-                            "activation": l.activation.name,
-                            "activation_param": l.activation_param}
-                           for l in self.layers]}
+        """The architecture as plain data (JSON-ready): dtype and layer stack.
+
+        ``Model.from_architecture`` rebuilds the model from it.
+        """
+        layers = []
+        for item in self._stack:
+            if isinstance(item, Dropout):
+                layers.append({"type": "Dropout", "rate": item.rate})
+            elif isinstance(item, GaussianNoise):
+                layers.append({"type": "GaussianNoise", "std": item.std})
+            else:
+                entry = {"type": "Dense", "n_in": item.n_in, "n_out": item.n_out,
+                         "activation": item.activation.name,
+                         "activation_param": (item.activation_param
+                                              if item.activation.param_name
+                                              else None)}
+                if item.tied_to is not None:
+                    entry["tied_to"] = next(i for i, d in enumerate(self.layers)
+                                            if d is item.tied_to)
+                reg = item.activity_regularizer
+                if reg is not None:
+                    entry["activity_regularizer"] = {
+                        "type": type(reg).__name__, "weight": reg.weight,
+                        **({"target": reg.target} if isinstance(reg, KLSparsity)
+                           else {})}
+                layers.append(entry)
+        return {"dtype": self.dtype.name, "layers": layers}
+
+    @classmethod
+    def from_architecture(cls, arch, seed=0):
+        """A new Model (fresh parameters) from ``architecture()`` data.
+
+        Raises ValueError or TypeError for malformed data.
+        """
+        if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
+            raise ValueError("architecture must be a dict with a 'layers' list")
+        stack, dense = [], []
+        for i, entry in enumerate(arch["layers"]):
+            if not isinstance(entry, dict):
+                raise ValueError(f"layers[{i}] must be a dict")
+            kind = entry.get("type")
+            if kind == "Dropout":
+                stack.append(Dropout(entry.get("rate")))
+            elif kind == "GaussianNoise":
+                stack.append(GaussianNoise(entry.get("std")))
+            elif kind == "Dense":
+                tied = entry.get("tied_to")
+                if tied is not None and (not isinstance(tied, int) or isinstance(tied, bool)
+                                         or not 0 <= tied < len(dense)):
+                    raise ValueError(f"layers[{i}]: tied_to must index an "
+                                     f"earlier Dense layer, got {tied!r}")
+                reg = entry.get("activity_regularizer")
+                if reg is not None:
+                    if not isinstance(reg, dict) or reg.get("type") not in (
+                            "KLSparsity", "L1Activity"):
+                        raise ValueError(f"layers[{i}]: bad activity_regularizer")
+                    reg = (KLSparsity(reg.get("target"), reg.get("weight"))
+                           if reg["type"] == "KLSparsity"
+                           else L1Activity(reg.get("weight")))
+                layer = Dense(entry.get("n_in"), entry.get("n_out"),
+                              entry.get("activation"),
+                              entry.get("activation_param"),
+                              tied_to=None if tied is None else dense[tied],
+                              activity_regularizer=reg)
+                dense.append(layer)
+                stack.append(layer)
+            else:
+                raise ValueError(f"layers[{i}] has unknown type {kind!r}")
+        model = Model.__new__(cls)
+        Model.__init__(model, stack, dtype=arch.get("dtype"), seed=seed)
+        return model
 
     def copy(self):
         """An independent model with the same architecture and parameters."""
-        new = type(self).__new__(type(self))
-        Model.__init__(new, [Dense(l.n_in, l.n_out, l.activation.name,
-                                   l.activation_param
-                                   if l.activation.param_name else None,
-                                   l.init)
-                             for l in self.layers],
-                       dtype=self.dtype.name, seed=0, init=self.init)
+        new = type(self).from_architecture(self.architecture())
+        new.init = self.init
+        for src, dst in zip(self.layers, new.layers):
+            dst.init = src.init
         new._params[...] = self._params
         return new
 
     def __repr__(self):
         lines = [f"{type(self).__name__}(dtype={self.dtype.name}, "
                  f"params={self.n_params})"]
-        lines += [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
+        lines += [f"  ({i}) {layer!r}" for i, layer in enumerate(self._stack)]
         return "\n".join(lines)
+
+
+def _seed(noise_seed):
+    if noise_seed is None:
+        return None
+    if isinstance(noise_seed, bool) or not isinstance(noise_seed, numbers.Integral):
+        raise TypeError(f"noise_seed must be an int or None, got {noise_seed!r}")
+    return int(noise_seed)
 
 
 class MLP(Model):
@@ -285,3 +453,51 @@ class MLP(Model):
                         hidden if i < len(sizes) - 2 else output)
                   for i in range(len(sizes) - 1)]
         super().__init__(layers, dtype=dtype, seed=seed, init=init)
+
+    @classmethod
+    def from_encoders(cls, encoders, n_classes, output="softmax", seed=None,
+                      init="glorot_normal"):
+        """A classifier whose hidden layers are pretrained encoders.
+
+        Parameters
+        ----------
+        encoders : list of Autoencoder or Dense
+            In order; from an Autoencoder its encoder layers are taken.  Their
+            weights, biases and activations are copied (the sources are not
+            shared, so fine-tuning leaves them unchanged).
+        n_classes : int
+            Width of the new output layer (initialised from ``seed``).
+        output : str
+            Its activation (default softmax, for cross_entropy).
+
+        Returns
+        -------
+        MLP
+            Ready for ``Trainer(model, loss="cross_entropy", ...)``.
+        """
+        from pynn.autoencoder import Autoencoder
+        sources = []
+        for enc in encoders:
+            if isinstance(enc, Autoencoder):
+                sources += enc.encoder_layers
+            elif isinstance(enc, Dense) and enc._W is not None:
+                sources.append(enc)
+            else:
+                raise TypeError("encoders must be Autoencoders or Dense layers "
+                                f"of a model, got {type(enc).__name__}")
+        if not sources:
+            raise ValueError("encoders is empty")
+        dtype = sources[0]._W.dtype.name
+        layers = [Dense(l.n_in, l.n_out, l.activation.name,
+                        l.activation_param if l.activation.param_name else None)
+                  for l in sources]
+        layers.append(Dense(sources[-1].n_out, check_positive(
+            n_classes, "n_classes", integer=True), output))
+        model = Model.__new__(cls)
+        Model.__init__(model, layers, dtype=dtype, seed=seed, init=init)
+        for src, dst in zip(sources, model.layers):
+            if src.n_in != dst.n_in:
+                raise ValueError("encoders do not chain: widths differ")
+            dst.W[...] = src.W
+            dst.b[...] = src.b
+        return model

@@ -285,6 +285,7 @@ class Trainer:
         eval_work = np.empty(model._layout.workspace_size(eval_chunk), dtype)
         loss_code = get_loss(self.loss).code
         acc_kind = ACCURACY[self.loss]
+        stochastic = model._layout.stochastic   # dropout/noise masks from rng
         best = (math.inf, None, None)          # (val loss, epoch, params)
         no_change = 0
         self.stop_training = False
@@ -311,7 +312,8 @@ class Trainer:
                         b * B, min(b_end * B, n), B, loss_code, acc_kind, code,
                         lr, self.momentum, self.beta1, self.beta2, self.eps,
                         self.l2, self.clip_norm or 0.0, state[0], state[1],
-                        step, work, x_buf, t_buf)
+                        step, work, x_buf, t_buf,
+                        int(rng.integers(2**63)) if stochastic else None)
                     call_loss, call_correct, call_done, call_steps, status = res
                     total += call_loss
                     correct += call_correct

@@ -1,0 +1,146 @@
+"""Autoencoders and stacked greedy pretraining (DESIGN.md §1, the notes' last
+chapter; Bengio et al., 2007).
+
+An autoencoder learns the identity through a bottleneck: an encoder
+x ↦ c (widths d_0 → … → d_k) and a mirrored decoder c ↦ x̂ (d_k → … → d_0),
+trained by the ordinary Trainer with the inputs as targets (loss
+"squared_error", or "binary_cross_entropy" for data in [0, 1]).  Variants:
+tied weights (decoder W = encoderᵀ), a sparsity penalty on the code,
+dropout / Gaussian-noise input corruption (denoising).
+
+Stacked pretraining trains one shallow autoencoder per layer, each on the
+previous one's code; ``MLP.from_encoders`` then stacks the encoders under a
+softmax head for fine-tuning.
+"""
+import numpy as np
+
+from pynn._validation import as_float_array, check_positive
+from pynn.layers import Dense
+from pynn.model import Model
+from pynn.regularization import Dropout, GaussianNoise
+from pynn.trainer import Trainer
+
+
+class Autoencoder(Model):
+    """Encoder d_0 → … → d_k and mirrored decoder d_k → … → d_0.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Encoder widths [d_0, d_1, …, d_k]; d_k is the code.
+    hidden : str
+        Activation of every encoder layer and of the decoder's hidden
+        layers (default "sigmoid").
+    output : str
+        Activation of the reconstruction (default "sigmoid", for data in
+        [0, 1] with binary_cross_entropy; "identity" for squared_error on
+        unbounded data).
+    tied : bool
+        Decoder weights are the encoder's transposed (one shared matrix per
+        pair; the gradient is the sum of both uses).
+    sparsity : pynn.KLSparsity or pynn.L1Activity, optional
+        Activity penalty on the code layer.
+    input_dropout, input_noise : float
+        Denoising: masking (inverted dropout) rate and Gaussian noise σ on
+        the input, in training only.
+    code_dropout : float
+        Dropout on the code, in training only.
+    dtype, seed, init
+        As for Model.
+    """
+
+    def __init__(self, sizes, hidden="sigmoid", output="sigmoid", tied=False,
+                 sparsity=None, input_dropout=0.0, input_noise=0.0,
+                 code_dropout=0.0, dtype="float32", seed=None,
+                 init="glorot_normal"):
+        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else []
+        if len(sizes) < 2:
+            raise ValueError("sizes must list at least [n_inputs, code_size], "
+                             f"got {sizes!r}")
+        k = len(sizes) - 1
+        stack = []
+        if input_dropout:
+            stack.append(Dropout(input_dropout))
+        if input_noise:
+            stack.append(GaussianNoise(input_noise))
+        encoder = [Dense(sizes[i], sizes[i + 1], hidden,
+                         activity_regularizer=sparsity if i == k - 1 else None)
+                   for i in range(k)]
+        stack += encoder
+        if code_dropout:
+            stack.append(Dropout(code_dropout))
+        for j, i in enumerate(range(k, 0, -1)):
+            stack.append(Dense(sizes[i], sizes[i - 1],
+                               output if i == 1 else hidden,
+                               tied_to=encoder[i - 1] if tied else None))
+        super().__init__(stack, dtype=dtype, seed=seed, init=init)
+        self.code_size = sizes[-1]
+        self.n_encoder_layers = k
+        self.tied = bool(tied)
+        self.history_ = None
+
+    @property
+    def encoder_layers(self):
+        return self.layers[:self.n_encoder_layers]
+
+    @property
+    def decoder_layers(self):
+        return self.layers[self.n_encoder_layers:]
+
+    def encode(self, X):
+        """The code c of each row of X (inference: no noise or dropout)."""
+        return self._forward_range(X, 0, self.n_encoder_layers)
+
+    def decode(self, C):
+        """The reconstruction from codes C (n_samples, code_size)."""
+        return self._forward_range(C, self.n_encoder_layers, len(self.layers))
+
+    def reconstruct(self, X):
+        """decode(encode(X)), in one pass."""
+        return self.forward(X)
+
+
+def pretrain_stack(X, sizes, hidden="sigmoid", loss=None, tied=False,
+                   sparsity=None, input_dropout=0.0, input_noise=0.0,
+                   optimizer="adam", lr=1e-3, batch_size=32, epochs=10,
+                   dtype="float32", seed=0, verbose=0):
+    """Greedy layer-wise pretraining of a stack of autoencoders.
+
+    For widths [d_0, d_1, …, d_k], trains an autoencoder d_{i−1} → d_i →
+    d_{i−1} on the codes of the previous one (the data itself first), and
+    returns the k trained autoencoders.  Each has ``history_`` (its
+    Trainer History) and ``stage_loss_`` = (reconstruction loss before
+    training, after training) on its own input.
+
+    ``loss`` defaults to "binary_cross_entropy" with sigmoid outputs when
+    the stage's input lies in [0, 1], else "squared_error" with identity
+    outputs.  Pass the result to ``pynn.MLP.from_encoders`` to build a
+    classifier for fine-tuning.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least two widths, got {sizes!r}")
+    codes = as_float_array(X, "X", np.dtype(dtype).type, allow_empty=False)
+    if codes.shape[1] != sizes[0]:
+        raise ValueError(f"X has {codes.shape[1]} features, sizes[0] is {sizes[0]}")
+    check_positive(epochs, "epochs", integer=True)
+    stages = []
+    for i in range(1, len(sizes)):
+        unit = codes.min() >= 0 and codes.max() <= 1
+        stage_loss = loss or ("binary_cross_entropy" if unit else "squared_error")
+        output = "sigmoid" if stage_loss != "squared_error" else "identity"
+        ae = Autoencoder([sizes[i - 1], sizes[i]], hidden=hidden, output=output,
+                         tied=tied, sparsity=sparsity,
+                         input_dropout=input_dropout, input_noise=input_noise,
+                         dtype=dtype, seed=None if seed is None else seed + i)
+        before = ae.loss(codes, codes, stage_loss)
+        trainer = Trainer(ae, loss=stage_loss, optimizer=optimizer, lr=lr,
+                          batch_size=batch_size, epochs=epochs,
+                          seed=None if seed is None else seed + i,
+                          verbose=verbose)
+        ae.history_ = trainer.fit(codes, codes)
+        ae.stage_loss_ = (before, ae.loss(codes, codes, stage_loss))
+        ae.loss_name_ = stage_loss
+        stages.append(ae)
+        codes = ae.encode(codes)
+    return stages
