@@ -110,11 +110,13 @@ class ReduceOnPlateau(Schedule):
                 self._bad = 0
 
     def state(self):
-        return {"current": self._current, "best": self._best, "bad": self._bad}
+        return {"current": self._current,
+                "best": None if math.isinf(self._best) else self._best,
+                "bad": self._bad}
 
     def load_state(self, state):
         self._current = float(state["current"])
-        self._best = float(state["best"])
+        self._best = math.inf if state["best"] is None else float(state["best"])
         self._bad = int(state["bad"])
 
 

@@ -7,6 +7,7 @@ validates, allocates the buffers once per fit, draws the sample orders,
 applies schedules and stopping rules, records the History and writes
 checkpoints.
 """
+import copy
 import math
 import numbers
 import time
@@ -158,6 +159,7 @@ class Trainer:
         self.eps = check_positive(eps, "eps")
         self.l2 = check_positive(l2, "l2", allow_zero=True)
         self.clip_norm = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
+        # Validated here; a fresh copy runs each fit (see _fit).
         self.schedule = make_schedule(lr_schedule, self.lr, **(schedule_params or {}))
         self.tol = None if tol is None else check_positive(tol, "tol", allow_zero=True)
         self.n_iter_no_change = check_positive(n_iter_no_change, "n_iter_no_change",
@@ -271,6 +273,11 @@ class Trainer:
         rng = np.random.default_rng(shuffle_seq)
         history = History()
         self.history = history
+        self._schedule = copy.deepcopy(self.schedule)   # fresh state per fit
+        # Stopping-rule state, saved in checkpoints: epochs without change
+        # (tol) and early stopping's best (val loss, epoch, params).
+        self._stopping = {"no_change": 0, "best_val": math.inf,
+                          "best_epoch": None, "best_params": None}
         step, start_epoch = 0, 0
         if resume_from is not None:
             step, start_epoch, rng = self._load_checkpoint(resume_from, state,
@@ -286,8 +293,7 @@ class Trainer:
         loss_code = get_loss(self.loss).code
         acc_kind = ACCURACY[self.loss]
         stochastic = model._layout.stochastic   # dropout/noise masks from rng
-        best = (math.inf, None, None)          # (val loss, epoch, params)
-        no_change = 0
+        stop = self._stopping
         self.stop_training = False
         history.stopped_reason = "max_epochs"
         per_call = None if not self.verbose else 1   # batches per call
@@ -295,7 +301,7 @@ class Trainer:
         epoch = start_epoch
         try:
             while epoch < self.epochs:
-                lr = self.schedule.lr(epoch)
+                lr = self._schedule.lr(epoch)
                 order = rng.permutation(n).astype(np.intp) if shuffling else None
                 snapshot = model.params.copy()
                 t0 = time.perf_counter()
@@ -345,20 +351,22 @@ class Trainer:
 
                 # Stopping rules, schedules, checkpoints, callbacks.
                 monitored = record.get("val_loss", record["loss"])
-                self.schedule.update(monitored)
+                self._schedule.update(monitored)
                 reason = None
                 if self.tol is not None and history.epochs > 1:
-                    no_change = no_change + 1 if abs(
+                    stop["no_change"] = stop["no_change"] + 1 if abs(
                         history.loss[-1] - history.loss[-2]) < self.tol else 0
-                    if no_change >= self.n_iter_no_change:
+                    if stop["no_change"] >= self.n_iter_no_change:
                         reason = "tol"
                 if self.grad_tol is not None and \
                         self._full_gradient_norm(X, T, eval_chunk) < self.grad_tol:
                     reason = "grad_tol"
                 if self.early_stopping:
-                    if record["val_loss"] < best[0] - self.min_delta:
-                        best = (record["val_loss"], epoch - 1, model.params.copy())
-                    elif epoch - 1 - best[1] >= self.patience:
+                    if record["val_loss"] < stop["best_val"] - self.min_delta:
+                        stop.update(best_val=record["val_loss"],
+                                    best_epoch=epoch - 1,
+                                    best_params=model.params.copy())
+                    elif epoch - 1 - stop["best_epoch"] >= self.patience:
                         reason = "early_stopping"
                 if (self.checkpoint_every and epoch % self.checkpoint_every == 0):
                     self.save_checkpoint(self.checkpoint_path, epoch, step, rng,
@@ -377,9 +385,9 @@ class Trainer:
         except KeyboardInterrupt:
             history.interrupted = True
             history.stopped_reason = "interrupted"
-        if self.early_stopping and best[2] is not None:
-            model.params[...] = best[2]
-            history.best_epoch = best[1]
+        if self.early_stopping and stop["best_params"] is not None:
+            model.params[...] = stop["best_params"]
+            history.best_epoch = stop["best_epoch"]
         return history
 
     @staticmethod
@@ -402,12 +410,22 @@ class Trainer:
             "scaled inputs (e.g. standardised features).", history)
 
     def _full_gradient_norm(self, X, T, chunk):
-        """‖∇ mean loss‖ over the whole training set (chunked)."""
+        """‖∇ objective‖ over the whole training set (chunked).
+
+        The objective is what the optimiser minimises: the mean loss plus
+        the L2 penalty λ/2 ‖W‖² (so its gradient gains λW).
+        """
         model = self.model
         total = np.zeros(model.n_params, dtype=np.float64)
         for i in range(0, X.shape[0], chunk):
             model.backward(X[i:i + chunk], T[i:i + chunk], self.loss)
             total += model.grads * (min(chunk, X.shape[0] - i) / X.shape[0])
+        if self.l2:
+            for layer in model.layers:
+                if layer.tied_to is None:
+                    off = int(model._layout.w_offsets[model.layers.index(layer)])
+                    size = layer.n_in * layer.n_out
+                    total[off:off + size] += self.l2 * model.params[off:off + size]
         return float(np.linalg.norm(total))
 
     # ------------------------------------------------------------ checkpoints
@@ -423,11 +441,18 @@ class Trainer:
         for i, s in enumerate(state):
             if s is not None:
                 arrays[f"state{i}"] = s
+        stop = self._stopping
+        if stop["best_params"] is not None:
+            arrays["best_params"] = stop["best_params"]
         meta = {"format": CHECKPOINT_FORMAT, "format_version": 1,
                 "model": self.model.architecture(),
                 "trainer": self._config(), "epoch": epoch, "step": step,
                 "rng": rng.bit_generator.state,
-                "schedule": self.schedule.state(),
+                "schedule": self._schedule.state(),
+                "stopping": {"no_change": stop["no_change"],
+                             "best_val": (None if math.isinf(stop["best_val"])
+                                          else stop["best_val"]),
+                             "best_epoch": stop["best_epoch"]},
                 "history": self.history.as_dict()}
         io.save_arrays(path, arrays, meta)
 
@@ -451,7 +476,15 @@ class Trainer:
                 s[...] = arrays[f"state{i}"]
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
-        self.schedule.load_state(meta.get("schedule", {}))
+        self._schedule.load_state(meta.get("schedule", {}))
+        saved_stop = meta.get("stopping", {})
+        self._stopping.update(
+            no_change=int(saved_stop.get("no_change", 0)),
+            best_val=(math.inf if saved_stop.get("best_val") is None
+                      else float(saved_stop["best_val"])),
+            best_epoch=saved_stop.get("best_epoch"),
+            best_params=(arrays["best_params"].copy()
+                         if "best_params" in arrays else None))
         old = History.from_dict(meta["history"])
         for k in History.KEYS:
             setattr(history, k, getattr(old, k))
