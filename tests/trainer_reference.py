@@ -265,8 +265,9 @@ def train(net, w0, X, T, loss, *, optimizer="sgd", lr=0.01, batch_size=None,
     (as in pynn) is what "plateau" watches.
 
     Keys: params (after each epoch), loss, accuracy, lr, val_loss,
-    grad_norm (‖mean data-loss gradient‖ over the training set after each
-    epoch), n_clipped (steps whose gradient was clipped).
+    grad_norm (‖∇(mean loss + λ/2 ‖W‖²)‖ over the whole training set after
+    each epoch: the gradient of the objective being minimised), n_clipped
+    (steps whose gradient was clipped).
     """
     X, T = np.asarray(X, np.float64), np.asarray(T, np.float64)
     n = X.shape[0]
@@ -294,7 +295,7 @@ def train(net, w0, X, T, loss, *, optimizer="sgd", lr=0.01, batch_size=None,
         out["accuracy"].append(right / n)
         out["lr"].append(eta)
         out["grad_norm"].append(float(np.linalg.norm(
-            net.loss_and_grad(w, X, T, loss)[2])))
+            net.loss_and_grad(w, X, T, loss)[2] + l2 * net.weight_mask * w)))
         monitored = out["loss"][-1]
         if validation is not None:
             out["val_loss"].append(float(np.mean(
