@@ -179,45 +179,24 @@ cdef void forward_pass(const Net* net, const floating* params,
             z_prev = Z
 
 
-cdef double backward_pass(const Net* net, floating* params, const floating* X,
-                          const floating* T, Py_ssize_t batch, int loss,
-                          int mode, double lr, floating* grads,
-                          floating* out, floating* work,
-                          bint training) noexcept nogil:
-    """Backpropagate after ``forward_pass`` on the same X, work and mode.
-
-    Returns Σ_i L_i + B·P.  In SGD_UPDATE mode a non-finite loss leaves
-    params untouched (the caller reports it).  ``grads`` is used in GRADIENT
-    mode, ``out`` (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE
-    mode; ``training`` says whether the forward pass applied dropout/noise.
-    """
+cdef void _backward_layers(const Net* net, floating* params,
+                           const floating* X, Py_ssize_t batch, int mode,
+                           double lr, floating* grads, floating* out,
+                           floating* work, bint training,
+                           floating* delta) noexcept nogil:
+    """Layers L … 1 of the backward pass, from the output delta in ``delta``."""
     cdef Py_ssize_t L = net.n_layers, l, i, j, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
-    cdef floating* delta = _at(work, batch, net.ws_delta)
     cdef floating* g_prev = delta + buf
     cdef floating* swap
-    cdef floating* U
     cdef floating* W
     cdef floating* b
     cdef floating* dst
     cdef const floating* M
     cdef const floating* z_prev
     cdef floating alpha, beta
-    cdef double total, s
+    cdef double s
     cdef bint tied
-
-    U = _at(work, batch, net.ws_u[L])
-    total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1], U,
-                           _at(work, batch, net.ws_z[L]), T,
-                           NULL if mode == LOSS_ONLY else delta, batch,
-                           net.sizes[L])
-    if net.has_penalty:
-        for l in range(1, L):
-            total += _penalty(net, l, _at(work, batch, net.ws_z[l]), batch, NULL)
-    if mode == LOSS_ONLY:
-        return total
-    if mode == SGD_UPDATE and not isfinite(total):
-        return total        # never step on a non-finite loss: keep W as is
     if mode == SGD_UPDATE:
         alpha = <floating>(-lr / batch)
     else:
@@ -277,6 +256,57 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
             swap = delta
             delta = g_prev
             g_prev = swap
+
+
+cdef void backward_into_step(const Net* net, floating* params,
+                             const floating* X, Py_ssize_t batch, double lr,
+                             floating* grads, floating* work, bint training,
+                             floating* delta) noexcept nogil:
+    """SGD for nets with tied weights: grads ← ∇ (GRADIENT pass reusing the
+    output delta already in ``delta``), then params ← params − η grads."""
+    cdef Py_ssize_t i, n = net.b_offsets[net.n_layers - 1] + net.sizes[net.n_layers]
+    _backward_layers(net, params, X, batch, GRADIENT, 0.0, grads, NULL, work,
+                     training, delta)
+    for i in range(n):
+        params[i] -= <floating>(lr * grads[i])
+
+
+cdef double backward_pass(const Net* net, floating* params, const floating* X,
+                          const floating* T, Py_ssize_t batch, int loss,
+                          int mode, double lr, floating* grads,
+                          floating* out, floating* work,
+                          bint training) noexcept nogil:
+    """Backpropagate after ``forward_pass`` on the same X, work and mode.
+
+    Returns Σ_i L_i + B·P.  In SGD_UPDATE mode a non-finite loss leaves
+    params untouched (the caller reports it).  ``grads`` is used in GRADIENT
+    mode, and in SGD_UPDATE mode for nets with tied weights; ``out`` (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE
+    mode; ``training`` says whether the forward pass applied dropout/noise.
+    """
+    cdef Py_ssize_t L = net.n_layers, l
+    cdef floating* delta = _at(work, batch, net.ws_delta)
+    cdef floating* U = _at(work, batch, net.ws_u[L])
+    cdef double total
+
+    total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1], U,
+                           _at(work, batch, net.ws_z[L]), T,
+                           NULL if mode == LOSS_ONLY else delta, batch,
+                           net.sizes[L])
+    if net.has_penalty:
+        for l in range(1, L):
+            total += _penalty(net, l, _at(work, batch, net.ws_z[l]), batch, NULL)
+    if mode == LOSS_ONLY:
+        return total
+    if mode == SGD_UPDATE and not isfinite(total):
+        return total        # never step on a non-finite loss: keep W as is
+    if mode == SGD_UPDATE and net.has_tied:
+        # A shared matrix must not change before its other use has been
+        # backpropagated: compute the gradient, then step.  (grads required)
+        backward_into_step(net, params, X, batch, lr, grads, work, training,
+                           delta)
+        return total
+    _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
+                     training, delta)
     return total
 
 
@@ -449,7 +479,11 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
     if seed is not None:
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
-    cdef floating* g = &grads[0] if mode == GRADIENT else NULL
+    if mode == SGD_UPDATE and layout.net.has_tied and (
+            grads is None or grads.shape[0] != params.shape[0]):
+        raise ValueError("SGD with tied weights needs a grads buffer")
+    cdef floating* g = &grads[0] if (mode == GRADIENT or (
+        mode == SGD_UPDATE and layout.net.has_tied)) else NULL
     cdef floating* o = &out[0, 0] if mode == INPUT_GRADIENT else NULL
     with nogil:
         forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)

@@ -164,7 +164,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     """Train on samples start:stop (positions in ``order``, if given).
 
     ``seed`` (an integer) drives the dropout masks and noise of a
-    stochastic layout; None trains without them.
+    stochastic layout (reseeded per batch from the seed and the batch's
+    index in the epoch); None trains without them.
 
     Returns (Σ L_i, correct predictions, samples done, optimiser steps
     taken, status) where status 1 means a batch's loss was not finite and
@@ -213,14 +214,19 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         s2 = &state2[0] if optimizer == ADAM else NULL
     if start == stop:
         return 0.0, 0, 0, 0, 0
+    cdef rng_t base = 0
     if seed is not None:
-        state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        base = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
     training = rng != NULL
 
     with nogil:
         while pos < stop:
             B = batch_size if stop - pos >= batch_size else stop - pos
+            if training:
+                # Masks depend on the seed and the batch's index alone, so
+                # how the epoch is split into calls never changes them.
+                state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
             xb = _rows(&X[0, 0], n_in, ord, pos, B,
                        &x_buf[0, 0] if ord != NULL else NULL)
             tb = _rows(&T[0, 0], n_out, ord, pos, B,
@@ -228,8 +234,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             forward_pass(net, &params[0], xb, B, &work[0], rng)
             if fused:
                 batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                           SGD_UPDATE, lr, NULL, NULL, &work[0],
-                                           training)
+                                           SGD_UPDATE, lr, &grads[0], NULL,
+                                           &work[0], training)
             else:
                 batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
                                            GRADIENT, 0.0, &grads[0], NULL,

@@ -1,20 +1,28 @@
 """pynn: fast feed-forward neural networks on the CPU.
 
 Compiled Cython kernels (``pynn._blas``, ``_activations``, ``_losses``,
-``_network``) under a thin Python layer.  See DESIGN.md for the contract.
+``_network``, ``_train``, ``_rules``) under a thin Python layer: Model/MLP
+and Trainer for multilayer perceptrons, the classic rules (Perceptron,
+LMS/ADALINE, generalized delta, Hebbian/Oja), threshold-logic networks
+(``pynn.logic``), autoencoders and stacked pretraining.
 """
 from pynn.layers import Dense
 from pynn.model import MLP, Model
 from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
-from pynn.trainer import DivergenceError, StopTraining, Trainer
+from pynn.exceptions import DivergenceError, NotFittedError
+from pynn.trainer import StopTraining, Trainer
+from pynn.rules import LMS, Adaline, GeneralizedDelta, Hebbian, Perceptron
 from pynn.history import History
 from pynn.autoencoder import Autoencoder, pretrain_stack
-from pynn import activations, datasets, init, losses, schedules
+from pynn import activations, datasets, init, logic, losses, schedules
 from pynn.io import load_model as load
 
 __version__ = "0.1.0"
 
-__all__ = ["Autoencoder", "pretrain_stack", "Dense", "MLP", "Model", "Dropout", "GaussianNoise", "KLSparsity",
-           "L1Activity", "Trainer", "History", "DivergenceError",
-           "StopTraining", "load", "activations", "datasets", "init", "losses",
-           "schedules", "__version__"]
+__all__ = [
+    "Dense", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",
+    "L1Activity", "Trainer", "History", "StopTraining", "Autoencoder",
+    "pretrain_stack", "Perceptron", "LMS", "Adaline", "GeneralizedDelta",
+    "Hebbian", "DivergenceError", "NotFittedError", "load", "activations",
+    "datasets", "init", "logic", "losses", "schedules", "__version__",
+]

@@ -53,6 +53,10 @@ class Autoencoder(Model):
                  sparsity=None, input_dropout=0.0, input_noise=0.0,
                  code_dropout=0.0, dtype="float32", seed=None,
                  init="glorot_normal"):
+        self._config = dict(sizes=sizes, hidden=hidden, output=output, tied=tied,
+                            sparsity=sparsity, input_dropout=input_dropout,
+                            input_noise=input_noise, code_dropout=code_dropout,
+                            dtype=dtype, init=init)
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else []
         if len(sizes) < 2:
             raise ValueError("sizes must list at least [n_inputs, code_size], "
@@ -78,6 +82,12 @@ class Autoencoder(Model):
         self.n_encoder_layers = k
         self.tied = bool(tied)
         self.history_ = None
+
+    def copy(self):
+        """An independent Autoencoder with the same configuration and params."""
+        new = Autoencoder(**self._config, seed=0)
+        new._params[...] = self._params
+        return new
 
     @property
     def encoder_layers(self):

@@ -288,7 +288,9 @@ class Model:
         """One plain SGD step on the batch: W ← W − η · mean_i δ_i z_iᵀ.
 
         The update is fused into the backward pass (written straight into
-        ``params``, no gradient buffer).  Returns the mean loss before the
+        ``params``, no gradient buffer; a model with tied weights computes
+        its gradient into ``grads`` first, since a shared matrix must not
+        change between its two uses).  Returns the mean loss before the
         step.  A non-finite loss raises FloatingPointError and leaves
         ``params`` unchanged.  ``noise_seed`` as for ``backward``.
         """
@@ -296,7 +298,7 @@ class Model:
         X, T, spec = self._prepare(X, T, loss)
         total = _network.backward(self._layout, self._params, X, T, spec.code,
                                   _network.BackwardMode.SGD_UPDATE, float(lr),
-                                  None, None, self._workspace(X.shape[0]),
+                                  self._grads, None, self._workspace(X.shape[0]),
                                   _seed(noise_seed))
         mean = total / X.shape[0]
         if not np.isfinite(mean):

@@ -28,23 +28,12 @@ import numpy as np
 from pynn import _activations, _rules
 from pynn._activations import Activation
 from pynn._rules import Rule, Status
+from pynn.exceptions import DivergenceError, NotFittedError
 from pynn._validation import (as_float_array, check_dtype, check_positive,
                               check_targets, check_X)
 
 __all__ = ["Perceptron", "LMS", "Adaline", "GeneralizedDelta", "Hebbian",
            "DivergenceError", "NotFittedError"]
-
-
-class DivergenceError(FloatingPointError):
-    """Training made the weights or the loss inf/NaN.
-
-    The model that raised it keeps the weights of the last finite epoch and
-    the history (``loss_``, ``norms_``, ...) of the epochs completed.
-    """
-
-
-class NotFittedError(ValueError, AttributeError):
-    """A model was used for prediction before ``fit``."""
 
 
 # ------------------------------------------------------------------ helpers

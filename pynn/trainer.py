@@ -17,6 +17,7 @@ import numpy as np
 from pynn import _train
 from pynn._threads import limit_blas_threads
 from pynn._validation import as_float_array, check_positive, check_targets, check_X
+from pynn.exceptions import DivergenceError
 from pynn.history import History
 from pynn.losses import check_pair, get_loss
 from pynn.model import Model
@@ -44,18 +45,6 @@ CHECKPOINT_FORMAT = "pynn-checkpoint"
 # 784-128-10 step at batch 1 takes ~12 µs on one thread, ~35-60 µs on two;
 # measured in bench/test_bench_core.py).
 SINGLE_THREAD_FLOPS = 60e6
-
-
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite loss or parameter.
-
-    The model keeps the last finite parameters; ``history`` holds the
-    epochs completed before the divergence.
-    """
-
-    def __init__(self, message, history):
-        super().__init__(message)
-        self.history = history
 
 
 class StopTraining(Exception):
@@ -303,6 +292,7 @@ class Trainer:
             while epoch < self.epochs:
                 lr = self._schedule.lr(epoch)
                 order = rng.permutation(n).astype(np.intp) if shuffling else None
+                epoch_seed = int(rng.integers(2**63)) if stochastic else None
                 snapshot = model.params.copy()
                 t0 = time.perf_counter()
                 bar = (ProgressBar(n, prefix=f"epoch {epoch + 1}/{self.epochs}")
@@ -319,7 +309,7 @@ class Trainer:
                         lr, self.momentum, self.beta1, self.beta2, self.eps,
                         self.l2, self.clip_norm or 0.0, state[0], state[1],
                         step, work, x_buf, t_buf,
-                        int(rng.integers(2**63)) if stochastic else None)
+                        epoch_seed)
                     call_loss, call_correct, call_done, call_steps, status = res
                     total += call_loss
                     correct += call_correct

@@ -422,11 +422,6 @@ def test_tied_training_keeps_the_tie_over_many_steps():
     np.testing.assert_array_equal(ae.layers[1].W, ae.layers[0].W.T)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the fused SGD step (SGD_UPDATE: Model.train_step, Trainer sgd "
-    "without l2/clip) of a tied model with ≥ 2 encoder layers backpropagates "
-    "through the encoder with the shared matrix already updated by its "
-    "decoder, so the step is not params − η·grads"))
 @pytest.mark.parametrize("via", ["train_step", "trainer_sgd"])
 def test_deep_tied_sgd_step_is_params_minus_lr_grads(via):
     rng = np.random.default_rng(9)
@@ -800,10 +795,6 @@ def test_save_load_round_trip(name, tmp_path):
         assert dup.layers[0].W[0, 0] != model.layers[0].W[0, 0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Autoencoder.copy() (inherited Model.copy → from_architecture → "
-    "Model.__init__ on an Autoencoder instance) never sets code_size / "
-    "n_encoder_layers / tied, so encode() raises AttributeError"))
 def test_autoencoder_copy():
     ae = pynn.Autoencoder([8, 3], tied=True, dtype="float64", seed=0)
     dup = ae.copy()
@@ -992,12 +983,6 @@ def test_verbose_timing_does_not_change_a_deterministic_fit(monkeypatch, capsys)
     assert fast.tobytes() == slow.tobytes()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with verbose=1 the Trainer draws one dropout/noise seed per "
-    "compiled call (rng.integers in the batch loop) and sizes the calls by "
-    "wall-clock time (per_call ≈ 0.1 s of work), so a model with dropout "
-    "trained twice with the same seed, data and arguments gets different "
-    "masks (and shuffles) depending on machine speed; verbose=0 vs 1 differ too"))
 def test_verbose_timing_does_not_change_a_fit_with_dropout(monkeypatch, capsys):
     fast = _train_verbose(monkeypatch, 1e-9, input_dropout=0.3)
     slow = _train_verbose(monkeypatch, 1.0, input_dropout=0.3)

@@ -3,6 +3,7 @@ ValueError or TypeError naming the argument, and leaves the parameters
 bit-identical; odd memory layouts give the same result as a clean C copy;
 crash-prone cases also run in a subprocess so a segfault fails one test."""
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -425,7 +426,10 @@ def test_crash_prone_cases_in_subprocess(case):
     code = ("import numpy as np, pynn\nfrom pynn import _blas\n"
             "rng = np.random.default_rng(0)\n"
             + textwrap.dedent(SUBPROCESS_CASES[case]) + "\nprint('ok')\n")
+    # Run outside the checkout, so that the source folder pynn/ (without
+    # compiled modules after a non-editable install) cannot shadow the
+    # installed package.
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=tempfile.gettempdir())
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.strip().endswith("ok")
