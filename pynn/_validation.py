@@ -58,13 +58,30 @@ def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
                          "least one sample")
     with np.errstate(over="ignore"):     # reported below as a clear error
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.dtype.kind == "f" and not np.isfinite(out).all():
+    if out.dtype.kind == "f" and not all_finite(out):
         # Converting float64 → float32 can overflow to inf: say so.
         if arr.dtype.kind == "f" and np.isfinite(arr).all():
             raise ValueError(
                 f"{name} holds values too large for {np.dtype(dtype).name}")
         raise ValueError(f"{name} contains NaN or infinity")
     return out
+
+
+def all_finite(a):
+    """True if no element of the float array ``a`` is NaN or ±inf.
+
+    One pass and no temporary as large as ``a``: NaN and inf propagate
+    through a sum, so a finite sum proves every element finite; only when
+    the sum is not finite (a NaN, an inf, or an overflow of huge finite
+    values) are the elements checked, in chunks.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a, dtype=a.dtype)):
+            return True
+    flat = a.reshape(-1)
+    chunk = 1 << 16
+    return all(np.isfinite(flat[i:i + chunk]).all()
+               for i in range(0, flat.size, chunk))
 
 
 def check_X(X, n_features, dtype, name="X", allow_empty=True):

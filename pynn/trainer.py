@@ -185,7 +185,7 @@ class Trainer:
                              unit_interval=spec.probabilistic)
 
     def _prepare_data(self, X, y, validation_data, split_rng):
-        X = check_X(X, self.model.n_inputs, self.model.dtype, allow_empty=False)
+        # X was checked by fit (check_X): a C-contiguous finite array.
         T = self._targets(y, X.shape[0])
         Xv = Tv = None
         if validation_data is not None:
