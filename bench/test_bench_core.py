@@ -8,6 +8,7 @@ import pytest
 
 import pynn
 from pynn import _blas, _network
+from pynn._threads import limit_blas_threads, threads_for
 from numpy_reference import NumpyMLP
 
 SIZES = [784, 128, 10]
@@ -22,14 +23,15 @@ def _data(batch, n_in=784, n_out=10, seed=0):
 
 @pytest.mark.parametrize("batch", [1, 256])
 def test_step_pynn_kernel(benchmark, batch):
-    """The compiled step alone (what the Trainer's loops call)."""
+    """The compiled step alone, with the BLAS threads the Trainer picks."""
     model = pynn.MLP(SIZES, hidden="relu", output="softmax", seed=0)
     X, T = _data(batch)
     work = model._workspace(batch)
     benchmark.group = f"step 784-128-10 B={batch}"
-    benchmark(_network.backward, model._layout, model.params, X, T,
-              pynn.losses.get_loss("cross_entropy").code,
-              _network.BackwardMode.SGD_UPDATE, 1e-3, None, None, work)
+    with limit_blas_threads(threads_for(model._flops(batch, passes=3))):
+        benchmark(_network.backward, model._layout, model.params, X, T,
+                  pynn.losses.get_loss("cross_entropy").code,
+                  _network.BackwardMode.SGD_UPDATE, 1e-3, None, None, work)
 
 
 @pytest.mark.parametrize("batch", [1, 256])

@@ -13,6 +13,12 @@ import ctypes
 import glob
 import os
 
+# A pass with fewer floating-point operations than this runs the BLAS on one
+# thread: waking a second thread costs more than it saves (a 784-128-10
+# training step at batch 1 takes ~12 µs on one thread, ~35-60 µs on two;
+# measured in bench/test_bench_core.py).
+SINGLE_THREAD_FLOPS = 60e6
+
 _NAMES = [("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
           ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
           ("openblas_set_num_threads", "openblas_get_num_threads")]
@@ -64,6 +70,11 @@ def set_blas_threads(n):
     old = lib[1]()
     lib[0](int(n))
     return old
+
+
+def threads_for(flops):
+    """The thread count to use for a pass of ``flops``: 1 or None (default)."""
+    return 1 if flops < SINGLE_THREAD_FLOPS else None
 
 
 @contextlib.contextmanager

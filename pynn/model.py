@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from pynn import _network
+from pynn._threads import limit_blas_threads, threads_for
 from pynn._validation import check_X, check_dtype, check_targets, check_positive
 from pynn.activations import get_activation
 from pynn.init import get_initializer
@@ -184,6 +185,16 @@ class Model:
             layer.b[...] = 0
         return self
 
+    def _flops(self, batch, passes):
+        """Floating-point operations of ``passes`` matrix products per layer
+        (1: forward, 3: forward + backward + update) for a batch."""
+        return 2 * passes * batch * sum(l.n_in * l.n_out for l in self.layers)
+
+    def _run(self, batch, passes, kernel, *args):
+        """Call a compiled pass with the BLAS threads its size calls for."""
+        with limit_blas_threads(threads_for(self._flops(batch, passes))):
+            return kernel(*args)
+
     def _workspace(self, batch):
         need = self._layout.workspace_size(batch)
         if self._work.size < need:
@@ -203,8 +214,8 @@ class Model:
         ndarray, shape (n_samples, n_outputs), of the model's dtype
         """
         X = check_X(X, self.n_inputs, self.dtype)
-        out = _network.forward(self._layout, self._params, X,
-                               self._workspace(X.shape[0]))
+        out = self._run(X.shape[0], 1, _network.forward, self._layout,
+                        self._params, X, self._workspace(X.shape[0]))
         return out.copy()
 
     __call__ = forward
@@ -230,7 +241,8 @@ class Model:
         layout = cache[key]
         X = check_X(X, layers[0].n_in, self.dtype)
         work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)
-        return _network.forward(layout, self._params, X, work).copy()
+        return self._run(X.shape[0], 1, _network.forward, layout,
+                         self._params, X, work).copy()
 
     def _prepare(self, X, T, loss):
         spec = get_loss(loss)
@@ -263,11 +275,11 @@ class Model:
             (for gradient checks with a fixed mask).
         """
         X, T, spec = self._prepare(X, T, loss)
-        total = _network.backward(self._layout, self._params, X, T, spec.code,
-                                  _network.BackwardMode.GRADIENT, 0.0,
-                                  self._grads, None,
-                                  self._workspace(X.shape[0]),
-                                  _seed(noise_seed))
+        total = self._run(X.shape[0], 3, _network.backward, self._layout,
+                          self._params, X, T, spec.code,
+                          _network.BackwardMode.GRADIENT, 0.0, self._grads,
+                          None, self._workspace(X.shape[0]),
+                          _seed(noise_seed))
         return total / X.shape[0]
 
     def input_gradient(self, X, T, loss="squared_error", noise_seed=None):
@@ -278,10 +290,10 @@ class Model:
         """
         X, T, spec = self._prepare(X, T, loss)
         out = np.empty_like(X)
-        _network.backward(self._layout, self._params, X, T, spec.code,
-                          _network.BackwardMode.INPUT_GRADIENT, 0.0,
-                          None, out, self._workspace(X.shape[0]),
-                          _seed(noise_seed))
+        self._run(X.shape[0], 3, _network.backward, self._layout,
+                  self._params, X, T, spec.code,
+                  _network.BackwardMode.INPUT_GRADIENT, 0.0, None, out,
+                  self._workspace(X.shape[0]), _seed(noise_seed))
         return out
 
     def train_step(self, X, T, loss="squared_error", lr=0.01, noise_seed=None):
@@ -296,10 +308,11 @@ class Model:
         """
         check_positive(lr, "lr")
         X, T, spec = self._prepare(X, T, loss)
-        total = _network.backward(self._layout, self._params, X, T, spec.code,
-                                  _network.BackwardMode.SGD_UPDATE, float(lr),
-                                  self._grads, None, self._workspace(X.shape[0]),
-                                  _seed(noise_seed))
+        total = self._run(X.shape[0], 3, _network.backward, self._layout,
+                          self._params, X, T, spec.code,
+                          _network.BackwardMode.SGD_UPDATE, float(lr),
+                          self._grads, None, self._workspace(X.shape[0]),
+                          _seed(noise_seed))
         mean = total / X.shape[0]
         if not np.isfinite(mean):
             raise FloatingPointError(
@@ -313,10 +326,10 @@ class Model:
         Touches neither params nor grads; ``noise_seed`` as for ``backward``.
         """
         X, T, spec = self._prepare(X, T, loss)
-        total = _network.backward(self._layout, self._params, X, T, spec.code,
-                                  _network.BackwardMode.LOSS_ONLY, 0.0,
-                                  None, None, self._workspace(X.shape[0]),
-                                  _seed(noise_seed))
+        total = self._run(X.shape[0], 1, _network.backward, self._layout,
+                          self._params, X, T, spec.code,
+                          _network.BackwardMode.LOSS_ONLY, 0.0, None, None,
+                          self._workspace(X.shape[0]), _seed(noise_seed))
         return total / X.shape[0]
 
     def save(self, path):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from pynn import _train
-from pynn._threads import limit_blas_threads
+from pynn._threads import limit_blas_threads, threads_for
 from pynn._validation import as_float_array, check_positive, check_targets, check_X
 from pynn.exceptions import DivergenceError
 from pynn.history import History
@@ -39,12 +39,6 @@ ACCURACY = {
 }
 
 CHECKPOINT_FORMAT = "pynn-checkpoint"
-
-# A training step with fewer floating-point operations than this runs the
-# BLAS on one thread: waking a second thread costs more than it saves (a
-# 784-128-10 step at batch 1 takes ~12 µs on one thread, ~35-60 µs on two;
-# measured in bench/test_bench_core.py).
-SINGLE_THREAD_FLOPS = 60e6
 
 
 class StopTraining(Exception):
@@ -106,7 +100,8 @@ class Trainer:
         0 silent (default); 1 a progress bar per epoch on stderr.
     n_threads : int or None
         BLAS threads during fit; None picks 1 for small steps (fewer than
-        ``SINGLE_THREAD_FLOPS``) and leaves the BLAS default otherwise.
+        ``pynn._threads.SINGLE_THREAD_FLOPS``) and leaves the BLAS default
+        otherwise.
     checkpoint_path, checkpoint_every : str, int
         Save a checkpoint (model, optimiser state, RNG state, history) every
         k epochs; ``fit(..., resume_from=path)`` continues from one with
@@ -241,9 +236,7 @@ class Trainer:
                           allow_empty=False)
         B = X_check.shape[0] if self.batch_size is None else \
             min(self.batch_size, X_check.shape[0])
-        sizes = self.model.sizes
-        flops = 6 * B * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-        threads = self.n_threads or (1 if flops < SINGLE_THREAD_FLOPS else None)
+        threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
         with limit_blas_threads(threads):
             return self._fit(X_check, y, validation_data, resume_from)
 
