@@ -62,7 +62,7 @@ sys.path.insert(0, HERE)
 import pynn                                    # noqa: E402
 from pynn import _threads                      # noqa: E402
 from numpy_reference import NumpyMLP           # noqa: E402
-from pynn.trainer import SINGLE_THREAD_FLOPS    # noqa: E402
+from pynn._threads import SINGLE_THREAD_FLOPS    # noqa: E402
 
 WORKLOADS = ["online", "minibatch", "inference", "rules", "memory", "scaling"]
 OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
