@@ -78,26 +78,17 @@ class History:
             raise ImportError(
                 "History.plot needs matplotlib: pip install matplotlib "
                 "(or pip install 'pynn[plot]')") from None
-        panels = 2 if self.accuracy else 1
-        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5),
+        curves = [("loss", self.loss, self.val_loss)]
+        if self.accuracy:
+            curves.append(("accuracy", self.accuracy, self.val_accuracy))
+        fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5),
                                  squeeze=False)
-        epochs = range(1, self.epochs + 1)
-        ax = axes[0][0]
-        ax.plot(epochs, self.loss, label="training")
-        if self.val_loss:
-            ax.plot(range(1, len(self.val_loss) + 1), self.val_loss,
-                    label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.legend()
-        if panels == 2:
-            ax = axes[0][1]
-            ax.plot(epochs, self.accuracy, label="training")
-            if self.val_accuracy:
-                ax.plot(range(1, len(self.val_accuracy) + 1), self.val_accuracy,
-                        label="validation")
+        for ax, (name, train, val) in zip(axes[0], curves):
+            ax.plot(range(1, len(train) + 1), train, label="training")
+            if val:
+                ax.plot(range(1, len(val) + 1), val, label="validation")
             ax.set_xlabel("epoch")
-            ax.set_ylabel("accuracy")
+            ax.set_ylabel(name)
             ax.legend()
         fig.tight_layout()
         if path is not None:

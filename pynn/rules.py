@@ -37,6 +37,15 @@ __all__ = ["Perceptron", "LMS", "Adaline", "GeneralizedDelta", "Hebbian",
 
 
 # ------------------------------------------------------------------ helpers
+def _accuracy(pred, t):
+    """Fraction of rows of ``pred`` equal to ``t`` (whole rows when 2-D)."""
+    t = np.asarray(t)
+    if t.shape != pred.shape:
+        raise ValueError(f"t has shape {t.shape}, expected {pred.shape}")
+    hit = pred == t
+    return float(np.mean(hit if hit.ndim == 1 else hit.all(axis=1)))
+
+
 def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -285,12 +294,7 @@ class Perceptron(_SingleLayerRule):
     def score(self, X, t):
         """Accuracy: the fraction of samples whose prediction equals t
         (for 2-D targets, whose whole row of unit outputs is right)."""
-        pred = self.predict(X)
-        t = np.asarray(t)
-        if t.shape != pred.shape:
-            raise ValueError(f"t has shape {t.shape}, expected {pred.shape}")
-        hit = pred == t
-        return float(np.mean(hit if hit.ndim == 1 else hit.all(axis=1)))
+        return _accuracy(self.predict(X), t)
 
 
 # --------------------------------------------------- LMS / ADALINE / delta
@@ -446,12 +450,7 @@ class Adaline(LMS):
 
     def score(self, X, t):
         """Accuracy of predict against t (rows must match exactly)."""
-        pred = self.predict(X)
-        t = np.asarray(t)
-        if t.shape != pred.shape:
-            raise ValueError(f"t has shape {t.shape}, expected {pred.shape}")
-        hit = pred == t
-        return float(np.mean(hit if hit.ndim == 1 else hit.all(axis=1)))
+        return _accuracy(self.predict(X), t)
 
 
 class GeneralizedDelta(LMS):
