@@ -6,6 +6,16 @@ and Trainer for multilayer perceptrons, the classic rules (Perceptron,
 LMS/ADALINE, generalized delta, Hebbian/Oja), threshold-logic networks
 (``pynn.logic``), autoencoders and stacked pretraining.
 """
+try:
+    from pynn import _blas  # noqa: F401  (the compiled kernels)
+except ImportError as exc:                      # pragma: no cover
+    raise ImportError(
+        f"pynn's compiled modules are missing ({exc}). This usually means "
+        "Python found the pynn source folder (e.g. the current directory is "
+        "a pynn checkout) instead of the installed package: run from "
+        "another folder, use the `pynn` command, or build in place with "
+        "`pip install -e .`.") from exc
+
 from pynn.layers import Dense
 from pynn.model import MLP, Model
 from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
