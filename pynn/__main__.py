@@ -9,6 +9,7 @@ demo    build an MLP on the bundled digits, run forward/backward, print a
         finite-difference gradient check and a few plain SGD epochs.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -62,6 +63,28 @@ def demo(args):
     return 0 if err < 1e-6 else 1
 
 
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _sizes(text):
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -95,6 +118,10 @@ def train(args):
                      init="he_normal" if args.activation in ("relu", "leaky_relu")
                      else "glorot_normal")
     print(model)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir) or os.path.isdir(args.output):
+        raise ValueError(f"--output {args.output!r}: cannot write a file there "
+                         "(missing folder, or it is a folder)")
     trainer = pynn.Trainer(
         model, loss="cross_entropy", optimizer=args.optimizer, lr=args.lr,
         batch_size=args.batch_size or None, epochs=args.epochs, shuffle=True,
@@ -128,26 +155,28 @@ def main(argv=None):
                    help="hidden activation (default relu)")
     p.add_argument("--optimizer", default="adam",
                    choices=["sgd", "momentum", "nesterov", "adam"])
-    p.add_argument("--lr", type=float, default=0.003)
-    p.add_argument("--batch-size", type=int, default=32,
+    p.add_argument("--lr", type=_positive_float, default=0.003)
+    p.add_argument("--batch-size", type=_int_at_least(0), default=32,
                    help="1 = online SGD, 0 = full batch (default 32)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_int_at_least(1), default=30)
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--output", default="pynn-model.npz",
                    help="where to save the trained model")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=train)
     p = sub.add_parser("demo", help="gradient check and a short SGD run on digits")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=_int_at_least(1), default=32)
+    p.add_argument("--epochs", type=_int_at_least(1), default=5)
+    p.add_argument("--lr", type=_positive_float, default=0.1)
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
     p.set_defaults(func=demo)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ArithmeticError) as exc:
+        # Bad data or options, unreadable files, a diverging fit
+        # (pynn.DivergenceError): a one-line message, not a traceback.
         print(f"pynn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -102,13 +102,16 @@ def check_targets(T, n_samples, n_outputs, dtype, name="T",
     """Targets as a (n_samples, n_outputs) float array of ``dtype``.
 
     A 1-D array is accepted as one column when ``n_outputs == 1``.  With
-    ``class_indices`` a 1-D integer array (or floats holding whole numbers)
-    is read as class indices in [0, n_outputs) and one-hot encoded.  With
+    ``class_indices`` a 1-D integer array (or floats holding whole numbers),
+    or a single column of them when ``n_outputs > 1``, is read as class
+    indices in [0, n_outputs) and one-hot encoded.  With
     ``unit_interval`` every value must lie in [0, 1] (probabilities).
     """
     arr = np.asarray(T) if not isinstance(T, np.ndarray) else T
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if class_indices and arr.ndim == 2 and arr.shape[1] == 1 and n_outputs > 1:
+        arr = arr[:, 0]                  # a column of class indices
     if arr.ndim == 1 and class_indices:
         if arr.shape[0] != n_samples:
             raise ValueError(f"{name} has {arr.shape[0]} labels for "
@@ -120,12 +123,12 @@ def check_targets(T, n_samples, n_outputs, dtype, name="T",
                 raise ValueError(
                     f"{name} is 1-D, so it must hold class indices (whole "
                     "numbers); pass one-hot rows for soft targets")
-        idx = arr.astype(np.intp)
-        if idx.size and (idx.min() < 0 or idx.max() >= n_outputs):
-            bad = idx[(idx < 0) | (idx >= n_outputs)][0]
+        if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
+            bad = arr[(arr < 0) | (arr >= n_outputs)][0]
             raise ValueError(
                 f"{name} holds class index {bad}, outside [0, {n_outputs}) "
                 f"for a model with {n_outputs} outputs")
+        idx = arr.astype(np.intp)
         onehot = np.zeros((n_samples, n_outputs), dtype=dtype)
         onehot[np.arange(n_samples), idx] = 1
         return onehot
@@ -138,12 +141,27 @@ def check_targets(T, n_samples, n_outputs, dtype, name="T",
         raise ValueError(f"{name} must have shape {expect}, got {arr.shape}")
     T = as_float_array(arr, name, dtype, ndim=2)
     if T.shape != (n_samples, n_outputs):
+        hint = (f" (or class indices of shape ({n_samples},))"
+                if class_indices else "")
         raise ValueError(f"{name} has shape {T.shape}, expected "
-                         f"({n_samples}, {n_outputs}) to match X and the "
-                         "model's outputs")
+                         f"({n_samples}, {n_outputs}){hint} to match X and "
+                         "the model's outputs")
     if unit_interval and T.size and (T.min() < 0 or T.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for this loss")
     return T
+
+
+def check_seed(seed, name="seed"):
+    """None or a non-negative int (what np.random.default_rng accepts)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be None or a non-negative integer, "
+                        f"got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be None or a non-negative integer, "
+                         f"got {seed!r}")
+    return int(seed)
 
 
 def check_positive(value, name, integer=False, allow_zero=False):

@@ -53,10 +53,6 @@ class Autoencoder(Model):
                  sparsity=None, input_dropout=0.0, input_noise=0.0,
                  code_dropout=0.0, dtype="float32", seed=None,
                  init="glorot_normal"):
-        self._config = dict(sizes=sizes, hidden=hidden, output=output, tied=tied,
-                            sparsity=sparsity, input_dropout=input_dropout,
-                            input_noise=input_noise, code_dropout=code_dropout,
-                            dtype=dtype, init=init)
         sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else []
         if len(sizes) < 2:
             raise ValueError("sizes must list at least [n_inputs, code_size], "
@@ -83,11 +79,22 @@ class Autoencoder(Model):
         self.tied = bool(tied)
         self.history_ = None
 
-    def copy(self):
-        """An independent Autoencoder with the same configuration and params."""
-        new = Autoencoder(**self._config, seed=0)
-        new._params[...] = self._params
-        return new
+    def _extra_architecture(self):
+        return {"autoencoder": {"n_encoder_layers": self.n_encoder_layers,
+                                "tied": self.tied}}
+
+    def _restore_extra(self, arch):
+        extra = arch.get("autoencoder")
+        k = extra.get("n_encoder_layers") if isinstance(extra, dict) else None
+        if isinstance(k, bool) or not isinstance(k, int) \
+                or not 1 <= k < len(self.layers):
+            raise ValueError("an Autoencoder architecture needs "
+                             "'autoencoder': {'n_encoder_layers': k} with "
+                             f"1 ≤ k < {len(self.layers)}, got {extra!r}")
+        self.n_encoder_layers = k
+        self.code_size = self.layers[k - 1].n_out
+        self.tied = bool(extra.get("tied", False))
+        self.history_ = None
 
     @property
     def encoder_layers(self):

@@ -19,8 +19,8 @@ class History:
     time : list of float
         Wall time of each epoch in seconds.
     stopped_reason : str
-        "max_epochs", "tol", "grad_tol", "early_stopping", "callback" or
-        "interrupted".
+        "max_epochs", "tol", "grad_tol", "early_stopping", "callback",
+        "interrupted" or "diverged" (then fit raised DivergenceError).
     best_epoch : int or None
         The epoch whose weights early stopping restored.
     """

@@ -401,10 +401,12 @@ def save_model(model, path):
     if not np.isfinite(params).all():
         raise ValueError("the model's parameters contain NaN or infinity; "
                          "refusing to save them")
-    layers = model.architecture()["layers"]
+    arch = model.architecture()
+    layers = arch["layers"]
     meta = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
             "pynn_version": __version__, "dtype": model.dtype.name,
             "layers": layers, "n_params": int(params.size)}
+    meta.update({k: v for k, v in arch.items() if k not in ("dtype", "layers")})
     save_arrays(path, {"params": params}, meta)
 
 
@@ -461,7 +463,9 @@ def _build_model(meta, dtype):
                             param if spec.param_name else None))
     try:
         # Tied weights, regularisers and the stack's own consistency.
-        return Model.from_architecture({"dtype": dtype, "layers": entries})
+        return Model.from_architecture(
+            {**{k: meta[k] for k in ("class", "autoencoder") if k in meta},
+             "dtype": dtype, "layers": entries})
     except (ValueError, TypeError) as exc:
         raise _Invalid(str(exc)) from None
 

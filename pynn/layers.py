@@ -49,8 +49,10 @@ class Dense:
         elif not self.activation.param_name:
             raise ValueError(f"activation {self.activation.name!r} takes no "
                              "activation_param")
-        if not np.isfinite(activation_param):
-            raise ValueError("activation_param must be finite")
+        if isinstance(activation_param, bool) or not isinstance(
+                activation_param, numbers.Real) or not np.isfinite(activation_param):
+            raise ValueError("activation_param must be a finite number, got "
+                             f"{activation_param!r}")
         self.activation_param = float(activation_param)
         self.init = None if init is None else get_initializer(init)
         if tied_to is not None:
@@ -68,6 +70,13 @@ class Dense:
         if activity_regularizer is not None and not hasattr(activity_regularizer, "code"):
             raise TypeError("activity_regularizer must be a pynn.KLSparsity or "
                             f"pynn.L1Activity, got {activity_regularizer!r}")
+        low, high = self.activation.output_range
+        if getattr(activity_regularizer, "needs_unit_interval", False) and \
+                (low < 0 or high > 1):
+            raise ValueError(
+                f"activity_regularizer {activity_regularizer!r} needs outputs "
+                f"in (0, 1), but the activation is {self.activation.name!r}; "
+                "use 'sigmoid' (or L1Activity)")
         self.activity_regularizer = activity_regularizer
         self._W = self._b = self._dW = self._db = None
 

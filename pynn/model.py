@@ -11,7 +11,8 @@ import numpy as np
 
 from pynn import _network
 from pynn._threads import limit_blas_threads, threads_for
-from pynn._validation import check_X, check_dtype, check_targets, check_positive
+from pynn._validation import (check_X, check_dtype, check_positive, check_seed,
+                              check_targets)
 from pynn.activations import get_activation
 from pynn.init import get_initializer
 from pynn.layers import Dense
@@ -51,13 +52,19 @@ class Model:
         self.layers = dense
         self._stack = stack
         self._layout = self._make_layout(dense, dropout, noise)
+        check_seed(seed)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._grads = np.zeros_like(self._params)
-        for layer, w_off, b_off in zip(dense, self._layout.w_offsets,
-                                       self._layout.b_offsets):
-            layer._attach(self._params, self._grads, int(w_off), int(b_off))
         self._work = np.empty(0, dtype=self.dtype)
-        self.initialize(seed)
+        try:
+            for layer, w_off, b_off in zip(dense, self._layout.w_offsets,
+                                           self._layout.b_offsets):
+                layer._attach(self._params, self._grads, int(w_off), int(b_off))
+            self.initialize(seed)
+        except BaseException:
+            for layer in dense:          # leave the layers reusable
+                layer._W = layer._b = layer._dW = layer._db = None
+            raise
 
     @staticmethod
     def _parse(stack):
@@ -177,12 +184,23 @@ class Model:
 
     def initialize(self, seed=None, init=None):
         """Redraw every W from its initialiser and set every b to 0."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         default = self.init if init is None else get_initializer(init)
-        for layer in self.layers:
+        new = self._params.copy()
+        for i, layer in enumerate(self.layers):
             if layer.tied_to is None:
-                layer.W[...] = (layer.init or default)(rng, layer.n_out, layer.n_in)
-            layer.b[...] = 0
+                W = np.asarray((layer.init or default)(rng, layer.n_out, layer.n_in))
+                if W.shape != (layer.n_out, layer.n_in) or W.dtype.kind not in "biuf" \
+                        or not np.isfinite(W).all():
+                    raise ValueError(
+                        f"init must return a finite array of shape "
+                        f"({layer.n_out}, {layer.n_in}) for layers[{i}], got "
+                        f"{W.dtype} {W.shape}")
+                off = int(self._layout.w_offsets[i])
+                new[off:off + W.size] = W.ravel()
+            off = int(self._layout.b_offsets[i])
+            new[off:off + layer.n_out] = 0
+        self._params[...] = new
         return self
 
     def _flops(self, batch, passes):
@@ -308,6 +326,7 @@ class Model:
         """
         check_positive(lr, "lr")
         X, T, spec = self._prepare(X, T, loss)
+        before = self._params.copy()
         total = self._run(X.shape[0], 3, _network.backward, self._layout,
                           self._params, X, T, spec.code,
                           _network.BackwardMode.SGD_UPDATE, float(lr),
@@ -318,6 +337,12 @@ class Model:
             raise FloatingPointError(
                 f"the loss is {mean}; the parameters were left unchanged. "
                 "Try a lower learning rate or scaled inputs.")
+        if not np.isfinite(self._params).all():
+            self._params[...] = before
+            raise FloatingPointError(
+                "the step made a parameter NaN or infinite; the parameters "
+                "were left unchanged. Try a lower learning rate or scaled "
+                "inputs.")
         return mean
 
     def loss(self, X, T, loss="squared_error", noise_seed=None):
@@ -367,16 +392,37 @@ class Model:
                         **({"target": reg.target} if isinstance(reg, KLSparsity)
                            else {})}
                 layers.append(entry)
-        return {"dtype": self.dtype.name, "layers": layers}
+        known = next(c.__name__ for c in type(self).__mro__
+                     if c.__name__ in ("Autoencoder", "MLP", "Model"))
+        arch = {"class": known, "dtype": self.dtype.name,
+                "layers": layers}
+        arch.update(self._extra_architecture())
+        return arch
+
+    def _extra_architecture(self):
+        """Subclasses add what rebuilding them needs (JSON-ready)."""
+        return {}
+
+    def _restore_extra(self, arch):
+        """Subclasses restore what _extra_architecture saved."""
 
     @classmethod
     def from_architecture(cls, arch, seed=0):
-        """A new Model (fresh parameters) from ``architecture()`` data.
+        """A new model (fresh parameters) from ``architecture()`` data.
 
-        Raises ValueError or TypeError for malformed data.
+        The class is the one named in ``arch["class"]`` (Model, MLP or
+        Autoencoder; nothing else is ever instantiated).  Raises ValueError
+        or TypeError for malformed data.
         """
         if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
             raise ValueError("architecture must be a dict with a 'layers' list")
+        from pynn.autoencoder import Autoencoder
+        classes = {"Model": Model, "MLP": MLP, "Autoencoder": Autoencoder}
+        name = arch.get("class", "Model")
+        if name not in classes:
+            raise ValueError(f"unknown model class {name!r}; valid: "
+                             f"{', '.join(sorted(classes))}")
+        cls = classes[name]
         stack, dense = [], []
         for i, entry in enumerate(arch["layers"]):
             if not isinstance(entry, dict):
@@ -411,6 +457,7 @@ class Model:
                 raise ValueError(f"layers[{i}] has unknown type {kind!r}")
         model = Model.__new__(cls)
         Model.__init__(model, stack, dtype=arch.get("dtype"), seed=seed)
+        model._restore_extra(arch)
         return model
 
     def copy(self):

@@ -64,6 +64,7 @@ class KLSparsity:
     """Sparsity penalty β Σ_j KL(ρ ‖ ρ̂_j) on a hidden layer's mean activation."""
 
     code = 1
+    needs_unit_interval = True      # ρ̂ must be a mean activation in (0, 1)
 
     def __init__(self, target=0.05, weight=1.0):
         target, weight = _rate(target, "target"), _rate(weight, "weight")

@@ -10,13 +10,15 @@ checkpoints.
 import copy
 import math
 import numbers
+import os
 import time
 
 import numpy as np
 
 from pynn import _train
 from pynn._threads import limit_blas_threads, threads_for
-from pynn._validation import as_float_array, check_positive, check_targets, check_X
+from pynn._validation import (as_float_array, check_positive, check_seed,
+                              check_targets, check_X)
 from pynn.exceptions import DivergenceError
 from pynn.history import History
 from pynn.losses import check_pair, get_loss
@@ -104,7 +106,7 @@ class Trainer:
         otherwise.
     checkpoint_path, checkpoint_every : str, int
         Save a checkpoint (model, optimiser state, RNG state, history) every
-        k epochs; ``fit(..., resume_from=path)`` continues from one with
+        k epochs (every epoch when only the path is given); ``fit(..., resume_from=path)`` continues from one with
         bit-identical results.
     """
 
@@ -131,14 +133,12 @@ class Trainer:
         self.batch_size = batch_size
         self.epochs = check_positive(epochs, "epochs", integer=True, allow_zero=True)
         self.shuffle = bool(shuffle)
-        if seed is not None and not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be an int or None, got {seed!r}")
-        self.seed = seed
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"beta1 and beta2 must be in [0, 1), got "
-                             f"{beta1!r}, {beta2!r}")
+        self.seed = check_seed(seed)
+        for name, value in (("momentum", momentum), ("beta1", beta1),
+                            ("beta2", beta2)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         self.momentum, self.beta1, self.beta2 = float(momentum), float(beta1), float(beta2)
         self.eps = check_positive(eps, "eps")
         self.l2 = check_positive(l2, "l2", allow_zero=True)
@@ -156,19 +156,33 @@ class Trainer:
         self.validation_fraction = float(validation_fraction)
         self.patience = check_positive(patience, "patience", integer=True)
         self.min_delta = check_positive(min_delta, "min_delta", allow_zero=True)
+        if callable(callbacks):
+            callbacks = [callbacks]
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
+        if isinstance(verbose, bool):
+            verbose = int(verbose)
+        if not isinstance(verbose, numbers.Integral) or verbose < 0:
+            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
         self.verbose = int(verbose)
         self.n_threads = None if n_threads is None else check_positive(
             n_threads, "n_threads", integer=True)
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
         if checkpoint_every is not None:
             check_positive(checkpoint_every, "checkpoint_every", integer=True)
             if checkpoint_path is None:
                 raise ValueError("checkpoint_every needs a checkpoint_path")
+        if checkpoint_path is not None:
+            folder = os.path.dirname(os.path.abspath(os.fspath(checkpoint_path)))
+            if not os.path.isdir(folder):
+                raise ValueError(f"checkpoint_path {checkpoint_path!r}: the "
+                                 f"folder {folder!r} does not exist")
+            checkpoint_every = checkpoint_every or 1
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.stop_training = False
         self.history = None
 

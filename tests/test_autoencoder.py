@@ -845,7 +845,10 @@ BAD = [
         pynn.Dense(8, 3), pynn.Dense(3, 2, activity_regularizer=pynn.L1Activity())),
      ValueError, "activity_regularizer"),
     ("activity_regularizer on a one-layer model", _model_with(
-        pynn.Dense(8, 3, activity_regularizer=pynn.KLSparsity())),
+        pynn.Dense(8, 3, "sigmoid", activity_regularizer=pynn.KLSparsity())),
+     ValueError, "activity_regularizer"),
+    ("KLSparsity on an identity layer", lambda: pynn.Dense(
+        8, 3, "identity", activity_regularizer=pynn.KLSparsity()),
      ValueError, "activity_regularizer"),
     ("activity_regularizer a number", lambda: pynn.Dense(8, 3, activity_regularizer=0.1),
      TypeError, "activity_regularizer"),
@@ -987,3 +990,19 @@ def test_verbose_timing_does_not_change_a_fit_with_dropout(monkeypatch, capsys):
     fast = _train_verbose(monkeypatch, 1e-9, input_dropout=0.3)
     slow = _train_verbose(monkeypatch, 1.0, input_dropout=0.3)
     assert fast.tobytes() == slow.tobytes()
+
+
+def test_autoencoder_save_load_keeps_encode(tmp_path):
+    """pynn.load gives back an Autoencoder (encode/decode, code_size)."""
+    ae = pynn.Autoencoder([8, 4, 3], hidden="tanh", output="identity",
+                          tied=True, dtype="float64", seed=0)
+    path = tmp_path / "ae.npz"
+    ae.save(path)
+    loaded = pynn.load(path)
+    assert type(loaded) is pynn.Autoencoder
+    assert (loaded.n_encoder_layers, loaded.code_size, loaded.tied) == (2, 3, True)
+    X = np.random.default_rng(0).standard_normal((5, 8))
+    np.testing.assert_array_equal(loaded.encode(X), ae.encode(X))
+    np.testing.assert_array_equal(loaded.reconstruct(X), ae.reconstruct(X))
+    clf = pynn.MLP.from_encoders([loaded], n_classes=2)
+    assert clf.sizes == [8, 4, 3, 2]

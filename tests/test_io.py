@@ -99,7 +99,7 @@ def test_round_trip_is_exact(tmp_path, name, dtype):
     save_model(model, path)
     loaded = load_model(path)
 
-    assert type(loaded) is pynn.Model
+    assert type(loaded) is type(model)          # MLP stays MLP, Model Model
     assert loaded.dtype == np.dtype(dtype)
     assert loaded.params.dtype == np.dtype(dtype)
     assert loaded.params.tobytes() == model.params.tobytes()   # bit-exact

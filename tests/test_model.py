@@ -491,3 +491,16 @@ def test_copy_of_parametrised_activations():
     assert clone.layers[0].activation_param == 0.2
     clone.params[:] = 0
     assert np.abs(model.params).max() > 0
+
+
+def test_class_index_column_equals_1d_indices():
+    """(n, 1) class indices (Keras' sparse targets) mean the same as (n,)."""
+    model = pynn.MLP([4, 5, 3], hidden="tanh", output="softmax",
+                     dtype="float64", seed=0)
+    X = np.random.default_rng(1).standard_normal((6, 4))
+    y = np.array([0, 2, 1, 1, 0, 2])
+    loss_1d = model.backward(X, y, "cross_entropy")
+    g_1d = model.grads.copy()
+    loss_col = model.backward(X, y.reshape(-1, 1), "cross_entropy")
+    assert loss_col == loss_1d
+    np.testing.assert_array_equal(model.grads, g_1d)
