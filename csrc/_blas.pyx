@@ -16,6 +16,7 @@ Layers of this file (see sklearn/_loss/_loss.pyx.tp for the pattern):
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
 """
 from cython cimport floating
+from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 import numpy as np
@@ -89,7 +90,7 @@ cdef void ger(int m, int n, floating alpha, const floating* x, int incx,
 cdef inline void _scale_rows(int m, int n, floating beta, floating* C,
                              int ldc) noexcept nogil:
     """C ← β C; β = 0 writes zeros (BLAS semantics: C's old NaNs vanish)."""
-    cdef int i, j
+    cdef Py_ssize_t i, j
     if beta == 1:
         return
     for i in range(m):
@@ -104,7 +105,7 @@ cdef inline void _scale_rows(int m, int n, floating beta, floating* C,
 cdef inline floating _dot(int k, const floating* a, const floating* b) noexcept nogil:
     """Σ_p a_p b_p with four accumulators (independent chains for the CPU)."""
     cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef int p = 0
+    cdef Py_ssize_t p = 0
     while p + 4 <= k:
         s0 += a[p] * b[p]
         s1 += a[p + 1] * b[p + 1]
@@ -122,7 +123,7 @@ cdef void small_mm(bint trans_a, bint trans_b, int m, int n, int k,
                    const floating* B, int ldb,
                    floating beta, floating* C, int ldc) noexcept nogil:
     """C ← α op(A) op(B) + β C by loops whose inner loop is contiguous."""
-    cdef int i, j, p
+    cdef Py_ssize_t i, j, p
     cdef floating a
     cdef floating* c_row
     cdef const floating* b_row
@@ -190,6 +191,13 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B,
     "loops" (always the hand-written loops).  Shapes are checked here; the
     nogil layers below assume them.
     """
+    for dim in (A.shape[0], A.shape[1], B.shape[0], B.shape[1],
+                C_out.shape[0], C_out.shape[1]):
+        if dim > INT_MAX:
+            raise ValueError(f"dimension {dim} exceeds the BLAS limit {INT_MAX}")
+    if np.shares_memory(np.asarray(C_out), np.asarray(A)) or \
+            np.shares_memory(np.asarray(C_out), np.asarray(B)):
+        raise ValueError("C_out must not share memory with A or B")
     cdef int m = C_out.shape[0], n = C_out.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
     cdef int a_rows = A.shape[1] if trans_a else A.shape[0]

@@ -37,7 +37,8 @@ from libc.string cimport memcpy, memset
 from libc.math cimport isfinite, log, sqrt, cos, fabs, M_PI
 
 from pynn._blas cimport mm
-from pynn._activations cimport act_forward, act_backward
+from pynn._activations cimport act_forward, act_backward, SOFTMAX
+from libc.limits cimport INT_MAX
 from pynn._losses cimport loss_and_delta
 
 import numpy as np
@@ -334,8 +335,10 @@ cdef class Layout:
         self.act_params = np.ascontiguousarray(act_params, dtype=np.float64)
         if L < 1 or len(self.acts) != L or len(self.act_params) != L:
             raise ValueError("need L ≥ 1 layers with one activation each")
-        if (self.sizes < 1).any():
-            raise ValueError("layer sizes must be ≥ 1")
+        if (self.sizes < 1).any() or (self.sizes > INT_MAX).any():
+            raise ValueError(f"layer sizes must be in [1, {INT_MAX}]")
+        if ((self.acts < 0) | (self.acts > SOFTMAX)).any():
+            raise ValueError("unknown activation code")
 
         def per(values, n, dtype, default=0):
             arr = np.full(n, default, dtype=dtype) if values is None else \
@@ -371,6 +374,8 @@ cdef class Layout:
         self.penalty = per(penalty, L + 1, np.intc)
         self.penalty_weight = per(penalty_weight, L + 1, np.float64)
         self.penalty_target = per(penalty_target, L + 1, np.float64)
+        if ((self.penalty < NO_PENALTY) | (self.penalty > L1_ACTIVITY)).any():
+            raise ValueError("unknown penalty code")
         if self.penalty[0] or self.penalty[L]:
             raise ValueError("activity penalties apply to hidden layers only")
 
@@ -474,6 +479,8 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("out must have the shape of X")
     if not 0 <= mode <= 3:
         raise ValueError(f"unknown mode {mode}")
+    if not 0 <= loss <= 3:
+        raise ValueError(f"unknown loss code {loss}")
     if B == 0:
         raise ValueError("backward needs at least one sample")
     if seed is not None:
@@ -494,6 +501,9 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
 
 cdef _check(Layout layout, const floating[::1] params, const floating[:, ::1] X,
             floating[::1] work):
+    if X.shape[0] > INT_MAX:
+        raise ValueError(f"a batch of {X.shape[0]} rows exceeds the BLAS "
+                         f"limit {INT_MAX}; split it")
     if params.shape[0] != layout.n_params:
         raise ValueError(f"params has {params.shape[0]} elements, "
                          f"the layout needs {layout.n_params}")

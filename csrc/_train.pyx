@@ -25,6 +25,7 @@ pynn.trainer.
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf, pow, isfinite
 from libc.string cimport memcpy
+from libc.limits cimport INT_MAX
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             workspace_size, Layout, rng_t, GRADIENT,
@@ -207,6 +208,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef bint training
 
     # Checks that keep the nogil loop in bounds.
+    if not (SGD <= optimizer <= ADAM and 0 <= loss <= 3
+            and NO_ACCURACY <= accuracy <= THRESHOLD):
+        raise ValueError("unknown optimizer, loss or accuracy code")
+    if batch_size > INT_MAX:
+        raise ValueError(f"batch_size exceeds the BLAS limit {INT_MAX}")
     if X.shape[1] != n_in or T.shape[1] != n_out or T.shape[0] != X.shape[0]:
         raise ValueError("X, T do not match the layout")
     if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
@@ -285,6 +291,9 @@ def evaluate(Layout layout, const floating[::1] params,
     cdef double total = 0
     if X.shape[1] != n_in or T.shape[1] != n_out or T.shape[0] != n:
         raise ValueError("X, T do not match the layout")
+    if not (0 <= loss <= 3 and NO_ACCURACY <= accuracy <= THRESHOLD) \
+            or chunk > INT_MAX:
+        raise ValueError("unknown loss or accuracy code, or chunk too large")
     if params.shape[0] != layout.n_params or chunk < 1 \
             or work.shape[0] < workspace_size(net, chunk):
         raise ValueError("bad params, chunk or work buffer")

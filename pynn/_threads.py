@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 # A pass with fewer floating-point operations than this runs the BLAS on one
 # thread: waking a second thread costs more than it saves (a 784-128-10
@@ -77,12 +78,32 @@ def threads_for(flops):
     return 1 if flops < SINGLE_THREAD_FLOPS else None
 
 
+_lock = threading.Lock()
+_holders = 0            # blocks inside limit_blas_threads, in any thread
+_saved = None           # the count to restore when the last one leaves
+
+
 @contextlib.contextmanager
 def limit_blas_threads(n):
-    """``with limit_blas_threads(1): ...`` runs the block with n BLAS threads."""
-    old = set_blas_threads(n) if n is not None else None
+    """``with limit_blas_threads(1): ...`` runs the block with n BLAS threads.
+
+    The count is process-wide, so overlapping blocks (other threads, or
+    nesting) are reference-counted: the first saves the original count, the
+    last restores it.
+    """
+    global _holders, _saved
+    if n is None:
+        yield
+        return
+    with _lock:
+        old = set_blas_threads(n)
+        if _holders == 0:
+            _saved = old
+        _holders += 1
     try:
         yield
     finally:
-        if old is not None:
-            set_blas_threads(old)
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and _saved is not None:
+                set_blas_threads(_saved)

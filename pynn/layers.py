@@ -53,6 +53,9 @@ class Dense:
                 activation_param, numbers.Real) or not np.isfinite(activation_param):
             raise ValueError("activation_param must be a finite number, got "
                              f"{activation_param!r}")
+        if self.activation.name == "gaussian" and activation_param <= 0:
+            raise ValueError("activation_param (the gaussian width β) must be "
+                             f"> 0, got {activation_param!r}")
         self.activation_param = float(activation_param)
         self.init = None if init is None else get_initializer(init)
         if tied_to is not None:

@@ -6,6 +6,7 @@ forward and backward passes run in ``pynn._network`` (compiled, nogil); this
 module validates input, owns the buffers and maps names to kernel codes.
 """
 import numbers
+import threading
 
 import numpy as np
 
@@ -55,7 +56,6 @@ class Model:
         check_seed(seed)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._grads = np.zeros_like(self._params)
-        self._work = np.empty(0, dtype=self.dtype)
         try:
             for layer, w_off, b_off in zip(dense, self._layout.w_offsets,
                                            self._layout.b_offsets):
@@ -214,10 +214,14 @@ class Model:
             return kernel(*args)
 
     def _workspace(self, batch):
+        """A work buffer for ``batch`` rows, one per thread (the passes run
+        without the GIL, so threads calling one model must not share it)."""
         need = self._layout.workspace_size(batch)
-        if self._work.size < need:
-            self._work = np.empty(need, dtype=self.dtype)
-        return self._work
+        local = self.__dict__.setdefault("_local", threading.local())
+        work = getattr(local, "work", None)
+        if work is None or work.size < need:
+            work = local.work = np.empty(need, dtype=self.dtype)
+        return work
 
     # ------------------------------------------------------------ passes
     def forward(self, X):

@@ -466,3 +466,74 @@ def test_cli_reports_bad_options_in_one_line(argv, message):
                           cwd=tempfile.gettempdir())
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_concurrent_forward_on_one_model_is_correct():
+    import threading
+    model = pynn.MLP([64, 128, 10], hidden="relu", output="softmax", seed=0)
+    rng = np.random.default_rng(0)
+    Xs = [rng.random((n, 64), dtype=np.float32) for n in (3, 17, 40, 64)]
+    expected = [model(X) for X in Xs]
+    errors = []
+
+    def work(i):
+        for _ in range(100):
+            if not np.array_equal(model(Xs[i]), expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_blas_thread_limit_is_restored_after_overlapping_blocks():
+    import threading
+    from pynn import _threads
+    before = _threads.blas_threads()
+    if before is None:
+        pytest.skip("the BLAS thread count cannot be read here")
+    models = [pynn.MLP([32, 16, 4], seed=i) for i in range(4)]
+    X = np.random.default_rng(0).random((2, 32), dtype=np.float32)
+
+    def work(m):
+        for _ in range(200):
+            m(X)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _threads.blas_threads() == before
+
+
+def test_kernel_entry_points_reject_unknown_codes_and_aliasing():
+    from pynn import _blas, _network, _train
+    with pytest.raises(ValueError, match="activation code"):
+        _network.Layout([2, 2], [99], [0.0])
+    with pytest.raises(ValueError, match="penalty code"):
+        _network.Layout([2, 3, 2], [0, 0], [0.0, 0.0], penalty=[0, 7, 0])
+    lay = _network.Layout([2, 2], [0], [0.0])
+    p = np.zeros(lay.n_params)
+    X = np.ones((3, 2))
+    with pytest.raises(ValueError, match="code"):
+        _train.run_batches(lay, p, np.zeros_like(p), X, X, None, 0, 3, 1, 0, 0,
+                           7, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.0, 0.0,
+                           np.zeros_like(p), None, 0,
+                           np.empty(lay.workspace_size(1)), None, None)
+    with pytest.raises(ValueError, match="loss code"):
+        _network.backward(lay, p, X, X, 9, 0, 0.0, np.zeros_like(p), None,
+                          np.empty(lay.workspace_size(3)))
+    eye = np.eye(3)
+    with pytest.raises(ValueError, match="share memory"):
+        _blas.matmul(eye, eye, eye)
+
+
+def test_gaussian_width_must_be_positive():
+    with pytest.raises(ValueError, match="activation_param"):
+        pynn.Dense(2, 2, "gaussian", activation_param=-1.0)
+    with pytest.raises(ValueError, match="activation_param"):
+        pynn.Dense(2, 2, "gaussian", activation_param=0.0)
