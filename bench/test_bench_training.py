@@ -33,17 +33,9 @@ def _digits(n=500):
 
 
 def _torch_net(sizes, hidden, softmax=False):
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    act = torch.nn.ReLU if hidden == "relu" else torch.nn.Sigmoid
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(act())
-    if softmax:
-        layers.append(torch.nn.Softmax(dim=1))
-    return torch, torch.nn.Sequential(*layers)
+    pytest.importorskip("torch")
+    import compare                      # bench/compare.py: one torch twin
+    return compare.torch, compare.torch_mlp(sizes, hidden, softmax, seed=0)
 
 
 # ------------------------------------------------------------ training epochs

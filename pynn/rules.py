@@ -30,7 +30,7 @@ from pynn._activations import Activation
 from pynn._rules import Rule, Status
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn._validation import (as_float_array, check_dtype, check_positive,
-                              check_targets, check_X)
+                              check_seed, check_targets, check_X)
 
 __all__ = ["Perceptron", "LMS", "Adaline", "GeneralizedDelta", "Hebbian",
            "DivergenceError", "NotFittedError"]
@@ -50,15 +50,6 @@ def _check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def _check_seed(seed):
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
-            or seed < 0:
-        raise ValueError(f"seed must be None or an integer ≥ 0, got {seed!r}")
-    return int(seed)
 
 
 def _check_tol(tol):
@@ -243,7 +234,7 @@ class Perceptron(_SingleLayerRule):
         self.lr = check_positive(lr, "lr")
         self.max_epochs = check_positive(max_epochs, "max_epochs", integer=True)
         self.shuffle = _check_bool(shuffle, "shuffle")
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self._dtype = check_dtype(dtype)
         self.dtype = np.dtype(self._dtype).name
         self.w = None
@@ -350,7 +341,7 @@ class LMS(_SingleLayerRule):
         self.batch = _check_bool(batch, "batch")
         self.shuffle = _check_bool(shuffle, "shuffle")
         self.tol = _check_tol(tol)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self._dtype = check_dtype(dtype)
         self.dtype = np.dtype(self._dtype).name
         self.w = None
@@ -557,7 +548,7 @@ class Hebbian(_SingleLayerRule):
         self.epochs = check_positive(epochs, "epochs", integer=True)
         self.batch = _check_bool(batch, "batch")
         self.shuffle = _check_bool(shuffle, "shuffle")
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self._dtype = check_dtype(dtype)
         self.dtype = np.dtype(self._dtype).name
         self.w = None

@@ -661,7 +661,7 @@ def test_bad_initial_weights_hebbian():
     (Perceptron, dict(max_epochs=True), TypeError, "max_epochs"),
     (Perceptron, dict(shuffle="yes"), TypeError, "shuffle"),
     (Perceptron, dict(seed=-1), ValueError, "seed"),
-    (Perceptron, dict(seed=1.5), ValueError, "seed"),
+    (Perceptron, dict(seed=1.5), TypeError, "seed"),
     (Perceptron, dict(dtype="int32"), ValueError, "dtype"),
     (LMS, dict(epochs=0), ValueError, "epochs"),
     (LMS, dict(tol=-1.0), ValueError, "tol"),
