@@ -1,7 +1,5 @@
 """Compiled training loops (csrc/_train.pyx)."""
 import enum
-import numpy as np
-from numpy.typing import NDArray
 from pynn._network import Layout
 
 class Optimizer(enum.IntEnum):

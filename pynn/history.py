@@ -1,5 +1,4 @@
 """Per-epoch training records (like Keras' History)."""
-import math
 
 
 class History:

@@ -21,7 +21,6 @@ Training never loses the user's work: when the weights or the loss stop
 being finite, ``fit`` raises :class:`DivergenceError` and the model keeps the
 weights of the last finite epoch.
 """
-import numbers
 
 import numpy as np
 

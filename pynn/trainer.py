@@ -17,7 +17,7 @@ import numpy as np
 
 from pynn import _train
 from pynn._threads import limit_blas_threads, threads_for
-from pynn._validation import (as_float_array, check_positive, check_seed,
+from pynn._validation import (check_positive, check_seed,
                               check_targets, check_X)
 from pynn.exceptions import DivergenceError
 from pynn.history import History
