@@ -9,20 +9,34 @@ class BackwardMode(enum.IntEnum):
     INPUT_GRADIENT: int
     LOSS_ONLY: int
 
+class Penalty(enum.IntEnum):
+    NO_PENALTY: int
+    KL_SPARSITY: int
+    L1_ACTIVITY: int
+
 class Layout:
     sizes: NDArray[np.intp]
     acts: NDArray[np.intc]
     act_params: NDArray[np.float64]
     w_offsets: NDArray[np.intp]
     b_offsets: NDArray[np.intp]
-    def __init__(self, sizes, acts, act_params) -> None: ...
+    w_trans: NDArray[np.intc]
+    dropout: NDArray[np.float64]
+    noise: NDArray[np.float64]
+    penalty: NDArray[np.intc]
+    penalty_weight: NDArray[np.float64]
+    penalty_target: NDArray[np.float64]
+    n_params: int
+    def __init__(self, sizes, acts, act_params, w_offsets=..., b_offsets=...,
+                 n_params=..., w_trans=..., dropout=..., noise=..., penalty=...,
+                 penalty_weight=..., penalty_target=...) -> None: ...
     @property
-    def n_params(self) -> int: ...
+    def stochastic(self) -> bool: ...
     def workspace_size(self, batch: int) -> int: ...
 
 def forward(layout: Layout, params: NDArray[np.floating], X: NDArray[np.floating],
-            work: NDArray[np.floating]) -> NDArray[np.floating]: ...
+            work: NDArray[np.floating], seed: int | None = ...) -> NDArray[np.floating]: ...
 def backward(layout: Layout, params: NDArray[np.floating], X: NDArray[np.floating],
              T: NDArray[np.floating], loss: int, mode: int, lr: float,
              grads: NDArray[np.floating] | None, out: NDArray[np.floating] | None,
-             work: NDArray[np.floating]) -> float: ...
+             work: NDArray[np.floating], seed: int | None = ...) -> float: ...
