@@ -54,6 +54,8 @@ class Model:
         self._stack = stack
         self._layout = self._make_layout(dense, dropout, noise)
         check_seed(seed)
+        self._local = threading.local()      # per-thread work buffers
+        self._sub_layouts = {}               # encode/decode views, by range
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._grads = np.zeros_like(self._params)
         try:
@@ -217,10 +219,9 @@ class Model:
         """A work buffer for ``batch`` rows, one per thread (the passes run
         without the GIL, so threads calling one model must not share it)."""
         need = self._layout.workspace_size(batch)
-        local = self.__dict__.setdefault("_local", threading.local())
-        work = getattr(local, "work", None)
+        work = getattr(self._local, "work", None)
         if work is None or work.size < need:
-            work = local.work = np.empty(need, dtype=self.dtype)
+            work = self._local.work = np.empty(need, dtype=self.dtype)
         return work
 
     # ------------------------------------------------------------ passes
@@ -251,7 +252,7 @@ class Model:
         """
         layers = self.layers[start:stop]
         key = (start, stop)
-        cache = self.__dict__.setdefault("_sub_layouts", {})
+        cache = self._sub_layouts
         if key not in cache:
             lay = self._layout
             cache[key] = _network.Layout(

@@ -187,10 +187,10 @@ class Trainer:
         self.history = None
 
     # ------------------------------------------------------------ data
-    def _targets(self, y, n):
+    def _targets(self, y, n, name="y"):
         spec = get_loss(self.loss)
         return check_targets(y, n, self.model.n_outputs, self.model.dtype,
-                             name="y", class_indices=spec.class_indices,
+                             name=name, class_indices=spec.class_indices,
                              unit_interval=spec.probabilistic)
 
     def _prepare_data(self, X, y, validation_data, split_rng):
@@ -204,12 +204,8 @@ class Trainer:
             Xv = check_X(validation_data[0], self.model.n_inputs,
                          self.model.dtype, name="validation_data[0]",
                          allow_empty=False)
-            spec = get_loss(self.loss)
-            Tv = check_targets(validation_data[1], Xv.shape[0],
-                               self.model.n_outputs, self.model.dtype,
-                               name="validation_data[1]",
-                               class_indices=spec.class_indices,
-                               unit_interval=spec.probabilistic)
+            Tv = self._targets(validation_data[1], Xv.shape[0],
+                               name="validation_data[1]")
         elif self.early_stopping:
             n_val = int(math.ceil(self.validation_fraction * X.shape[0]))
             if n_val < 1 or n_val >= X.shape[0]:
@@ -218,8 +214,9 @@ class Trainer:
                     "validation_fraction that leaves samples on both sides "
                     f"(got {self.validation_fraction} of {X.shape[0]})")
             perm = split_rng.permutation(X.shape[0])
+            train = np.sort(perm[n_val:])
             Xv, Tv = X[perm[:n_val]], T[perm[:n_val]]
-            X, T = X[np.sort(perm[n_val:])], T[np.sort(perm[n_val:])]
+            X, T = X[train], T[train]
         return X, T, Xv, Tv
 
     # ------------------------------------------------------------ fit
@@ -418,9 +415,9 @@ class Trainer:
             model.backward(X[i:i + chunk], T[i:i + chunk], self.loss)
             total += model.grads * (min(chunk, X.shape[0] - i) / X.shape[0])
         if self.l2:
-            for layer in model.layers:
+            for layer, off in zip(model.layers, model._layout.w_offsets):
                 if layer.tied_to is None:
-                    off = int(model._layout.w_offsets[model.layers.index(layer)])
+                    off = int(off)
                     size = layer.n_in * layer.n_out
                     total[off:off + size] += self.l2 * model.params[off:off + size]
         return float(np.linalg.norm(total))
