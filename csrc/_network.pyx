@@ -180,13 +180,38 @@ cdef void forward_pass(const Net* net, const floating* params,
             z_prev = Z
 
 
+cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
+                     floating alpha, bint store, floating* b) noexcept nogil:
+    """b ← α Σ_i Δ_i (store) or b ← b + α Σ_i Δ_i, summing in double.
+
+    Walks Δ row by row over a tile of columns so the inner loop is
+    contiguous (a column-at-a-time sum strides by n_out and defeats SIMD).
+    """
+    cdef double acc[64]     # one tile of columns: its sums stay in L1
+    cdef Py_ssize_t j0, j, i, w
+    cdef const floating* row
+    for j0 in range(0, n_out, 64):
+        w = min(<Py_ssize_t>64, n_out - j0)
+        for j in range(w):
+            acc[j] = 0
+        for i in range(batch):
+            row = delta + i * n_out + j0
+            for j in range(w):
+                acc[j] += row[j]
+        for j in range(w):
+            if store:
+                b[j0 + j] = <floating>(alpha * acc[j])
+            else:
+                b[j0 + j] += <floating>(alpha * acc[j])
+
+
 cdef void _backward_layers(const Net* net, floating* params,
                            const floating* X, Py_ssize_t batch, int mode,
                            double lr, floating* grads, floating* out,
                            floating* work, bint training,
                            floating* delta) noexcept nogil:
     """Layers L … 1 of the backward pass, from the output delta in ``delta``."""
-    cdef Py_ssize_t L = net.n_layers, l, i, j, n_in, n_out
+    cdef Py_ssize_t L = net.n_layers, l, i, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
     cdef floating* g_prev = delta + buf
     cdef floating* swap
@@ -196,7 +221,6 @@ cdef void _backward_layers(const Net* net, floating* params,
     cdef const floating* M
     cdef const floating* z_prev
     cdef floating alpha, beta
-    cdef double s
     cdef bint tied
     if mode == SGD_UPDATE:
         alpha = <floating>(-lr / batch)
@@ -238,14 +262,7 @@ cdef void _backward_layers(const Net* net, floating* params,
                 # W ← β W + α Δᵀ D_{ℓ−1}: β = 0 stores ∇W, β = 1 is the SGD step.
                 mm(True, False, <int>n_out, <int>n_in, <int>batch, alpha,
                    delta, <int>n_out, z_prev, <int>n_in, beta, W, <int>n_in)
-            for j in range(n_out):
-                s = 0
-                for i in range(batch):
-                    s += delta[i * n_out + j]
-                if mode == GRADIENT:
-                    b[j] = <floating>(alpha * s)
-                else:
-                    b[j] += <floating>(alpha * s)
+            _bias_step(delta, batch, n_out, alpha, mode == GRADIENT, b)
 
         if l > 1:
             if net.penalty[l - 1] != NO_PENALTY:
