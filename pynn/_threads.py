@@ -27,14 +27,22 @@ _lib = None
 
 
 def _find():
+    """(setter, getter) of the thread count of the BLAS SciPy's cython_blas
+    calls, or None.  Cached."""
     global _lib
     if _lib is not None:
         return _lib or None
     _lib = False
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+    import scipy.linalg.cython_blas as cython_blas
+    # First the precise answer: dlsym on cython_blas's own handle searches
+    # that module and the libraries it was linked against, so it finds the
+    # BLAS behind pynn's kernels even when NumPy loaded another OpenBLAS.
+    candidates = [cython_blas.__file__]
+    # Then, should that fail, the places SciPy wheels keep it and any
+    # OpenBLAS already mapped into the process.
     import scipy
     base = os.path.dirname(os.path.dirname(scipy.__file__))
-    candidates = glob.glob(os.path.join(base, "scipy.libs", "*openblas*"))
+    candidates += glob.glob(os.path.join(base, "scipy.libs", "*openblas*"))
     candidates += glob.glob(os.path.join(base, "scipy_openblas*", "lib", "*.so*"))
     with open("/proc/self/maps") if os.path.exists("/proc/self/maps") else \
             contextlib.nullcontext(None) as maps:
@@ -83,27 +91,51 @@ _holders = 0            # blocks inside limit_blas_threads, in any thread
 _saved = None           # the count to restore when the last one leaves
 
 
-@contextlib.contextmanager
+class _Limit:
+    """The context manager ``limit_blas_threads(n)`` returns (a class, not a
+    generator: it is entered on every forward call, where a generator-based
+    one cost ~2 µs)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n):
+        self.n = int(n)
+
+    def __enter__(self):
+        global _holders, _saved
+        lib = _find()
+        if lib is None:
+            return self
+        with _lock:
+            old = lib[1]()
+            if old != self.n:
+                lib[0](self.n)
+            if _holders == 0:
+                _saved = old
+            _holders += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _holders
+        lib = _find()
+        if lib is None:
+            return False
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and _saved is not None and lib[1]() != _saved:
+                lib[0](_saved)
+        return False
+
+
+_NO_LIMIT = contextlib.nullcontext()
+
+
 def limit_blas_threads(n):
-    """``with limit_blas_threads(1): ...`` runs the block with n BLAS threads.
+    """``with limit_blas_threads(1): ...`` runs the block with n BLAS threads
+    (n None: no change).
 
     The count is process-wide, so overlapping blocks (other threads, or
     nesting) are reference-counted: the first saves the original count, the
     last restores it.
     """
-    global _holders, _saved
-    if n is None:
-        yield
-        return
-    with _lock:
-        old = set_blas_threads(n)
-        if _holders == 0:
-            _saved = old
-        _holders += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _holders -= 1
-            if _holders == 0 and _saved is not None:
-                set_blas_threads(_saved)
+    return _NO_LIMIT if n is None else _Limit(n)

@@ -537,3 +537,93 @@ def test_gaussian_width_must_be_positive():
         pynn.Dense(2, 2, "gaussian", activation_param=-1.0)
     with pytest.raises(ValueError, match="activation_param"):
         pynn.Dense(2, 2, "gaussian", activation_param=0.0)
+
+
+# ------------------------------------------------ the compiled finiteness scan
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 17, 63])
+def test_all_finite_scan_finds_every_nan_and_inf(dtype, n):
+    """Every position (SIMD lanes and the tail) and every kind of bad value."""
+    from pynn._checks import all_finite
+    for p in range(n):
+        for bad in (np.nan, np.inf, -np.inf):
+            a = np.ones(n, dtype)
+            a[p] = bad
+            assert all_finite(a) is False, (p, bad)
+    # Huge, tiny and signed finite values are finite (x − x never overflows).
+    info = np.finfo(dtype)
+    edge = np.resize(np.array([info.max, -info.max, info.tiny, -0.0, 0.0,
+                               info.smallest_subnormal], dtype), n)
+    assert all_finite(edge) is True
+
+
+def test_all_finite_scan_agrees_with_numpy_on_random_data():
+    from pynn._checks import all_finite
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = rng.standard_normal(rng.integers(0, 300)).astype(
+            rng.choice([np.float32, np.float64]))
+        if a.size and rng.random() < 0.5:
+            a[rng.integers(a.size)] = rng.choice([np.nan, np.inf, -np.inf])
+        assert all_finite(a) == bool(np.isfinite(a).all())
+
+
+def test_all_finite_scan_takes_empty_and_read_only_arrays():
+    from pynn._checks import all_finite
+    assert all_finite(np.empty(0, np.float32)) is True
+    a = np.array([1.0, np.nan])
+    a.setflags(write=False)
+    assert all_finite(a) is False
+
+
+def test_check_X_scans_any_layout_and_dtype_for_nan():
+    m = pynn.MLP([4, 3, 2], seed=0)
+    X = np.ones((6, 4))
+    X[5, 3] = np.nan
+    for variant in (X, X.astype(np.float32), np.asfortranarray(X), X[::-1],
+                    X.T.copy().T):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            m(variant)
+
+
+def test_blas_thread_control_reaches_the_library_behind_cython_blas():
+    """pynn limits the threads of the OpenBLAS that scipy.linalg.cython_blas
+    is linked against, and leaves any other BLAS in the process (NumPy's)
+    alone."""
+    import ctypes
+    import os
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas as cython_blas
+    from pynn import _threads
+    before = _threads.blas_threads()
+    if before is None:
+        pytest.skip("no OpenBLAS thread control in this SciPy build")
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p),
+                    ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]
+    getter = _threads._find()[1]
+    info = DlInfo()
+    assert ctypes.CDLL(None).dladdr(ctypes.cast(getter, ctypes.c_void_p),
+                                    ctypes.byref(info))
+    controlled = os.path.realpath(info.fname.decode())
+    # The library the getter lives in is the one cython_blas resolves sgemm in.
+    blas = ctypes.CDLL(cython_blas.__file__)
+    sgemm = next(getattr(blas, n) for n in ("scipy_sgemm_", "sgemm_", "sgemm")
+                 if hasattr(blas, n))
+    assert ctypes.CDLL(None).dladdr(ctypes.cast(sgemm, ctypes.c_void_p),
+                                    ctypes.byref(info))
+    assert os.path.realpath(info.fname.decode()) == controlled
+
+    def counts():
+        return {os.path.realpath(i["filepath"]): i["num_threads"]
+                for i in threadpoolctl.threadpool_info()
+                if i["internal_api"] == "openblas"}
+    outside = counts()
+    want = 2 if before == 1 else 1
+    with _threads.limit_blas_threads(want):
+        inside = counts()
+    assert inside[controlled] == want
+    assert {k: v for k, v in inside.items() if k != controlled} == \
+        {k: v for k, v in outside.items() if k != controlled}
+    assert counts() == outside
