@@ -111,25 +111,50 @@ cdef void _corrupt(const Net* net, Py_ssize_t l, const floating* Z,
             D[i] = <floating>(D[i] + sigma * _normal(rng))
 
 
+cdef inline void _column_sums(const floating* A, Py_ssize_t rows,
+                              Py_ssize_t cols, Py_ssize_t j0, Py_ssize_t n_t,
+                              double* sums) noexcept nogil:
+    """sums[j] = Σ_i A[i, j0 + j] for j < n_t ≤ 64, each column summed in
+    row order, in double.
+
+    Walks A row by row over the tile so the inner loop is contiguous: a
+    column-at-a-time sum strides by ``cols`` and defeats SIMD and the cache.
+    """
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    for j in range(n_t):
+        sums[j] = 0
+    for i in range(rows):
+        row = A + i * cols + j0
+        for j in range(n_t):
+            sums[j] += row[j]
+
+
 cdef double _penalty(const Net* net, Py_ssize_t l, const floating* Z,
                      Py_ssize_t batch, floating* g) noexcept nogil:
     """B·P for the activity penalty on Z_ℓ; adds B·∂P/∂Z to g unless NULL."""
     cdef Py_ssize_t i, j, d = net.sizes[l]
     cdef double w = net.penalty_weight[l], rho = net.penalty_target[l]
-    cdef double total = 0, mean, v
+    cdef double total = 0, mean
+    cdef double sums[64]
+    cdef floating v_tile[64]
+    cdef Py_ssize_t j0, n_t
+    cdef floating* g_row
     if net.penalty[l] == KL_SPARSITY:
-        for j in range(d):
-            mean = 0
-            for i in range(batch):
-                mean += Z[i * d + j]
-            mean /= batch
-            # keep log() finite: ρ̂ in [1e-12, 1 − 1e-12]
-            mean = min(max(mean, 1e-12), 1 - 1e-12)
-            total += rho * log(rho / mean) + (1 - rho) * log((1 - rho) / (1 - mean))
+        for j0 in range(0, d, 64):
+            n_t = min(<Py_ssize_t>64, d - j0)
+            _column_sums(Z, batch, d, j0, n_t, sums)
+            for j in range(n_t):
+                mean = sums[j] / batch
+                # keep log() finite: ρ̂ in [1e-12, 1 − 1e-12]
+                mean = min(max(mean, 1e-12), 1 - 1e-12)
+                total += rho * log(rho / mean) + (1 - rho) * log((1 - rho) / (1 - mean))
+                v_tile[j] = <floating>(w * (-rho / mean + (1 - rho) / (1 - mean)))
             if g != NULL:
-                v = w * (-rho / mean + (1 - rho) / (1 - mean))
                 for i in range(batch):
-                    g[i * d + j] += <floating>v
+                    g_row = g + i * d + j0
+                    for j in range(n_t):
+                        g_row[j] += v_tile[j]
         return w * total * batch
     elif net.penalty[l] == L1_ACTIVITY:
         for i in range(batch * d):
@@ -182,27 +207,17 @@ cdef void forward_pass(const Net* net, const floating* params,
 
 cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
                      floating alpha, bint store, floating* b) noexcept nogil:
-    """b ← α Σ_i Δ_i (store) or b ← b + α Σ_i Δ_i, summing in double.
-
-    Walks Δ row by row over a tile of columns so the inner loop is
-    contiguous (a column-at-a-time sum strides by n_out and defeats SIMD).
-    """
-    cdef double acc[64]     # one tile of columns: its sums stay in L1
-    cdef Py_ssize_t j0, j, i, w
-    cdef const floating* row
+    """b ← α Σ_i Δ_i (store) or b ← b + α Σ_i Δ_i, summing in double."""
+    cdef double sums[64]     # one tile of columns: its sums stay in L1
+    cdef Py_ssize_t j0, j, n_t
     for j0 in range(0, n_out, 64):
-        w = min(<Py_ssize_t>64, n_out - j0)
-        for j in range(w):
-            acc[j] = 0
-        for i in range(batch):
-            row = delta + i * n_out + j0
-            for j in range(w):
-                acc[j] += row[j]
-        for j in range(w):
+        n_t = min(<Py_ssize_t>64, n_out - j0)
+        _column_sums(delta, batch, n_out, j0, n_t, sums)
+        for j in range(n_t):
             if store:
-                b[j0 + j] = <floating>(alpha * acc[j])
+                b[j0 + j] = <floating>(alpha * sums[j])
             else:
-                b[j0 + j] += <floating>(alpha * acc[j])
+                b[j0 + j] += <floating>(alpha * sums[j])
 
 
 cdef void _backward_layers(const Net* net, floating* params,
