@@ -12,7 +12,8 @@ Hebbian "oja"      w ← w + η y (x − y w)                            linear
 =================  ===============================================  ============
 
 with u = wᵀx + b and y = φ(u).  Each ``fit`` makes one call into the compiled
-loop of ``pynn._rules``, which runs every epoch without the GIL over
+loop of ``pynn._rules`` (its AVX2 build ``pynn._rules_avx2`` where the CPU
+has AVX2, see ``pynn._simd``), which runs every epoch without the GIL over
 contiguous float32/float64 buffers (dot products summed in double); this
 module validates input and hyper-parameters, allocates, and turns the
 kernel's status into attributes or errors.
@@ -24,9 +25,12 @@ weights of the last finite epoch.
 
 import numpy as np
 
-from pynn import _activations, _rules
+from pynn import _activations, _simd
 from pynn._activations import Activation
 from pynn._rules import Rule, Status
+
+# The AVX2 build of the epoch loop on CPUs that have it (same results).
+_rules = _simd.load("_rules")
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn._validation import (as_float_array, check_dtype, check_positive,
                               check_seed, check_targets, check_X)

@@ -777,3 +777,71 @@ def test_kernel_dot_every_path(n_in):
     exact32 = X32.astype(float) @ W32.astype(float).T + b32
     U32 = _rules.forward(X32, W32, b32, np.empty((5, 2)))
     assert (np.abs(U32 - exact32) <= 4 * 2.0 ** -24 * scale).all()
+
+
+# ------------------------------------------- the AVX2 build of the rule loops
+def _builds():
+    """(baseline, AVX2) kernel modules, or skip where the AVX2 one cannot run."""
+    from pynn import _cpu
+    if not _cpu.has_avx2_fma():
+        pytest.skip("this CPU has no AVX2/FMA: only the baseline build runs")
+    from pynn import _rules_avx2
+    return _rules, _rules_avx2
+
+
+def test_rules_module_uses_the_avx2_build_where_the_cpu_has_it():
+    from pynn import _cpu, rules
+    expected = "pynn._rules_avx2" if _cpu.has_avx2_fma() else "pynn._rules"
+    assert rules._rules.__name__ == expected
+
+
+def test_pynn_simd_0_forces_the_baseline_build():
+    import subprocess
+    import sys
+    import os
+    out = subprocess.run(
+        [sys.executable, "-c", "import pynn.rules as r; print(r._rules.__name__)"],
+        env={**os.environ, "PYNN_SIMD": "0"}, capture_output=True, text=True,
+        check=True).stdout.strip()
+    assert out == "pynn._rules"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule", list(_rules.Rule))
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("n_in", [3, 37, 100])
+def test_avx2_build_is_bit_identical_to_the_baseline(dtype, rule, batch, n_in):
+    """Same weights, biases, statistics and status to the last bit: the AVX2
+    build only widens the SIMD lanes, it neither fuses a·b + c nor reorders
+    a sum."""
+    base, avx2 = _builds()
+    rng = np.random.default_rng(n_in + 7 * int(rule))
+    W_init = rng.standard_normal((2, n_in)).astype(dtype) * 0.1
+    X = rng.standard_normal((300, n_in)).astype(dtype)
+    if rule in (_rules.Rule.PERCEPTRON_STEP, _rules.Rule.PERCEPTRON_SIGN):
+        T = (X @ rng.standard_normal((n_in, 2)) > 0).astype(dtype)
+        if rule == _rules.Rule.PERCEPTRON_SIGN:
+            T = 2 * T - 1
+    elif rule in (_rules.Rule.HEBB, _rules.Rule.ANTI_HEBB, _rules.Rule.OJA):
+        T = np.empty((300, 0), dtype)            # unsupervised: no targets
+    else:
+        T = np.tanh(X @ rng.standard_normal((n_in, 2)) * 0.3).astype(dtype)
+    lr = 0.01 if rule != _rules.Rule.PERCEPTRON_STEP else 1.0
+    results = []
+    for mod in (base, avx2):
+        W = W_init.copy()
+        b = np.zeros(2, dtype)
+        order = np.arange(300, dtype=np.intp)
+        out = mod.fit_epochs(int(rule), X, np.ascontiguousarray(T), W, b, lr, 5,
+                             batch=batch, order=order, shuffle=True, seed=3)
+        results.append((W, b, out))
+    (W0, b0, out0), (W1, b1, out1) = results
+    assert not np.array_equal(W0, W_init)        # the rule did train
+    np.testing.assert_array_equal(W0, W1)
+    np.testing.assert_array_equal(b0, b1)
+    assert repr(out0) == repr(out1)
+    U0 = np.empty((300, 2))
+    U1 = np.empty((300, 2))
+    base.forward(X, W0, b0, U0)
+    avx2.forward(X, W0, b0, U1)
+    np.testing.assert_array_equal(U0, U1)

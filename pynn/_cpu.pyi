@@ -1,0 +1,3 @@
+"""CPU feature checks (compiled: csrc/_cpu.pyx)."""
+
+def has_avx2_fma() -> bool: ...
