@@ -35,7 +35,7 @@ Workloads (``--workloads``, comma-separated names or numbers; default all):
 
 Peers that are not installed are skipped with a note.  ``--threads N``
 (default 2) sets torch.set_num_threads(N) and the BLAS threads of NumPy
-and SciPy (pynn's BLAS); pynn's Trainer still runs steps under 60 MFLOP on
+and SciPy (pynn's BLAS); pynn's Trainer still runs steps under 5 MFLOP on
 one BLAS thread, as it does for a user.  The default run takes a few
 minutes on 2 cores (about 3.5 here); ``--quick`` is a smoke run of one to
 two.  ``--budget`` (seconds per case, default 25) cuts the repeats short
@@ -589,7 +589,7 @@ def w_minibatch(args, threads):
                   "backward + update); sgemm measured in the same run",
                   f"pynn's Trainer ran this step on {step_threads} BLAS "
                   f"thread{'s' if step_threads > 1 else ''} (its automatic "
-                  "choice: one thread for steps under 60 MFLOP), the peers "
+                  f"choice: one thread for steps under {SINGLE_THREAD_FLOPS / 1e6:g} MFLOP), the peers "
                   f"on {args.threads}",
                   "scikit-learn: MLPClassifier(solver='sgd', momentum=0, "
                   f"alpha=0, batch_size={B}).partial_fit (one epoch)"]
@@ -904,8 +904,8 @@ def w_scaling(args, threads):
         tab.add(h, fmt_time(t), f"{t / n * 1e6:.3g}",
                 f"{3 * mlp_flops([784, h, 10]) * n / t / 1e9:.3g}",
                 f"{t / h * 1e9 / n:.3g}")
-    tab.note("the Trainer runs steps under 60 MFLOP on one BLAS thread "
-             f"(here h < {int(60e6 / (6 * B * (784 + 10)))}), larger ones on "
+    tab.note(f"the Trainer runs steps under {SINGLE_THREAD_FLOPS / 1e6:g} MFLOP on one BLAS thread "
+             f"(here h < {int(SINGLE_THREAD_FLOPS / (6 * B * (784 + 10)))}), larger ones on "
              "the configured count")
     tab.note(threads())
     tables.append(tab)

@@ -15,10 +15,12 @@ import os
 import threading
 
 # A pass with fewer floating-point operations than this runs the BLAS on one
-# thread: waking a second thread costs more than it saves (a 784-128-10
-# training step at batch 1 takes ~12 µs on one thread, ~35-60 µs on two;
-# measured in bench/test_bench_core.py).
-SINGLE_THREAD_FLOPS = 60e6
+# thread: waking a second thread costs more than it saves.  Measured on 2
+# cores, 1 vs 2 threads, training steps interleaved: batch 1 of 784-128-10
+# (0.6 MFLOP) ~12 µs vs 35-60 µs; 256-512-10 at 3.3 MFLOP 2 threads 14%
+# slower; from ~6.5 MFLOP on 2 threads win (256-512-10: 31% faster;
+# 784-256-256-10: 16% at 12.9, 34% at 51.6 MFLOP).
+SINGLE_THREAD_FLOPS = 5e6
 
 _NAMES = [("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
           ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
