@@ -795,14 +795,15 @@ def test_rules_module_uses_the_avx2_build_where_the_cpu_has_it():
     assert rules._rules.__name__ == expected
 
 
-def test_pynn_simd_0_forces_the_baseline_build():
+def test_pynn_simd_0_forces_the_baseline_build(tmp_path):
     import subprocess
     import sys
     import os
     out = subprocess.run(
         [sys.executable, "-c", "import pynn.rules as r; print(r._rules.__name__)"],
         env={**os.environ, "PYNN_SIMD": "0"}, capture_output=True, text=True,
-        check=True).stdout.strip()
+        check=True, cwd=tmp_path).stdout.strip()   # not the checkout: its
+    # pynn/ folder would shadow the installed package
     assert out == "pynn._rules"
 
 
