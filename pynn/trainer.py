@@ -17,7 +17,7 @@ import numpy as np
 
 from pynn import _train
 from pynn._threads import limit_blas_threads, threads_for
-from pynn._validation import (check_positive, check_seed,
+from pynn._validation import (all_finite, check_positive, check_seed,
                               check_targets, check_X)
 from pynn.exceptions import DivergenceError
 from pynn.history import History
@@ -276,8 +276,10 @@ class Trainer:
             step, start_epoch, rng = self._load_checkpoint(resume_from, state,
                                                           history)
 
-        # Buffers, allocated once per fit.
-        work = np.empty(model._layout.workspace_size(B), dtype)
+        # Buffers: the model's own per-thread workspace (kept between calls,
+        # so a fit does not page-fault a fresh one in: ~1.5 ms at B = 1024),
+        # the rest allocated once per fit.
+        work = model._workspace(B)
         shuffling = self.shuffle and B < n
         x_buf = np.empty((B, model.n_inputs), dtype) if shuffling else None
         t_buf = np.empty((B, model.n_outputs), dtype) if shuffling else None
@@ -297,7 +299,7 @@ class Trainer:
                 lr = self._schedule.lr(epoch)
                 order = rng.permutation(n).astype(np.intp) if shuffling else None
                 epoch_seed = int(rng.integers(2**63)) if stochastic else None
-                snapshot = model.params.copy()
+                snapshot = self._snapshot_of(model.params)
                 t0 = time.perf_counter()
                 bar = (ProgressBar(n, prefix=f"epoch {epoch + 1}/{self.epochs}")
                        if self.verbose else None)
@@ -327,7 +329,7 @@ class Trainer:
                         dt = max(time.perf_counter() - tc, 1e-6)
                         per_call = max(1, int((b_end - b) * 0.1 / dt))
                     b = b_end
-                if not np.isfinite(model.params).all():
+                if not all_finite(model.params):
                     self._diverged(snapshot, history, epoch)
                 record = {"loss": total / n, "lr": lr,
                           "accuracy": correct / n if acc_kind else None}
@@ -391,6 +393,15 @@ class Trainer:
             if record.get(key) is not None:
                 parts.append(f"{key} {record[key]:.4f}")
         return "  ".join(parts)
+
+    def _snapshot_of(self, params):
+        """A copy of ``params`` (the weights to return to on divergence) in
+        a buffer reused from epoch to epoch and fit to fit."""
+        buf = getattr(self, "_snapshot_buf", None)
+        if buf is None or buf.shape != params.shape or buf.dtype != params.dtype:
+            buf = self._snapshot_buf = np.empty_like(params)
+        np.copyto(buf, params)
+        return buf
 
     def _diverged(self, snapshot, history, epoch):
         model = self.model
