@@ -18,12 +18,13 @@ Environment switches:
 """
 import glob
 import os
-import platform
-import shutil
+import sysconfig
+import tempfile
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join("csrc")
@@ -33,7 +34,48 @@ DEBUG = os.environ.get("PYNN_DEBUG", "0") not in ("", "0")
 # axpys on short rows, which run ~35% faster 8 floats at a time.
 SIMD_VARIANTS = ["_rules"]
 SIMD_ARGS = ["-mavx2", "-mfma", "-ffp-contract=off"]
-X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def targets_x86_64():
+    """True if the build targets x86-64 with a gcc-style compiler.
+
+    Asks the target platform (sysconfig honours _PYTHON_HOST_PLATFORM, set
+    by cross builds), not the build machine; macOS ARCHFLAGS naming arm64
+    (arm64 or universal2 wheels) rules the variants out.
+    """
+    plat = sysconfig.get_platform().lower()
+    if "arm64" in os.environ.get("ARCHFLAGS", "") or "universal2" in plat:
+        return False
+    return os.name == "posix" and plat.endswith(("x86_64", "amd64"))
+
+
+class BuildExt(build_ext):
+    """build_ext that drops the AVX2 variants when the compiler cannot
+    target AVX2 and FMA (they are optional: pynn/_simd.py falls back)."""
+
+    PROBE = ("#include <immintrin.h>\n"
+             "int main(void) { __m256 x = _mm256_set1_ps(1.0f);\n"
+             "  x = _mm256_fmadd_ps(x, x, x);\n"
+             "  return (int)_mm256_cvtss_f32(x); }\n")
+
+    def build_extensions(self):
+        variants = [e for e in self.extensions if e.name.endswith("_avx2")]
+        if variants and not self._compiles_with(SIMD_ARGS):
+            print("pynn: the compiler does not take " + " ".join(SIMD_ARGS)
+                  + "; building without the AVX2 variants")
+            self.extensions = [e for e in self.extensions if e not in variants]
+        super().build_extensions()
+
+    def _compiles_with(self, args):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "probe.c")
+            with open(src, "w") as f:
+                f.write(self.PROBE)
+            try:
+                self.compiler.compile([src], output_dir=tmp, extra_postargs=args)
+            except Exception:
+                return False
+        return True
 
 
 def stage_headers():
@@ -41,21 +83,23 @@ def stage_headers():
     dest = os.path.join(include, "pynn")
     os.makedirs(dest, exist_ok=True)
     for pxd in glob.glob(os.path.join(CSRC, "*.pxd")):
-        shutil.copy(pxd, dest)
+        copy_if_changed(pxd, os.path.join(dest, os.path.basename(pxd)))
     return include
 
 
-def copy_if_changed(src, dst):
+def copy_if_changed(src, dst, force=False):
     """Copy unless dst already holds the same bytes (keeps its mtime, so
-    Cython does not regenerate an unchanged module)."""
+    Cython does not regenerate an unchanged module).  Returns True if it
+    wrote."""
     with open(src, "rb") as f:
         data = f.read()
-    if os.path.exists(dst):
+    if not force and os.path.exists(dst):
         with open(dst, "rb") as f:
             if f.read() == data:
-                return
+                return False
     with open(dst, "wb") as f:
         f.write(data)
+    return True
 
 
 def stage_simd_sources():
@@ -69,10 +113,12 @@ def stage_simd_sources():
     staged = []
     for name in SIMD_VARIANTS:
         pyx = os.path.join(dest, name + "_avx2.pyx")
-        copy_if_changed(os.path.join(CSRC, name + ".pyx"), pyx)
         pxd = os.path.join(CSRC, name + ".pxd")
-        if os.path.exists(pxd):
-            copy_if_changed(pxd, os.path.join(headers, name + "_avx2.pxd"))
+        pxd_changed = os.path.exists(pxd) and copy_if_changed(
+            pxd, os.path.join(headers, name + "_avx2.pxd"))
+        # A changed .pxd must regenerate the module: rewrite the .pyx too.
+        copy_if_changed(os.path.join(CSRC, name + ".pyx"), pyx,
+                        force=pxd_changed)
         staged.append((name + "_avx2", pyx))
     return staged
 
@@ -91,7 +137,7 @@ def extensions():
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
             extra_compile_args=compile_args,
         ))
-    if X86_64 and os.name == "posix":
+    if targets_x86_64():
         for name, pyx in stage_simd_sources():
             exts.append(Extension(
                 "pynn." + name, [pyx],
@@ -114,4 +160,4 @@ def extensions():
                      )
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -13,6 +13,13 @@ overhead dominated the per-sample checks of ``Model.forward`` at batch 1.
 """
 from cython cimport floating
 
+cdef extern from *:
+    """
+    #if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__
+    #error "pynn._checks must not be built with -ffast-math or -ffinite-math-only: the NaN/inf scan would always say finite"
+    #endif
+    """
+
 
 cdef bint finite_block(const floating* a, Py_ssize_t n) noexcept nogil:
     """True iff a[0 … n−1] holds no NaN or ±inf."""

@@ -26,15 +26,23 @@ _NAMES = [("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
           ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
           ("openblas_set_num_threads", "openblas_get_num_threads")]
 _lib = None
+_find_lock = threading.Lock()
 
 
 def _find():
     """(setter, getter) of the thread count of the BLAS SciPy's cython_blas
-    calls, or None.  Cached."""
-    global _lib
+    calls, or None.  Cached; the first call searches under a lock, so no
+    thread sees a half-finished search as "not found"."""
     if _lib is not None:
         return _lib or None
-    _lib = False
+    with _find_lock:
+        if _lib is None:
+            _search()
+    return _lib or None
+
+
+def _search():
+    global _lib
     import scipy.linalg.cython_blas as cython_blas
     # First the precise answer: dlsym on cython_blas's own handle searches
     # that module and the libraries it was linked against, so it finds the
@@ -63,8 +71,8 @@ def _find():
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter.argtypes, getter.restype = [], ctypes.c_int
                 _lib = (setter, getter)
-                return _lib
-    return None
+                return
+    _lib = False
 
 
 def blas_threads():
@@ -98,16 +106,18 @@ class _Limit:
     generator: it is entered on every forward call, where a generator-based
     one cost ~2 µs)."""
 
-    __slots__ = ("n",)
+    __slots__ = ("n", "lib")
 
     def __init__(self, n):
         self.n = int(n)
+        self.lib = None           # set by __enter__ when it took a hold
 
     def __enter__(self):
         global _holders, _saved
         lib = _find()
         if lib is None:
             return self
+        self.lib = lib
         with _lock:
             old = lib[1]()
             if old != self.n:
@@ -119,9 +129,10 @@ class _Limit:
 
     def __exit__(self, *exc):
         global _holders
-        lib = _find()
+        lib = self.lib            # release only the hold __enter__ took
         if lib is None:
             return False
+        self.lib = None
         with _lock:
             _holders -= 1
             if _holders == 0 and _saved is not None and lib[1]() != _saved:

@@ -59,14 +59,16 @@ def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); need at "
                          "least one sample")
-    if arr.dtype == dtype and arr.flags.c_contiguous:
+    if type(arr) is np.ndarray and arr.dtype == dtype and arr.flags.c_contiguous:
         out = arr                        # the common case: no conversion
+        # (subclasses such as masked arrays still go through the conversion
+        # below, which turns them into plain arrays of their raw data)
     else:
         with np.errstate(over="ignore"):     # reported below as a clear error
             out = np.ascontiguousarray(arr, dtype=dtype)
     if out.dtype.kind == "f" and not all_finite(out):
         # Converting float64 → float32 can overflow to inf: say so.
-        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+        if arr.dtype.kind == "f" and np.isfinite(np.asarray(arr)).all():
             raise ValueError(
                 f"{name} holds values too large for {np.dtype(dtype).name}")
         raise ValueError(f"{name} contains NaN or infinity")

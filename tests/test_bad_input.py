@@ -627,3 +627,55 @@ def test_blas_thread_control_reaches_the_library_behind_cython_blas():
     assert {k: v for k, v in inside.items() if k != controlled} == \
         {k: v for k, v in outside.items() if k != controlled}
     assert counts() == outside
+
+
+def test_masked_arrays_are_checked_on_their_raw_data():
+    """A masked entry still reaches the kernel as its raw value, so it must
+    pass the checks too (np.ma's min/max would skip it)."""
+    m = pynn.MLP([3, 2], "sigmoid", "sigmoid", seed=0, dtype="float32")
+    X = np.ones((2, 3), np.float32)
+    T = np.ma.masked_array(np.array([[0.5, 5.0], [0.2, 0.1]], np.float32),
+                           mask=[[0, 1], [0, 0]])
+    before = m.params.copy()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        m.train_step(X, T, loss="binary_cross_entropy", lr=0.1)
+    Xm = np.ma.masked_array(np.array([[1.0, np.nan, 2.0]], np.float32),
+                            mask=[[0, 1, 0]])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        m(Xm)
+    np.testing.assert_array_equal(m.params, before)
+
+
+def test_blas_thread_limit_is_balanced_when_threads_race_the_first_lookup(
+        monkeypatch):
+    """Threads entering the limit while the library is still being looked
+    up must neither skip their hold nor release someone else's."""
+    import threading
+    import time
+    from pynn import _threads
+    found = _threads._find()
+    if found is None:
+        pytest.skip("the BLAS thread count cannot be read here")
+    before = _threads.blas_threads()
+    real_search = _threads._search
+
+    def slow_search():
+        time.sleep(0.05)
+        real_search()
+    monkeypatch.setattr(_threads, "_lib", None)
+    monkeypatch.setattr(_threads, "_search", slow_search)
+    inside, go = [], threading.Barrier(4)
+
+    def work():
+        go.wait()
+        with _threads.limit_blas_threads(1):
+            time.sleep(0.02)
+            inside.append(_threads.blas_threads())
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inside == [1, 1, 1, 1]
+    assert _threads._holders == 0
+    assert _threads.blas_threads() == before
