@@ -170,21 +170,24 @@ def test_small_product_limit_roundtrip():
     assert _blas.get_small_product_limit() == old
 
 
-try:
-    from hypothesis import given, settings, strategies as st
-except ImportError:                                   # pragma: no cover
-    given = None
+def _random_scalar(rng):
+    """0, or a magnitude in [1e-3, 3] of either sign."""
+    kind = rng.integers(3)
+    return 0.0 if kind == 0 else float(rng.uniform(1e-3, 3) * (1 if kind == 1 else -1))
 
-if given is not None:
-    @settings(max_examples=80, deadline=None, derandomize=True)
-    @given(m=st.integers(0, 12), n=st.integers(0, 12), k=st.integers(0, 12),
-           ta=st.booleans(), tb=st.booleans(),
-           path=st.sampled_from(["auto", "blas", "loops"]),
-           dtype=st.sampled_from(DTYPES),
-           alpha=st.one_of(st.just(0.0), st.floats(1e-3, 3), st.floats(-3, -1e-3)),
-           beta=st.one_of(st.just(0.0), st.floats(1e-3, 3), st.floats(-3, -1e-3)),
-           limit=st.sampled_from([0, 5, 512, HUGE_LIMIT]))
-    def test_matmul_property(m, n, k, ta, tb, path, dtype, alpha, beta, limit):
-        A, B, C = operands(m, n, k, dtype, ta, tb, seed=m * 169 + n * 13 + k)
-        with small_product_limit(limit):
-            check(A, B, C, ta, tb, alpha, beta, path)
+
+@pytest.mark.parametrize("draw", range(80))
+def test_matmul_random_cases(draw):
+    """Random shapes 0…12 (empty ones included), transposes, paths, dtypes,
+    α, β and small-product limits against the oracle: a seeded sweep of the
+    space the parametrised tests above sample on a grid."""
+    rng = np.random.default_rng(1000 + draw)
+    m, n, k = (int(v) for v in rng.integers(0, 13, size=3))
+    ta, tb = (bool(v) for v in rng.integers(0, 2, size=2))
+    path = ["auto", "blas", "loops"][rng.integers(3)]
+    dtype = DTYPES[rng.integers(len(DTYPES))]
+    alpha, beta = _random_scalar(rng), _random_scalar(rng)
+    limit = [0, 5, 512, HUGE_LIMIT][rng.integers(4)]
+    A, B, C = operands(m, n, k, dtype, ta, tb, seed=m * 169 + n * 13 + k)
+    with small_product_limit(limit):
+        check(A, B, C, ta, tb, alpha, beta, path)
