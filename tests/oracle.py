@@ -296,6 +296,31 @@ def sgd_step(layers, grads, lr):
             for (W, b), (dW, db) in zip(layers, grads)]
 
 
+# ---------------------------------------------------------------- finite differences
+FD_STEP = 1e-6
+
+
+def numeric_gradient(f, x, h=FD_STEP):
+    """Central differences (f(x + h e) − f(x − h e)) / 2h of the scalar f()
+    over every element of the live array ``x`` (any shape), which f reads."""
+    g = np.empty(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f()
+        x[idx] = old - h
+        fm = f()
+        x[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
+
+def rel_error(g, g_num):
+    """‖g − g_num‖ / (‖g‖ + ‖g_num‖), 0 when both are 0."""
+    denom = np.linalg.norm(g) + np.linalg.norm(g_num)
+    return 0.0 if denom == 0 else float(np.linalg.norm(g - g_num) / denom)
+
+
 # ---------------------------------------------------------------- helpers
 @contextlib.contextmanager
 def small_product_limit(limit):

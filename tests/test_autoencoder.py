@@ -30,16 +30,11 @@ from pynn.io import save_model
 
 import oracle
 
-H = 1e-6
+H = oracle.FD_STEP            # central-difference step
 TOL = 1e-6
 
 
 # ---------------------------------------------------------------- helpers
-def rel_error(g, g_num):
-    denom = np.linalg.norm(g) + np.linalg.norm(g_num)
-    return 0.0 if denom == 0 else float(np.linalg.norm(g - g_num) / denom)
-
-
 def randomize(model, rng, scale=1.0):
     """Random weights; every bias random and nonzero (see the module doc)."""
     model.params = rng.uniform(-scale, scale, model.n_params)
@@ -48,34 +43,11 @@ def randomize(model, rng, scale=1.0):
     return model
 
 
-def numeric_param_gradient(f, p, h=H):
-    """Central differences of f() over the live buffer p."""
-    g = np.empty_like(p)
-    for i in range(p.size):
-        old = p[i]
-        p[i] = old + h
-        fp = f()
-        p[i] = old - h
-        fm = f()
-        p[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
-
-
-def numeric_input_gradient(model, X, T, loss, noise_seed=None, h=H):
+def numeric_input_gradient(model, X, T, loss, noise_seed=None):
     """∂(Σ_i L_i + B·P)/∂X: what input_gradient returns (row i = sample i)."""
     X = np.array(X, dtype=np.float64)
-    g = np.empty_like(X)
-    n = X.shape[0]
-    for idx in np.ndindex(X.shape):
-        old = X[idx]
-        X[idx] = old + h
-        fp = n * model.loss(X, T, loss, noise_seed=noise_seed)
-        X[idx] = old - h
-        fm = n * model.loss(X, T, loss, noise_seed=noise_seed)
-        X[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
+    return oracle.numeric_gradient(
+        lambda: X.shape[0] * model.loss(X, T, loss, noise_seed=noise_seed), X, H)
 
 
 def penalty_oracle(reg, Z):
@@ -221,11 +193,11 @@ def test_gradients_match_finite_differences(name):
         value = model.backward(X, T, loss, noise_seed=s)
         assert value == pytest.approx(model.loss(X, T, loss, noise_seed=s), rel=1e-12)
         g = model.grads.copy()
-        g_num = numeric_param_gradient(
+        g_num = oracle.numeric_gradient(
             lambda: model.loss(X, T, loss, noise_seed=s), model.params)
-        err = rel_error(g, g_num)
+        err = oracle.rel_error(g, g_num)
         gx = model.input_gradient(X, T, loss, noise_seed=s)
-        err_x = rel_error(gx, numeric_input_gradient(model, X, T, loss, s))
+        err_x = oracle.rel_error(gx, numeric_input_gradient(model, X, T, loss, s))
         print(f"{name:>16} noise_seed={s}: params {err:.1e}  inputs {err_x:.1e}")
         assert err < TOL
         assert err_x < TOL
@@ -267,9 +239,9 @@ def test_objective_and_gradient_match_numpy_oracle(name):
     assert model.loss(X, T, loss) == pytest.approx(want, rel=1e-12, abs=1e-14)
     assert model.backward(X, T, loss) == pytest.approx(want, rel=1e-12, abs=1e-14)
     g = model.grads.copy()
-    g_num = numeric_param_gradient(lambda: objective_oracle(model, X, T, loss),
+    g_num = oracle.numeric_gradient(lambda: objective_oracle(model, X, T, loss),
                                    model.params)
-    assert rel_error(g, g_num) < TOL
+    assert oracle.rel_error(g, g_num) < TOL
 
 
 @pytest.mark.parametrize("reg", [pynn.KLSparsity(0.05, 2.0), pynn.KLSparsity(0.6, 0.3),

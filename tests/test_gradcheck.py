@@ -25,7 +25,7 @@ from pynn.activations import ACTIVATIONS
 
 import oracle
 
-H = 1e-6
+H = oracle.FD_STEP            # central-difference step
 TOL = 1e-6
 HIDDEN = sorted(ACTIVATIONS)
 ZERO_GRAD = {"step", "sign"}
@@ -39,11 +39,6 @@ BATCH = 6
 
 # activation -> largest relative error seen (parameters and inputs)
 ERRORS = {}
-
-
-def rel_error(g, g_num):
-    denom = np.linalg.norm(g) + np.linalg.norm(g_num)
-    return 0.0 if denom == 0 else float(np.linalg.norm(g - g_num) / denom)
 
 
 def make_case(hidden, out, loss, seed=0, hidden_param=None):
@@ -65,34 +60,15 @@ def make_case(hidden, out, loss, seed=0, hidden_param=None):
     return model, X, T
 
 
-def numeric_param_gradient(model, X, T, loss, h=H):
-    p = model.params                               # the live buffer
-    g = np.empty_like(p)
-    for i in range(p.size):
-        old = p[i]
-        p[i] = old + h
-        fp = model.loss(X, T, loss)
-        p[i] = old - h
-        fm = model.loss(X, T, loss)
-        p[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
+def numeric_param_gradient(model, X, T, loss):
+    """Central differences of the mean loss over the live params buffer."""
+    return oracle.numeric_gradient(lambda: model.loss(X, T, loss), model.params, H)
 
 
-def numeric_input_gradient(model, X, T, loss, h=H):
+def numeric_input_gradient(model, X, T, loss):
     """∂L_i/∂x_i: samples are independent, so differentiate Σ_i L_i."""
     X = np.array(X, dtype=np.float64)
-    g = np.empty_like(X)
-    n = X.shape[0]
-    for idx in np.ndindex(X.shape):
-        old = X[idx]
-        X[idx] = old + h
-        fp = n * model.loss(X, T, loss)
-        X[idx] = old - h
-        fm = n * model.loss(X, T, loss)
-        X[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
+    return oracle.numeric_gradient(lambda: X.shape[0] * model.loss(X, T, loss), X, H)
 
 
 def check_case(hidden, out, loss, seed=0, hidden_param=None):
@@ -105,7 +81,7 @@ def check_case(hidden, out, loss, seed=0, hidden_param=None):
     gx = model.input_gradient(X, T, loss)
     gx_num = numeric_input_gradient(model, X, T, loss)
     assert model.params.tobytes() == p0.tobytes()
-    return rel_error(g, g_num), rel_error(gx, gx_num), model, g, gx
+    return oracle.rel_error(g, g_num), oracle.rel_error(gx, gx_num), model, g, gx
 
 
 def record(name, *errors):
@@ -178,8 +154,8 @@ def test_single_layer(out, loss):
     X = rng.uniform(-1, 1, (1, 5))
     T = [1] if loss == "cross_entropy" else rng.uniform(0, 1, (1, 3))
     model.backward(X, T, loss)
-    assert rel_error(model.grads, numeric_param_gradient(model, X, T, loss)) < TOL
-    assert rel_error(model.input_gradient(X, T, loss),
+    assert oracle.rel_error(model.grads, numeric_param_gradient(model, X, T, loss)) < TOL
+    assert oracle.rel_error(model.input_gradient(X, T, loss),
                      numeric_input_gradient(model, X, T, loss)) < TOL
 
 
@@ -197,7 +173,7 @@ def test_oracle_backprop_matches_finite_differences():
                                        loss)[0]
             num = np.array([(f(flat + H * e) - f(flat - H * e)) / (2 * H)
                             for e in np.eye(flat.size)])
-            assert rel_error(oracle.flatten(grads), num) < TOL
+            assert oracle.rel_error(oracle.flatten(grads), num) < TOL
 
 
 if __name__ == "__main__":
