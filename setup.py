@@ -128,23 +128,19 @@ def extensions():
     # in a wheel (it would crash on older CPUs).
     # -fno-math-errno lets sqrt vectorise (pynn never reads errno).
     compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
-    exts = []
-    for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx"))):
-        name = os.path.splitext(os.path.basename(pyx))[0]
-        exts.append(Extension(
+
+    def extension(name, pyx, extra_args=()):
+        return Extension(
             "pynn." + name, [pyx],
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args,
-        ))
+            extra_compile_args=compile_args + list(extra_args),
+        )
+    exts = [extension(os.path.splitext(os.path.basename(pyx))[0], pyx)
+            for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx")))]
     if targets_x86_64():
-        for name, pyx in stage_simd_sources():
-            exts.append(Extension(
-                "pynn." + name, [pyx],
-                include_dirs=[numpy.get_include()],
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-                extra_compile_args=compile_args + SIMD_ARGS,
-            ))
+        exts += [extension(name, pyx, SIMD_ARGS)
+                 for name, pyx in stage_simd_sources()]
     directives = {
         "language_level": 3,
         "boundscheck": DEBUG,

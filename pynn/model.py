@@ -12,8 +12,8 @@ import numpy as np
 
 from pynn import _network
 from pynn._threads import limit_blas_threads, threads_for
-from pynn._validation import (check_X, check_dtype, check_positive, check_seed,
-                              check_targets)
+from pynn._validation import (all_finite, check_X, check_dtype,
+                              check_positive, check_seed, check_targets)
 from pynn.activations import get_activation
 from pynn.init import get_initializer
 from pynn.layers import Dense
@@ -342,7 +342,7 @@ class Model:
             raise FloatingPointError(
                 f"the loss is {mean}; the parameters were left unchanged. "
                 "Try a lower learning rate or scaled inputs.")
-        if not np.isfinite(self._params).all():
+        if not all_finite(self._params):
             self._params[...] = before
             raise FloatingPointError(
                 "the step made a parameter NaN or infinite; the parameters "

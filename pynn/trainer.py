@@ -405,7 +405,7 @@ class Trainer:
 
     def _diverged(self, snapshot, history, epoch):
         model = self.model
-        if not np.isfinite(model.params).all():
+        if not all_finite(model.params):
             model.params[...] = snapshot
         history.stopped_reason = "diverged"
         raise DivergenceError(
