@@ -589,7 +589,8 @@ def w_minibatch(args, threads):
                   "backward + update); sgemm measured in the same run",
                   f"pynn's Trainer ran this step on {step_threads} BLAS "
                   f"thread{'s' if step_threads > 1 else ''} (its automatic "
-                  f"choice: one thread for steps under {SINGLE_THREAD_FLOPS / 1e6:g} MFLOP), the peers "
+                  "choice: one thread for steps under "
+                  f"{SINGLE_THREAD_FLOPS / 1e6:g} MFLOP), the peers "
                   f"on {args.threads}",
                   "scikit-learn: MLPClassifier(solver='sgd', momentum=0, "
                   f"alpha=0, batch_size={B}).partial_fit (one epoch)"]
@@ -904,9 +905,10 @@ def w_scaling(args, threads):
         tab.add(h, fmt_time(t), f"{t / n * 1e6:.3g}",
                 f"{3 * mlp_flops([784, h, 10]) * n / t / 1e9:.3g}",
                 f"{t / h * 1e9 / n:.3g}")
-    tab.note(f"the Trainer runs steps under {SINGLE_THREAD_FLOPS / 1e6:g} MFLOP on one BLAS thread "
-             f"(here h < {int(SINGLE_THREAD_FLOPS / (6 * B * (784 + 10)))}), larger ones on "
-             "the configured count")
+    tab.note(f"the Trainer runs steps under {SINGLE_THREAD_FLOPS / 1e6:g} "
+             "MFLOP on one BLAS thread (here h < "
+             f"{int(SINGLE_THREAD_FLOPS / (6 * B * (784 + 10)))}), larger "
+             "ones on the configured count")
     tab.note(threads())
     tables.append(tab)
 

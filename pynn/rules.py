@@ -28,12 +28,12 @@ import numpy as np
 from pynn import _activations, _simd
 from pynn._activations import Activation
 from pynn._rules import Rule, Status
-
-# The AVX2 build of the epoch loop on CPUs that have it (same results).
-_rules = _simd.load("_rules")
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn._validation import (as_float_array, check_dtype, check_positive,
                               check_seed, check_targets, check_X)
+
+# The AVX2 build of the epoch loop on CPUs that have it (same results).
+_rules = _simd.load("_rules")
 
 __all__ = ["Perceptron", "LMS", "Adaline", "GeneralizedDelta", "Hebbian",
            "DivergenceError", "NotFittedError"]
