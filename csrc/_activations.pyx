@@ -21,6 +21,8 @@ from libc.math cimport exp, expm1, log1p, tanh, fabs
 
 import numpy as np
 
+N_ACTIVATIONS = 11    # activation codes are 0 … N_ACTIVATIONS − 1
+
 
 # ---------------------------------------------------------------- layer 1
 cdef inline double sigmoid(double x) noexcept nogil:

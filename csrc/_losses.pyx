@@ -30,6 +30,8 @@ from pynn._activations cimport (Activation, IDENTITY, SIGMOID, SOFTMAX,
 
 import numpy as np
 
+N_LOSSES = 4    # loss codes are 0 … N_LOSSES − 1
+
 
 cdef inline bint is_canonical(int loss, int out_act) noexcept nogil:
     return ((loss == SQUARED_ERROR and out_act == IDENTITY)

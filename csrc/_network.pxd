@@ -25,6 +25,10 @@ cdef struct Net:
     Py_ssize_t max_width         # max_ℓ d_ℓ, including d_0
     bint has_tied
     bint has_penalty
+    # Trainable regions (offset, size, is_weight) × n_regions, row-major:
+    # what the optimiser, L2 and gradient norms walk (see Layout.regions).
+    const Py_ssize_t* regions
+    Py_ssize_t n_regions
 
 cpdef enum BackwardMode:
     GRADIENT = 0        # grads ← mean over the batch of δ zᵀ (and δ)
@@ -52,12 +56,12 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           const floating* T, Py_ssize_t batch, int loss,
                           int mode, double lr, floating* grads,
                           floating* out, floating* work,
-                          bint training) noexcept nogil
+                          bint training, const floating* sw) noexcept nogil
 
 cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
     cdef readonly object w_trans, dropout, noise, penalty, penalty_weight
-    cdef readonly object penalty_target, _ws
+    cdef readonly object penalty_target, _ws, regions
     cdef readonly Py_ssize_t n_params
     cdef Net net
     cdef _fill_net(self, Py_ssize_t L, Py_ssize_t off, Py_ssize_t max_width)

@@ -40,8 +40,13 @@ from pynn._blas cimport mm
 from pynn._activations cimport act_forward, act_backward, SOFTMAX
 from libc.limits cimport INT_MAX
 from pynn._losses cimport loss_and_delta
+from pynn._losses import N_LOSSES
+from pynn._activations import N_ACTIVATIONS
 
 import numpy as np
+
+N_PENALTIES = 3    # penalty codes are 0 … N_PENALTIES − 1
+N_MODES = 4       # backward modes are 0 … N_MODES − 1
 
 
 # ------------------------------------------------------------ random numbers
@@ -220,12 +225,21 @@ cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
                 b[j0 + j] += <floating>(alpha * sums[j])
 
 
+cdef inline Py_ssize_t _n_packed(const Net* net) noexcept nogil:
+    """Elements of params the layers use (the last b_L ends the buffer)."""
+    return net.b_offsets[net.n_layers - 1] + net.sizes[net.n_layers]
+
+
 cdef void _backward_layers(const Net* net, floating* params,
                            const floating* X, Py_ssize_t batch, int mode,
                            double lr, floating* grads, floating* out,
                            floating* work, bint training,
-                           floating* delta) noexcept nogil:
-    """Layers L … 1 of the backward pass, from the output delta in ``delta``."""
+                           floating* delta, double norm) noexcept nogil:
+    """Layers L … 1 of the backward pass, from the output delta in ``delta``.
+
+    ``norm`` divides the summed gradient: the batch size B, or Σ_i w_i when
+    the rows of ``delta`` carry sample weights.
+    """
     cdef Py_ssize_t L = net.n_layers, l, i, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
     cdef floating* g_prev = delta + buf
@@ -238,13 +252,13 @@ cdef void _backward_layers(const Net* net, floating* params,
     cdef floating alpha, beta
     cdef bint tied
     if mode == SGD_UPDATE:
-        alpha = <floating>(-lr / batch)
+        alpha = <floating>(-lr / norm)
     else:
-        alpha = <floating>(1.0 / batch)
+        alpha = <floating>(1.0 / norm)
     # Tied matrices get two contributions: zero first, then accumulate.
     beta = 1 if (mode == SGD_UPDATE or net.has_tied) else 0
     if mode == GRADIENT and net.has_tied:
-        memset(grads, 0, (net.b_offsets[L - 1] + net.sizes[L]) * sizeof(floating))
+        memset(grads, 0, _n_packed(net) * sizeof(floating))
 
     for l in range(L, 0, -1):
         n_in = net.sizes[l - 1]
@@ -294,37 +308,71 @@ cdef void _backward_layers(const Net* net, floating* params,
 cdef void backward_into_step(const Net* net, floating* params,
                              const floating* X, Py_ssize_t batch, double lr,
                              floating* grads, floating* work, bint training,
-                             floating* delta) noexcept nogil:
+                             floating* delta, double norm) noexcept nogil:
     """SGD for nets with tied weights: grads ← ∇ (GRADIENT pass reusing the
     output delta already in ``delta``), then params ← params − η grads."""
-    cdef Py_ssize_t i, n = net.b_offsets[net.n_layers - 1] + net.sizes[net.n_layers]
+    cdef Py_ssize_t i, n = _n_packed(net)
     _backward_layers(net, params, X, batch, GRADIENT, 0.0, grads, NULL, work,
-                     training, delta)
+                     training, delta, norm)
     for i in range(n):
         params[i] -= <floating>(lr * grads[i])
+
+
+cdef double _weighted_loss(const Net* net, const floating* T,
+                           Py_ssize_t batch, int loss, floating* work,
+                           floating* delta, const floating* sw,
+                           double* norm) noexcept nogil:
+    """Σ_i w_i L_i with each row of the output delta scaled by w_i.
+
+    Row by row (the loss kernel on one sample at a time), so that a weight
+    of 1 gives that row's unweighted delta exactly.  ``norm`` ← Σ_i w_i.
+    """
+    cdef Py_ssize_t L = net.n_layers, i, j, d = net.sizes[L]
+    cdef const floating* U = _at(work, batch, net.ws_u[L])
+    cdef const floating* Z = _at(work, batch, net.ws_z[L])
+    cdef double total = 0, wsum = 0
+    for i in range(batch):
+        total += sw[i] * loss_and_delta(
+            loss, net.acts[L - 1], net.act_params[L - 1], U + i * d,
+            Z + i * d, T + i * d, NULL if delta == NULL else delta + i * d,
+            1, d)
+        wsum += sw[i]
+        if delta != NULL:
+            for j in range(d):
+                delta[i * d + j] *= sw[i]
+    norm[0] = wsum
+    return total
 
 
 cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           const floating* T, Py_ssize_t batch, int loss,
                           int mode, double lr, floating* grads,
                           floating* out, floating* work,
-                          bint training) noexcept nogil:
+                          bint training, const floating* sw) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
-    Returns Σ_i L_i + B·P.  In SGD_UPDATE mode a non-finite loss leaves
-    params untouched (the caller reports it).  ``grads`` is used in GRADIENT
-    mode, and in SGD_UPDATE mode for nets with tied weights; ``out`` (B × d_0) in INPUT_GRADIENT mode; ``lr`` in SGD_UPDATE
-    mode; ``training`` says whether the forward pass applied dropout/noise.
+    Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
+    Σ_i w_i L_i, the gradient then being Σ_i w_i ∇L_i / Σ_i w_i (nets with
+    activity penalties take no weights: the caller refuses them).  A batch
+    whose weights sum to 0 leaves params unchanged and grads 0.  In
+    SGD_UPDATE mode a non-finite loss leaves params untouched (the caller
+    reports it).  ``grads`` is used in GRADIENT mode, and in SGD_UPDATE mode
+    for nets with tied weights; ``out`` (B × d_0) in INPUT_GRADIENT mode;
+    ``lr`` in SGD_UPDATE mode; ``training`` says whether the forward pass
+    applied dropout/noise.
     """
     cdef Py_ssize_t L = net.n_layers, l
     cdef floating* delta = _at(work, batch, net.ws_delta)
     cdef floating* U = _at(work, batch, net.ws_u[L])
-    cdef double total
+    cdef double total, norm = batch
+    cdef floating* d_out = NULL if mode == LOSS_ONLY else delta
 
-    total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1], U,
-                           _at(work, batch, net.ws_z[L]), T,
-                           NULL if mode == LOSS_ONLY else delta, batch,
-                           net.sizes[L])
+    if sw == NULL or mode == INPUT_GRADIENT:
+        total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1],
+                               U, _at(work, batch, net.ws_z[L]), T, d_out,
+                               batch, net.sizes[L])
+    else:
+        total = _weighted_loss(net, T, batch, loss, work, d_out, sw, &norm)
     if net.has_penalty:
         for l in range(1, L):
             total += _penalty(net, l, _at(work, batch, net.ws_z[l]), batch, NULL)
@@ -332,14 +380,18 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
         return total
     if mode == SGD_UPDATE and not isfinite(total):
         return total        # never step on a non-finite loss: keep W as is
+    if norm == 0:           # every weight 0: nothing to learn from
+        if mode == GRADIENT:
+            memset(grads, 0, _n_packed(net) * sizeof(floating))
+        return total
     if mode == SGD_UPDATE and net.has_tied:
         # A shared matrix must not change before its other use has been
         # backpropagated: compute the gradient, then step.  (grads required)
         backward_into_step(net, params, X, batch, lr, grads, work, training,
-                           delta)
+                           delta, norm)
         return total
     _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
-                     training, delta)
+                     training, delta, norm)
     return total
 
 
@@ -369,7 +421,7 @@ cdef class Layout:
             raise ValueError("need L ≥ 1 layers with one activation each")
         if (self.sizes < 1).any() or (self.sizes > INT_MAX).any():
             raise ValueError(f"layer sizes must be in [1, {INT_MAX}]")
-        if ((self.acts < 0) | (self.acts > SOFTMAX)).any():
+        if ((self.acts < 0) | (self.acts >= N_ACTIVATIONS)).any():
             raise ValueError("unknown activation code")
 
         def per(values, n, dtype, default=0):
@@ -406,7 +458,7 @@ cdef class Layout:
         self.penalty = per(penalty, L + 1, np.intc)
         self.penalty_weight = per(penalty_weight, L + 1, np.float64)
         self.penalty_target = per(penalty_target, L + 1, np.float64)
-        if ((self.penalty < NO_PENALTY) | (self.penalty > L1_ACTIVITY)).any():
+        if ((self.penalty < NO_PENALTY) | (self.penalty >= N_PENALTIES)).any():
             raise ValueError("unknown penalty code")
         if self.penalty[0] or self.penalty[L]:
             raise ValueError("activity penalties apply to hidden layers only")
@@ -427,7 +479,23 @@ cdef class Layout:
                 off += d
         max_width = int(self.sizes.max())
         self._ws = ws
+        self.regions = self._make_regions(L)
         self._fill_net(L, off, max_width)
+
+    def _make_regions(self, L):
+        """The trainable regions of params, one row (offset, size, is_weight)
+        each: W_ℓ (unless tied: it belongs to its owner) then b_ℓ, per layer.
+
+        The optimiser update, the L2 penalty (on rows with is_weight = 1)
+        and gradient norms all walk this one list.
+        """
+        rows = []
+        for l in range(L):
+            if not self.w_trans[l]:
+                rows.append((self.w_offsets[l],
+                             self.sizes[l] * self.sizes[l + 1], 1))
+            rows.append((self.b_offsets[l], self.sizes[l + 1], 0))
+        return np.ascontiguousarray(rows, dtype=np.intp).reshape(-1, 3)
 
     cdef _fill_net(self, Py_ssize_t L, Py_ssize_t off, Py_ssize_t max_width):
         cdef Py_ssize_t[::1] sz = self.sizes, wo = self.w_offsets
@@ -436,7 +504,10 @@ cdef class Layout:
         cdef int[::1] ac = self.acts, wt = self.w_trans, pk = self.penalty
         cdef double[::1] ap = self.act_params, dr = self.dropout, nz = self.noise
         cdef double[::1] pw = self.penalty_weight, pt = self.penalty_target
+        cdef Py_ssize_t[:, ::1] rg = self.regions
         self.net.n_layers = L
+        self.net.regions = &rg[0, 0]
+        self.net.n_regions = rg.shape[0]
         self.net.sizes = &sz[0]
         self.net.acts = &ac[0]
         self.net.act_params = &ap[0]
@@ -457,6 +528,11 @@ cdef class Layout:
         self.net.max_width = max_width
         self.net.has_tied = bool(np.any(self.w_trans))
         self.net.has_penalty = bool(np.any(self.penalty))
+
+    @property
+    def has_penalty(self):
+        """Whether any hidden layer carries an activity penalty."""
+        return bool(self.net.has_penalty)
 
     @property
     def stochastic(self):
@@ -493,10 +569,13 @@ def forward(Layout layout, const floating[::1] params,
 def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
              const floating[:, ::1] T, int loss, int mode, double lr,
              floating[::1] grads, floating[:, ::1] out, floating[::1] work,
-             seed=None):
+             seed=None, const floating[::1] sample_weight=None):
     """Forward then backward on (X, T); returns Σ_i L_i + B·P.
 
     ``seed`` as for ``forward`` (the same seed gives the same masks).
+    ``sample_weight`` (one w_i ≥ 0 per row, or None) weights the loss and
+    the gradient: Σ_i w_i L_i is returned and the gradient (or step) is
+    Σ_i w_i ∇L_i / Σ_i w_i.
     """
     cdef Py_ssize_t B = X.shape[0]
     cdef double total
@@ -509,12 +588,17 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
         raise ValueError("grads must have the size of params")
     if mode == INPUT_GRADIENT and (out.shape[0] != B or out.shape[1] != X.shape[1]):
         raise ValueError("out must have the shape of X")
-    if not 0 <= mode <= 3:
+    if not 0 <= mode < N_MODES:
         raise ValueError(f"unknown mode {mode}")
-    if not 0 <= loss <= 3:
+    if not 0 <= loss < N_LOSSES:
         raise ValueError(f"unknown loss code {loss}")
     if B == 0:
         raise ValueError("backward needs at least one sample")
+    if sample_weight is not None and sample_weight.shape[0] != B:
+        raise ValueError("sample_weight must have one entry per row of X")
+    if sample_weight is not None and layout.net.has_penalty:
+        raise ValueError("sample weights do not combine with activity penalties")
+    cdef const floating* sw = NULL if sample_weight is None else &sample_weight[0]
     if seed is not None:
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
@@ -527,7 +611,7 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
     with nogil:
         forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
         total = backward_pass(&layout.net, &params[0], &X[0, 0], &T[0, 0], B,
-                              loss, mode, lr, g, o, &work[0], rng != NULL)
+                              loss, mode, lr, g, o, &work[0], rng != NULL, sw)
     return total
 
 

@@ -17,10 +17,17 @@ s = min(1, c/‖∇ + λw‖) when clipping the global norm at c):
     nesterov   v ← μ v + g;      w ← w − η (g + μ v)
     adam       m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
                w ← w − η (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-State buffers s1 (v or m) and s2 (Adam's v) are laid out like params.
+State buffers s1 (v or m) and s2 (Adam's v) are laid out
+like params.  The seam beside the fused loop: ``gradient`` (one batch's
+weighted mean gradient, L2 included, into grads) then ``apply_update`` —
+what full-batch methods and data-parallel training (an all-reduce of grads
+between the two) run.
+
+With sample weights w_i a batch's loss is Σ_i w_i L_i and its gradient
+Σ_i w_i ∇L_i / Σ_i w_i.
 
 Layers: nogil kernels over raw pointers; ``def`` entry points for
-pynn.trainer.
+pynn.trainer and pynn.optimizers.
 """
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf, pow, isfinite
@@ -39,10 +46,73 @@ cpdef enum Optimizer:
     NESTEROV = 2
     ADAM = 3
 
+N_OPTIMIZERS = 4    # kernel codes are 0 … N_OPTIMIZERS − 1
+
 cpdef enum Accuracy:
     NO_ACCURACY = 0     # regression
     ARGMAX = 1          # one class per sample: argmax y == argmax t
     THRESHOLD = 2       # binary / multi-label: (y > ½) == (t > ½) for all outputs
+
+N_ACCURACY = 3
+# Loss codes of pynn._losses that the loops accept: 0 … N_LOSSES − 1.
+from pynn._losses import N_LOSSES
+
+
+cdef struct Rule:
+    # One optimiser step's constants (see Update).
+    int kind
+    double lr, h0, h1, h2, h3, l2, clip
+    Py_ssize_t t            # the step's number, 1-based
+
+
+cdef class Update:
+    """An optimiser as the kernels see it: its code, up to four
+    hyper-parameters h0…h3, the L2 weight and clip norm, its state buffers
+    (laid out like params) and the number of steps taken.
+
+    Built by ``pynn.optimizers``; the meaning of h0…h3 per code is in
+    ``_update_region``.
+    """
+    cdef public int kind
+    cdef public double h0, h1, h2, h3, l2, clip
+    cdef public object state1, state2
+    cdef public Py_ssize_t step
+
+    def __init__(self, int kind, hyper=(), double l2=0.0, clip=None,
+                 state1=None, state2=None, Py_ssize_t step=0):
+        if not 0 <= kind < N_OPTIMIZERS:
+            raise ValueError(f"unknown optimizer code {kind}")
+        h = list(hyper) + [0.0] * (4 - len(hyper))
+        if len(h) != 4:
+            raise ValueError("at most four hyper-parameters")
+        self.kind = kind
+        self.h0, self.h1, self.h2, self.h3 = [float(v) for v in h]
+        self.l2 = l2
+        self.clip = 0.0 if clip is None else float(clip)
+        self.state1, self.state2 = state1, state2
+        self.step = step
+
+    @property
+    def needs_gradient(self):
+        """False when the step is the plain SGD update, which the backward
+        pass fuses into W (no gradient buffer)."""
+        return not (self.kind == SGD and self.l2 == 0 and self.clip <= 0)
+
+    cdef Rule rule(self, double lr, Py_ssize_t t):
+        cdef Rule r
+        r.kind, r.lr, r.l2, r.clip, r.t = self.kind, lr, self.l2, self.clip, t
+        r.h0, r.h1, r.h2, r.h3 = self.h0, self.h1, self.h2, self.h3
+        return r
+
+    def check(self, Py_ssize_t n_params, dtype):
+        """ValueError unless the state buffers this code uses match params."""
+        n_state = 0 if self.kind == SGD else (
+            1 if self.kind in (MOMENTUM, NESTEROV) else 2)
+        for i, s in enumerate((self.state1, self.state2)[:n_state]):
+            if not isinstance(s, np.ndarray) or s.shape != (n_params,) \
+                    or s.dtype != dtype or not s.flags.c_contiguous:
+                raise ValueError(f"optimiser state {i} does not match params "
+                                 f"({n_params} elements of {dtype})")
 
 
 cdef Py_ssize_t count_correct(int kind, const floating* Y, const floating* T,
@@ -80,38 +150,38 @@ cdef double _region_norm2(const floating* g, const floating* w, Py_ssize_t n,
 
 
 cdef void _update_region(floating* w, const floating* grad, floating* s1,
-                         floating* s2, Py_ssize_t n, int kind, double lr,
-                         double mom, double b1, double b2, double eps,
+                         floating* s2, Py_ssize_t n, const Rule* r,
                          double decay, double scale, double c1,
                          double c2) noexcept nogil:
     """The update of one contiguous region, one loop per optimiser.
 
     Each loop is branch-free and in the buffers' precision so that gcc
-    vectorises it (sqrt too, with -fno-math-errno).  Adam folds its bias
-    corrections into two constants: η (m/c₁) / (√(v/c₂) + ε)
-    = (η √c₂ / c₁) · m / (√v + ε √c₂).
+    vectorises it (sqrt too, with -fno-math-errno).  Hyper-parameters:
+    momentum/nesterov h0 = μ; adam h0 = β₁, h1 = β₂, h2 = ε.  Adam folds its bias corrections into two constants:
+    η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂).
     """
     cdef Py_ssize_t i
     cdef floating g, v
-    cdef floating s = <floating>scale, d = <floating>decay, r = <floating>lr
-    cdef floating mu = <floating>mom, fb1 = <floating>b1, fb2 = <floating>b2
-    cdef floating ob1 = <floating>(1 - b1), ob2 = <floating>(1 - b2)
-    cdef floating step = <floating>(lr * sqrt(c2) / c1)
-    cdef floating e = <floating>(eps * sqrt(c2))
+    cdef int kind = r.kind
+    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
+    cdef floating mu = <floating>r.h0, fb1 = <floating>r.h0, fb2 = <floating>r.h1
+    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
+    cdef floating step = <floating>(r.lr * sqrt(c2) / c1)
+    cdef floating e = <floating>(r.h2 * sqrt(c2))
     if kind == SGD:
         for i in range(n):
-            w[i] = w[i] - r * (s * (grad[i] + d * w[i]))
+            w[i] = w[i] - lr * (s * (grad[i] + d * w[i]))
     elif kind == MOMENTUM:
         for i in range(n):
             v = mu * s1[i] + s * (grad[i] + d * w[i])
             s1[i] = v
-            w[i] = w[i] - r * v
+            w[i] = w[i] - lr * v
     elif kind == NESTEROV:
         for i in range(n):
             g = s * (grad[i] + d * w[i])
             v = mu * s1[i] + g
             s1[i] = v
-            w[i] = w[i] - r * (g + mu * v)
+            w[i] = w[i] - lr * (g + mu * v)
     elif floating is float:
         for i in range(n):
             g = s * (grad[i] + d * w[i])
@@ -127,37 +197,40 @@ cdef void _update_region(floating* w, const floating* grad, floating* s1,
 
 
 cdef void apply_update(const Net* net, floating* params, const floating* grads,
-                       floating* s1, floating* s2, int kind, double lr,
-                       double mom, double b1, double b2, double eps,
-                       double l2, double clip, Py_ssize_t t) noexcept nogil:
-    """One optimiser step over every layer's W (with L2) and b (without).
+                       floating* s1, floating* s2, const Rule* r) noexcept nogil:
+    """One optimiser step over the layout's trainable regions: each W (with
+    L2) and b (without).  A tied W belongs to its owner's region, once."""
+    cdef Py_ssize_t k, off, size
+    cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1, decay
+    if r.clip > 0:
+        for k in range(net.n_regions):
+            off, size = net.regions[3 * k], net.regions[3 * k + 1]
+            decay = r.l2 if net.regions[3 * k + 2] else 0
+            norm2 += _region_norm2(grads + off, params + off, size, decay)
+        if sqrt(norm2) > r.clip:
+            scale = r.clip / sqrt(norm2)
+    if r.kind == ADAM:
+        c1 = 1 - pow(r.h0, <double>r.t)
+        c2 = 1 - pow(r.h1, <double>r.t)
+    for k in range(net.n_regions):
+        off, size = net.regions[3 * k], net.regions[3 * k + 1]
+        decay = r.l2 if net.regions[3 * k + 2] else 0
+        _update_region(params + off, grads + off,
+                       s1 + off if s1 != NULL else NULL,
+                       s2 + off if s2 != NULL else NULL,
+                       size, r, decay, scale, c1, c2)
 
-    A tied W belongs to its owner layer and is updated there, once.
-    """
-    cdef Py_ssize_t l, nw, nb, wo, bo
-    cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1
-    if clip > 0:
-        for l in range(net.n_layers):
-            wo, bo = net.w_offsets[l], net.b_offsets[l]
-            nw, nb = net.sizes[l] * net.sizes[l + 1], net.sizes[l + 1]
-            if net.w_trans[l]:
-                nw = 0
-            norm2 += _region_norm2(grads + wo, params + wo, nw, l2)
-            norm2 += _region_norm2(grads + bo, params + bo, nb, 0)
-        if sqrt(norm2) > clip:
-            scale = clip / sqrt(norm2)
-    if kind == ADAM:
-        c1 = 1 - pow(b1, <double>t)
-        c2 = 1 - pow(b2, <double>t)
-    for l in range(net.n_layers):
-        wo, bo = net.w_offsets[l], net.b_offsets[l]
-        nw, nb = net.sizes[l] * net.sizes[l + 1], net.sizes[l + 1]
-        if net.w_trans[l]:
-            nw = 0
-        _update_region(params + wo, grads + wo, s1 + wo, s2 + wo, nw, kind, lr,
-                       mom, b1, b2, eps, l2, scale, c1, c2)
-        _update_region(params + bo, grads + bo, s1 + bo, s2 + bo, nb, kind, lr,
-                       mom, b1, b2, eps, 0, scale, c1, c2)
+
+cdef void add_l2(const Net* net, const floating* params, floating* grads,
+                 double l2) noexcept nogil:
+    """grads ← grads + λ W on every weight region (the L2 penalty's gradient)."""
+    cdef Py_ssize_t k, i, off
+    cdef floating d = <floating>l2
+    for k in range(net.n_regions):
+        if net.regions[3 * k + 2]:
+            off = net.regions[3 * k]
+            for i in range(off, off + net.regions[3 * k + 1]):
+                grads[i] = grads[i] + d * params[i]
 
 
 cdef inline const floating* _rows(const floating* A, Py_ssize_t width,
@@ -173,78 +246,163 @@ cdef inline const floating* _rows(const floating* A, Py_ssize_t width,
     return buf
 
 
+cdef double _sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        s += a[i]
+    return s
+
+
+cdef class Batches:
+    """The training data of a fit, checked once: X (n × d_0), T (n × d_L),
+    optional sample weights w (n,), and for shuffled epochs a visiting
+    order with buffers that hold one gathered batch.
+
+    ``set_order(order)`` installs an epoch's permutation (None: storage
+    order).
+    """
+    cdef readonly object X, T, weights, order, x_buf, t_buf, w_buf
+    cdef readonly Py_ssize_t capacity
+
+    def __init__(self, X, T, weights=None, Py_ssize_t batch_size=1,
+                 bint shuffled=False):
+        X, T = np.asarray(X), np.asarray(T)
+        if X.ndim != 2 or T.ndim != 2 or T.shape[0] != X.shape[0] \
+                or T.dtype != X.dtype or not X.flags.c_contiguous \
+                or not T.flags.c_contiguous:
+            raise ValueError("X, T must be C-contiguous 2-D arrays of one "
+                             "dtype with one row per sample")
+        if weights is not None:
+            weights = np.asarray(weights)
+            if weights.shape != (X.shape[0],) or weights.dtype != X.dtype \
+                    or not weights.flags.c_contiguous:
+                raise ValueError("weights must have one entry per row of X")
+        if batch_size < 1 or batch_size > INT_MAX:
+            raise ValueError(f"batch_size must be in [1, {INT_MAX}]")
+        self.X, self.T, self.weights = X, T, weights
+        self.order = None
+        self.capacity = batch_size
+        self.x_buf = self.t_buf = self.w_buf = None
+        if shuffled:
+            self.x_buf = np.empty((batch_size, X.shape[1]), X.dtype)
+            self.t_buf = np.empty((batch_size, T.shape[1]), X.dtype)
+            if weights is not None:
+                self.w_buf = np.empty((batch_size, 1), X.dtype)
+
+    def set_order(self, order):
+        if order is not None:
+            if self.x_buf is None:
+                raise ValueError("these Batches were made without shuffle "
+                                 "buffers")
+            order = np.ascontiguousarray(order, dtype=np.intp)
+            if order.ndim != 1 or (order.size and (
+                    order.min() < 0 or order.max() >= self.X.shape[0])):
+                raise ValueError("order holds indices outside X")
+        self.order = order
+
+
+cdef void _gather(const floating* X, const floating* T, const floating* w,
+                  Py_ssize_t n_in, Py_ssize_t n_out, const Py_ssize_t* order,
+                  Py_ssize_t pos, Py_ssize_t B, floating* xb, floating* tb,
+                  floating* wb, const floating** xo, const floating** to,
+                  const floating** wo) noexcept nogil:
+    """The batch's rows of X, T (and w) as contiguous blocks."""
+    xo[0] = _rows(X, n_in, order, pos, B, xb)
+    to[0] = _rows(T, n_out, order, pos, B, tb)
+    wo[0] = NULL if w == NULL else _rows(w, 1, order, pos, B, wb)
+
+
 def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
-                const floating[:, ::1] X, const floating[:, ::1] T,
-                const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
-                Py_ssize_t batch_size, int loss, int accuracy, int optimizer,
-                double lr, double momentum, double beta1, double beta2,
-                double eps, double l2, double clip_norm,
-                floating[::1] state1, floating[::1] state2, Py_ssize_t step,
-                floating[::1] work, floating[:, ::1] x_buf,
-                floating[:, ::1] t_buf, seed=None):
-    """Train on samples start:stop (positions in ``order``, if given).
+                Batches data, Py_ssize_t start, Py_ssize_t stop,
+                Py_ssize_t batch_size, int loss, int accuracy, Update update,
+                double lr, floating[::1] work, seed=None):
+    """Train on samples start:stop (positions in ``data.order``, if set).
 
-    ``seed`` (an integer) drives the dropout masks and noise of a
-    stochastic layout (reseeded per batch from the seed and the batch's
-    index in the epoch); None trains without them.
+    Each batch: forward; loss and correct predictions counted before the
+    step; then the plain SGD step fused into the backward pass when
+    ``update`` allows it, else the gradient and ``update``'s step.
+    ``update.step`` counts the steps taken.  ``seed`` (an integer) drives
+    the dropout masks and noise of a stochastic layout (reseeded per batch
+    from the seed and the batch's index in the epoch); None trains without
+    them.
 
-    Returns (Σ L_i, correct predictions, samples done, optimiser steps
-    taken, status) where status 1 means a batch's loss was not finite and
-    training stopped before that batch's update.
+    Returns (Σ w_i L_i, Σ w_i, correct predictions, samples done, status)
+    where status 1 means a batch's loss was not finite and training stopped
+    before that batch's update (w_i = 1 without sample weights).
     """
     cdef const Net* net = &layout.net
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
-    cdef Py_ssize_t pos = start, B, steps = 0, correct = 0
+    cdef Py_ssize_t pos = start, B, correct = 0, t0 = update.step
+    cdef const Py_ssize_t[::1] order_v
     cdef const Py_ssize_t* ord = NULL
-    cdef double total = 0, batch_loss
+    cdef const floating[:, ::1] X = data.X
+    cdef const floating[:, ::1] T = data.T
+    cdef const floating[::1] w_all
+    cdef const floating* w = NULL
+    cdef floating* xbuf = NULL
+    cdef floating* tbuf = NULL
+    cdef floating* wbuf = NULL
+    cdef floating[:, ::1] xb_v, tb_v, wb_v
+    cdef double total = 0, wsum = 0, batch_loss, bw
     cdef int status = 0
-    cdef bint fused = optimizer == SGD and l2 == 0 and clip_norm <= 0
+    cdef bint fused = not update.needs_gradient
     cdef const floating* xb
     cdef const floating* tb
+    cdef const floating* wb
     cdef floating* s1 = NULL
     cdef floating* s2 = NULL
+    cdef floating[::1] s1_v, s2_v
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
-    cdef bint training
+    cdef Rule r
 
     # Checks that keep the nogil loop in bounds.
-    if not (SGD <= optimizer <= ADAM and 0 <= loss <= 3
-            and NO_ACCURACY <= accuracy <= THRESHOLD):
-        raise ValueError("unknown optimizer, loss or accuracy code")
-    if batch_size > INT_MAX:
-        raise ValueError(f"batch_size exceeds the BLAS limit {INT_MAX}")
-    if X.shape[1] != n_in or T.shape[1] != n_out or T.shape[0] != X.shape[0]:
+    if not (0 <= loss < N_LOSSES and 0 <= accuracy < N_ACCURACY):
+        raise ValueError("unknown loss or accuracy code")
+    if batch_size > data.capacity or batch_size < 1:
+        raise ValueError("batch_size exceeds the data's batch buffers")
+    if X.shape[1] != n_in or T.shape[1] != n_out:
         raise ValueError("X, T do not match the layout")
     if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
         raise ValueError("params/grads do not match the layout")
-    if not (0 <= start <= stop) or batch_size < 1:
+    if data.weights is not None and net.has_penalty:
+        raise ValueError("sample weights do not combine with activity penalties")
+    if not (0 <= start <= stop):
         raise ValueError("bad batch range")
-    if order is not None:
-        if stop > order.shape[0]:
+    if data.order is not None:
+        order_v = data.order
+        if stop > order_v.shape[0]:
             raise ValueError("stop beyond order")
-        if order.shape[0] and (np.min(order) < 0 or np.max(order) >= X.shape[0]):
-            raise ValueError("order holds indices outside X")
-        ord = &order[0] if order.shape[0] else NULL
-        if x_buf.shape[0] < batch_size or x_buf.shape[1] != n_in \
-                or t_buf.shape[0] < batch_size or t_buf.shape[1] != n_out:
-            raise ValueError("x_buf/t_buf too small")
+        ord = &order_v[0] if order_v.shape[0] else NULL
+        xb_v, tb_v = data.x_buf, data.t_buf
+        xbuf, tbuf = &xb_v[0, 0], &tb_v[0, 0]
+        if data.weights is not None:
+            wb_v = data.w_buf
+            wbuf = &wb_v[0, 0]
     elif stop > X.shape[0]:
         raise ValueError("stop beyond X")
+    if data.weights is not None:
+        w_all = data.weights
+        w = &w_all[0] if w_all.shape[0] else NULL
     if work.shape[0] < workspace_size(net, batch_size):
         raise ValueError("work buffer too small")
-    if optimizer != SGD and not fused:
-        if state1.shape[0] != params.shape[0] or (
-                optimizer == ADAM and state2.shape[0] != params.shape[0]):
-            raise ValueError("optimiser state does not match params")
-        s1 = &state1[0]
-        s2 = &state2[0] if optimizer == ADAM else NULL
+    if not fused:
+        update.check(params.shape[0], np.asarray(params).dtype)
+        if update.state1 is not None:
+            s1_v = update.state1
+            s1 = &s1_v[0]
+        if update.state2 is not None:
+            s2_v = update.state2
+            s2 = &s2_v[0]
     if start == stop:
-        return 0.0, 0, 0, 0, 0
+        return 0.0, 0.0, 0, 0, 0
     cdef rng_t base = 0
     if seed is not None:
         base = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
-    training = rng != NULL
+    cdef bint training = rng != NULL
+    r = update.rule(lr, t0)
 
     with nogil:
         while pos < stop:
@@ -253,32 +411,119 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 # Masks depend on the seed and the batch's index alone, so
                 # how the epoch is split into calls never changes them.
                 state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
-            xb = _rows(&X[0, 0], n_in, ord, pos, B,
-                       &x_buf[0, 0] if ord != NULL else NULL)
-            tb = _rows(&T[0, 0], n_out, ord, pos, B,
-                       &t_buf[0, 0] if ord != NULL else NULL)
+            _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
+                    tbuf, wbuf, &xb, &tb, &wb)
             forward_pass(net, &params[0], xb, B, &work[0], rng)
-            if fused:
-                batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                           SGD_UPDATE, lr, &grads[0], NULL,
-                                           &work[0], training)
-            else:
-                batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                           GRADIENT, 0.0, &grads[0], NULL,
-                                           &work[0], training)
+            batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
+                                       SGD_UPDATE if fused else GRADIENT,
+                                       lr, &grads[0], NULL, &work[0],
+                                       training, wb)
             if not isfinite(batch_loss):
                 status = 1
                 break
             correct += count_correct(accuracy, output_of(net, B, &work[0]),
                                      tb, B, n_out)
-            if not fused:
-                apply_update(net, &params[0], &grads[0], s1, s2, optimizer,
-                             lr, momentum, beta1, beta2, eps, l2, clip_norm,
-                             step + steps + 1)
+            bw = B if wb == NULL else _sum(wb, B)
+            if bw > 0:          # a batch of zero weights takes no step
+                r.t = r.t + 1
+                if not fused:
+                    apply_update(net, &params[0], &grads[0], s1, s2, &r)
             total += batch_loss
-            steps += 1
+            wsum += bw
             pos += B
-    return total, correct, pos - start, steps, status
+    update.step = r.t
+    return total, wsum, correct, pos - start, status
+
+
+def gradient(Layout layout, floating[::1] params, floating[::1] grads,
+             const floating[:, ::1] X, const floating[:, ::1] T, int loss,
+             double l2, floating[::1] work, const floating[::1] weights=None,
+             seed=None):
+    """The gradient-only pass over one batch: grads ← Σ_i w_i ∇L_i / Σ_i w_i
+    + λ W (activity penalties included; λ on weights, not biases).
+
+    Returns (Σ_i w_i L_i + B·P, Σ_i w_i); params are not changed.  ``seed``
+    as in ``run_batches`` (None: no dropout or noise).
+    """
+    cdef const Net* net = &layout.net
+    cdef Py_ssize_t B = X.shape[0]
+    cdef double total, wsum
+    cdef rng_t state = 0
+    cdef rng_t* rng = NULL
+    cdef const floating* w = NULL
+    if B < 1 or B > INT_MAX:
+        raise ValueError(f"the batch must have 1 … {INT_MAX} rows")
+    if X.shape[1] != net.sizes[0] or T.shape[0] != B \
+            or T.shape[1] != net.sizes[net.n_layers]:
+        raise ValueError("X, T do not match the layout")
+    if not 0 <= loss < N_LOSSES:
+        raise ValueError("unknown loss code")
+    if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
+        raise ValueError("params/grads do not match the layout")
+    if work.shape[0] < workspace_size(net, B):
+        raise ValueError("work buffer too small")
+    if weights is not None:
+        if weights.shape[0] != B:
+            raise ValueError("weights must have one entry per row of X")
+        if net.has_penalty:
+            raise ValueError("sample weights do not combine with activity "
+                             "penalties")
+        w = &weights[0]
+    if seed is not None:
+        state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        rng = &state
+    with nogil:
+        forward_pass(net, &params[0], &X[0, 0], B, &work[0], rng)
+        total = backward_pass(net, &params[0], &X[0, 0], &T[0, 0], B, loss,
+                              GRADIENT, 0.0, &grads[0], NULL, &work[0],
+                              rng != NULL, w)
+        wsum = B if w == NULL else _sum(w, B)
+        if l2 != 0:
+            add_l2(net, &params[0], &grads[0], l2)
+    return total, wsum
+
+
+def step(Layout layout, floating[::1] params, const floating[::1] grads,
+         Update update, double lr):
+    """``apply_update`` as an entry point: one optimiser step from grads
+    (which must already hold the gradient to follow, e.g. after
+    ``gradient`` and an all-reduce).  Increments ``update.step``.
+
+    The L2 weight and clipping of ``update`` apply here as in the fused
+    loop (pass l2 = 0 to ``gradient`` then, or to ``update``, not both).
+    """
+    cdef floating* s1 = NULL
+    cdef floating* s2 = NULL
+    cdef floating[::1] s1_v, s2_v
+    cdef Rule r
+    if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
+        raise ValueError("params/grads do not match the layout")
+    update.check(params.shape[0], np.asarray(params).dtype)
+    if update.state1 is not None:
+        s1_v = update.state1
+        s1 = &s1_v[0]
+    if update.state2 is not None:
+        s2_v = update.state2
+        s2 = &s2_v[0]
+    r = update.rule(lr, update.step + 1)
+    with nogil:
+        apply_update(&layout.net, &params[0], &grads[0], s1, s2, &r)
+    update.step = r.t
+
+
+def l2_penalty(Layout layout, const floating[::1] params):
+    """½ Σ_W ‖W‖² over the weight regions (biases excluded), in double."""
+    cdef const Net* net = &layout.net
+    cdef Py_ssize_t k, i, off
+    cdef double s = 0
+    if params.shape[0] != layout.n_params:
+        raise ValueError("params do not match the layout")
+    for k in range(net.n_regions):
+        if net.regions[3 * k + 2]:
+            off = net.regions[3 * k]
+            for i in range(off, off + net.regions[3 * k + 1]):
+                s += <double>params[i] * params[i]
+    return 0.5 * s
 
 
 def evaluate(Layout layout, const floating[::1] params,
@@ -291,7 +536,7 @@ def evaluate(Layout layout, const floating[::1] params,
     cdef double total = 0
     if X.shape[1] != n_in or T.shape[1] != n_out or T.shape[0] != n:
         raise ValueError("X, T do not match the layout")
-    if not (0 <= loss <= 3 and NO_ACCURACY <= accuracy <= THRESHOLD) \
+    if not (0 <= loss < N_LOSSES and 0 <= accuracy < N_ACCURACY) \
             or chunk > INT_MAX:
         raise ValueError("unknown loss or accuracy code, or chunk too large")
     if params.shape[0] != layout.n_params or chunk < 1 \
@@ -303,7 +548,7 @@ def evaluate(Layout layout, const floating[::1] params,
             forward_pass(net, &params[0], &X[pos, 0], B, &work[0], NULL)
             total += backward_pass(net, <floating*>&params[0], &X[pos, 0],
                                    &T[pos, 0], B, loss, LOSS_ONLY, 0.0, NULL,
-                                   NULL, &work[0], False)
+                                   NULL, &work[0], False, NULL)
             correct += count_correct(accuracy, output_of(net, B, &work[0]),
                                      &T[pos, 0], B, n_out)
             pos += B

@@ -2,6 +2,10 @@
 import enum
 from pynn._network import Layout
 
+N_OPTIMIZERS: int
+N_ACCURACY: int
+N_LOSSES: int
+
 class Optimizer(enum.IntEnum):
     SGD: int
     MOMENTUM: int
@@ -13,11 +17,40 @@ class Accuracy(enum.IntEnum):
     ARGMAX: int
     THRESHOLD: int
 
-def run_batches(layout: Layout, params, grads, X, T, order, start: int, stop: int,
-                batch_size: int, loss: int, accuracy: int, optimizer: int,
-                lr: float, momentum: float, beta1: float, beta2: float,
-                eps: float, l2: float, clip_norm: float, state1, state2,
-                step: int, work, x_buf, t_buf,
-                seed: int | None = ...) -> tuple[float, int, int, int, int]: ...
+class Update:
+    kind: int
+    h0: float
+    h1: float
+    h2: float
+    h3: float
+    l2: float
+    clip: float
+    state1: object
+    state2: object
+    step: int
+    def __init__(self, kind: int, hyper=..., l2: float = ..., clip: float | None = ...,
+                 state1=..., state2=..., step: int = ...) -> None: ...
+    @property
+    def needs_gradient(self) -> bool: ...
+    def check(self, n_params: int, dtype) -> None: ...
+
+class Batches:
+    X: object
+    T: object
+    weights: object
+    order: object
+    capacity: int
+    def __init__(self, X, T, weights=..., batch_size: int = ...,
+                 shuffled: bool = ...) -> None: ...
+    def set_order(self, order) -> None: ...
+
+def run_batches(layout: Layout, params, grads, data: Batches, start: int,
+                stop: int, batch_size: int, loss: int, accuracy: int,
+                update: Update, lr: float, work,
+                seed: int | None = ...) -> tuple[float, float, int, int, int]: ...
+def gradient(layout: Layout, params, grads, X, T, loss: int, l2: float, work,
+             weights=..., seed: int | None = ...) -> tuple[float, float]: ...
+def step(layout: Layout, params, grads, update: Update, lr: float) -> None: ...
+def l2_penalty(layout: Layout, params) -> float: ...
 def evaluate(layout: Layout, params, X, T, loss: int, accuracy: int, chunk: int,
              work) -> tuple[float, int]: ...

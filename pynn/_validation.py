@@ -177,3 +177,21 @@ def check_positive(value, name, integer=False, allow_zero=False):
             f"{name} must be {'≥ 0' if allow_zero else '> 0'} and finite, "
             f"got {value!r}")
     return value
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
+    """None, or a C-contiguous 1-D array of ``n_samples`` finite weights ≥ 0
+    of ``dtype`` whose sum is positive."""
+    if sample_weight is None:
+        return None
+    arr = np.asarray(sample_weight)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {arr.dtype}")
+    if arr.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},), got {arr.shape}")
+    w = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(f"{name} must be finite and ≥ 0")
+    if n_samples and not w.sum() > 0:
+        raise ValueError(f"{name} must not be all zero")
+    return w

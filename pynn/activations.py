@@ -27,6 +27,7 @@ import numpy as np
 
 from pynn import _activations
 from pynn._activations import Activation
+from pynn._registry import Registry
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class ActivationSpec:
     output_range: tuple = (-np.inf, np.inf)
 
 
-ACTIVATIONS = {spec.name: spec for spec in [
+ACTIVATIONS = Registry("activation")
+for _spec in [
     ActivationSpec("identity", Activation.IDENTITY),
     ActivationSpec("step", Activation.STEP, output_range=(0, 1)),
     ActivationSpec("sign", Activation.SIGN, output_range=(-1, 1)),
@@ -55,18 +57,15 @@ ACTIVATIONS = {spec.name: spec for spec in [
                    output_range=(0, 1)),
     ActivationSpec("softmax", Activation.SOFTMAX, elementwise=False,
                    output_range=(0, 1)),
-]}
+]:
+    ACTIVATIONS.register(_spec)
 
 
 def get_activation(name):
     """Return the registry entry for ``name``; ValueError lists valid names."""
     if isinstance(name, ActivationSpec):
         return name
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {name!r}; valid names: "
-            f"{', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[name]
+    return ACTIVATIONS.lookup(name, "activation")
 
 
 def _as_2d(u, dtype):

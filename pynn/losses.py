@@ -20,35 +20,43 @@ exact too, but only the canonical pairs are stable for huge logits.
 from dataclasses import dataclass
 
 from pynn._losses import Loss
+from pynn._registry import Registry
+from pynn._train import Accuracy
 
 
 @dataclass(frozen=True)
 class LossSpec:
+    """A registry entry: the kernel code, the output activation that makes
+    the delta exactly y − t, whether outputs and targets must lie in
+    [0, 1], whether 1-D class indices are accepted as targets, and how the
+    training loops count a correct prediction (``pynn._train.Accuracy``:
+    none, argmax y = argmax t, or every (y > ½) = (t > ½))."""
     name: str
     code: int
     canonical_output: str
     probabilistic: bool        # needs outputs and targets in [0, 1]
     class_indices: bool = False  # accepts 1-D class-index targets
+    accuracy: int = Accuracy.NO_ACCURACY
 
 
-LOSSES = {spec.name: spec for spec in [
+LOSSES = Registry("loss")
+for _spec in [
     LossSpec("squared_error", Loss.SQUARED_ERROR, "identity", False),
-    LossSpec("binary_cross_entropy", Loss.BINARY_CROSS_ENTROPY, "sigmoid", True),
+    LossSpec("binary_cross_entropy", Loss.BINARY_CROSS_ENTROPY, "sigmoid",
+             True, accuracy=Accuracy.THRESHOLD),
     LossSpec("multilabel_cross_entropy", Loss.MULTILABEL_CROSS_ENTROPY,
-             "sigmoid", True),
+             "sigmoid", True, accuracy=Accuracy.THRESHOLD),
     LossSpec("cross_entropy", Loss.CROSS_ENTROPY, "softmax", True,
-             class_indices=True),
-]}
+             class_indices=True, accuracy=Accuracy.ARGMAX),
+]:
+    LOSSES.register(_spec)
 
 
 def get_loss(name):
     """Return the registry entry for ``name``; ValueError lists valid names."""
     if isinstance(name, LossSpec):
         return name
-    if not isinstance(name, str) or name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid names: "
-                         f"{', '.join(sorted(LOSSES))}")
-    return LOSSES[name]
+    return LOSSES.lookup(name, "loss")
 
 
 def check_pair(loss, output_activation):

@@ -14,13 +14,39 @@ watch the loss, ``update(metric)`` called after every epoch; ``state()`` and
 =====================  ==============================================
 """
 import math
+import numbers
+
+from pynn._registry import Registry
+
+SCHEDULES = Registry("lr_schedule")
+
+
+def _number(value, name, low=-math.inf, high=math.inf, low_open=False,
+            integer=False):
+    """A finite real (or integer) in [low, high] ((low, high] if low_open)."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"schedule parameter {name} must be "
+                        f"{'an integer' if integer else 'a number'}, got {value!r}")
+    v = int(value) if integer else float(value)
+    if not math.isfinite(v) or v > high or v < low or (low_open and v == low):
+        bounds = f"{'(' if low_open else '['}{low}, {high}]"
+        raise ValueError(f"schedule parameter {name} must be finite and in "
+                         f"{bounds}, got {value!r}")
+    return v
 
 
 class Schedule:
-    name = "base"
+    """Base class; subclasses with a ``name`` join ``SCHEDULES``."""
+    name = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            SCHEDULES.register(cls)
 
     def __init__(self, lr0):
-        self.lr0 = float(lr0)
+        self.lr0 = _number(lr0, "lr0", 0, low_open=True)
 
     def lr(self, epoch):
         raise NotImplementedError
@@ -52,7 +78,7 @@ class InverseScaling(Schedule):
 
     def __init__(self, lr0, power=0.5):
         super().__init__(lr0)
-        self.power = float(power)
+        self.power = _number(power, "power", 0)
 
     def lr(self, epoch):
         return self.lr0 / (epoch + 1) ** self.power
@@ -63,11 +89,8 @@ class StepDecay(Schedule):
 
     def __init__(self, lr0, factor=0.5, step_size=10):
         super().__init__(lr0)
-        if not 0 < factor <= 1:
-            raise ValueError(f"factor must be in (0, 1], got {factor!r}")
-        if int(step_size) < 1:
-            raise ValueError(f"step_size must be ≥ 1, got {step_size!r}")
-        self.factor, self.step_size = float(factor), int(step_size)
+        self.factor = _number(factor, "factor", 0, 1, low_open=True)
+        self.step_size = _number(step_size, "step_size", 1, integer=True)
 
     def lr(self, epoch):
         return self.lr0 * self.factor ** (epoch // self.step_size)
@@ -78,9 +101,7 @@ class ExponentialDecay(Schedule):
 
     def __init__(self, lr0, rate=0.95):
         super().__init__(lr0)
-        if not 0 < rate <= 1:
-            raise ValueError(f"rate must be in (0, 1], got {rate!r}")
-        self.rate = float(rate)
+        self.rate = _number(rate, "rate", 0, 1, low_open=True)
 
     def lr(self, epoch):
         return self.lr0 * self.rate ** epoch
@@ -91,10 +112,13 @@ class ReduceOnPlateau(Schedule):
 
     def __init__(self, lr0, factor=0.1, patience=5, min_delta=1e-4, min_lr=0.0):
         super().__init__(lr0)
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
-        self.factor, self.patience = float(factor), int(patience)
-        self.min_delta, self.min_lr = float(min_delta), float(min_lr)
+        self.factor = _number(factor, "factor", 0, 1, low_open=True)
+        if self.factor == 1:
+            raise ValueError("schedule parameter factor must be in (0, 1), "
+                             "got 1")
+        self.patience = _number(patience, "patience", 1, integer=True)
+        self.min_delta = _number(min_delta, "min_delta", 0)
+        self.min_lr = _number(min_lr, "min_lr", 0)
         self._current, self._best, self._bad = self.lr0, math.inf, 0
 
     def lr(self, epoch):
@@ -115,25 +139,20 @@ class ReduceOnPlateau(Schedule):
                 "bad": self._bad}
 
     def load_state(self, state):
-        self._current = float(state["current"])
-        self._best = math.inf if state["best"] is None else float(state["best"])
-        self._bad = int(state["bad"])
-
-
-SCHEDULES = {cls.name: cls for cls in
-             [Constant, InverseScaling, StepDecay, ExponentialDecay,
-              ReduceOnPlateau]}
+        current = _number(state.get("current"), "current", 0, low_open=True)
+        best = state.get("best")
+        best = math.inf if best is None else _number(best, "best")
+        bad = _number(state.get("bad"), "bad", 0, 2**62, integer=True)
+        self._current, self._best, self._bad = current, best, bad
 
 
 def make_schedule(schedule, lr0, **params):
     """A Schedule from a name (with its parameters) or a Schedule instance."""
     if isinstance(schedule, Schedule):
         return schedule
-    if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {schedule!r}; valid names: "
-                         f"{', '.join(sorted(SCHEDULES))}")
+    cls = SCHEDULES.lookup(schedule)
     try:
-        return SCHEDULES[schedule](lr0, **params)
+        return cls(lr0, **params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for lr_schedule {schedule!r}: {exc}") \
             from None

@@ -1,11 +1,19 @@
-"""Trainer: batch, online and mini-batch gradient descent (DESIGN.md §1, §3).
+"""Trainer: batch, online and mini-batch gradient descent, full-batch methods.
 
-The epoch loop runs in ``pynn._train.run_batches`` (compiled, nogil): one
-call per epoch when silent (a whole epoch of online SGD without Python per
-sample), or a few calls per epoch when a progress bar is shown.  This module
-validates, allocates the buffers once per fit, draws the sample orders,
-applies schedules and stopping rules, records the History and writes
-checkpoints.
+Pieces, each in one place:
+- the optimiser (``pynn.optimizers``: hyper-parameters, state, kernel code);
+- the epoch runner (``_EpochRunner``): the compiled loop
+  ``pynn._train.run_batches`` — one nogil call per epoch when silent (a
+  whole epoch of online SGD without Python per sample), or a few calls per
+  epoch when a progress bar is shown;
+- evaluation on validation data (``pynn._train.evaluate``);
+- stopping rules (``pynn.stopping``) and schedules (``pynn.schedules``),
+  small objects with ``state()``/``load_state()`` that checkpoints save;
+- checkpoints (``_checkpoint_meta`` / ``_read_checkpoint``).
+
+Optimisers with their own minimiser (L-BFGS through SciPy) are driven over
+the seam ``pynn._train.gradient`` (the weighted mean gradient of the whole
+training set); every other optimiser steps inside the compiled loop.
 """
 import copy
 import math
@@ -23,28 +31,26 @@ from pynn.exceptions import DivergenceError
 from pynn.history import History
 from pynn.losses import check_pair, get_loss
 from pynn.model import Model
+from pynn.optimizers import get_optimizer
 from pynn.progress import ProgressBar
 from pynn.schedules import make_schedule
+from pynn.stopping import (Callbacks, EarlyStopping, GradientNorm,
+                           StopTraining, Tolerance, check_best_params)
 
-OPTIMIZERS = {
-    "sgd": (_train.Optimizer.SGD, 0),        # (kernel code, state buffers)
-    "momentum": (_train.Optimizer.MOMENTUM, 1),
-    "nesterov": (_train.Optimizer.NESTEROV, 1),
-    "adam": (_train.Optimizer.ADAM, 2),
-}
-
-ACCURACY = {
-    "squared_error": _train.Accuracy.NO_ACCURACY,
-    "cross_entropy": _train.Accuracy.ARGMAX,
-    "binary_cross_entropy": _train.Accuracy.THRESHOLD,
-    "multilabel_cross_entropy": _train.Accuracy.THRESHOLD,
-}
+__all__ = ["Trainer", "StopTraining"]
 
 CHECKPOINT_FORMAT = "pynn-checkpoint"
 
 
-class StopTraining(Exception):
-    """Raise from a callback to stop training after the current epoch."""
+class _Default:
+    """The default batch size: 32, or None (full batch) for optimisers that
+    are full-batch methods (``optimizer.full_batch``)."""
+
+    def __repr__(self):
+        return "32"
+
+
+DEFAULT_BATCH = _Default()
 
 
 class Trainer:
@@ -56,34 +62,40 @@ class Trainer:
     loss : str
         "squared_error", "binary_cross_entropy", "multilabel_cross_entropy"
         or "cross_entropy" (targets: class indices or one-hot rows).
-    optimizer : {"sgd", "momentum", "nesterov", "adam"}
-        "sgd" is the plain update of the notes, W ← W − η ∇W.
-    lr : float
-        Initial learning rate η₀.
+    optimizer : str or pynn.optimizers.Optimizer
+        A name from ``pynn.optimizers.OPTIMIZERS`` ("sgd" is the plain update
+        W ← W − η ∇W; the module's table lists every optimiser and its
+        update), or an instance such as ``pynn.optimizers.Adam(lr=1e-3,
+        beta2=0.99)``, whose own hyper-parameters then apply.
+    lr : float or None
+        Initial learning rate η₀ (what the optimiser's ``lr`` means); None
+        means the optimiser instance's lr, or 0.01 with a name.
     batch_size : int or None
         None: full-batch gradient descent (one step per epoch); 1: online
         SGD (one step per sample); k: mini-batches of k (the last, partial
-        batch uses its own mean).
+        batch uses its own mean).  Default 32, or None for full-batch
+        optimisers (``optimizer.full_batch``).
     epochs : int
-        Maximum number of epochs.
+        Maximum number of epochs (iterations of an external minimiser).
     shuffle : bool
         Visit the samples in a new random order every epoch (from ``seed``);
         False visits them in the given order.
     seed : int or None
-        Seeds shuffling and the validation split: the same seed, data and
-        arguments give bit-identical parameters.
+        Seeds shuffling, dropout masks and the validation split: the same
+        seed, data and arguments give bit-identical parameters.
     momentum : float
-        μ for "momentum" and "nesterov" (default 0.9).
+        μ for "momentum" and "nesterov" given by name (default 0.9).
     beta1, beta2, eps : float
-        Adam's parameters (0.9, 0.999, 1e-8).
+        Adam's parameters when given by name (0.9, 0.999, 1e-8).
     l2 : float
-        L2 penalty λ: adds λW to the gradient of every weight matrix (not the
-        biases); the reported loss is the data loss alone.
+        L2 penalty λ: the objective gains λ/2 ‖W‖² over the weight matrices
+        (not the biases), its gradient λW; the reported loss is the data
+        loss alone.
     clip_norm : float or None
         Rescale each step's gradient so its global norm is at most this.
     lr_schedule : str or pynn.schedules.Schedule
         "constant", "inverse_scaling", "step", "exponential" or "plateau";
-        ``schedule_params`` are passed to it (e.g. {"factor": 0.5}).
+        ``schedule_params`` (a dict) are passed to it (e.g. {"factor": 0.5}).
     tol, n_iter_no_change : float, int
         Stop when |L_{k+1} − L_k| < tol for ``n_iter_no_change`` consecutive
         epochs (disabled when tol is None).
@@ -105,13 +117,14 @@ class Trainer:
         ``pynn._threads.SINGLE_THREAD_FLOPS``) and leaves the BLAS default
         otherwise.
     checkpoint_path, checkpoint_every : str, int
-        Save a checkpoint (model, optimiser state, RNG state, history) every
-        k epochs (every epoch when only the path is given); ``fit(..., resume_from=path)`` continues from one with
+        Save a checkpoint (model, optimiser state, RNG state, history,
+        stopping-rule state) every k epochs (every epoch when only the path
+        is given); ``fit(..., resume_from=path)`` continues from one with
         bit-identical results.
     """
 
-    def __init__(self, model, loss="squared_error", optimizer="sgd", lr=0.01,
-                 batch_size=32, epochs=10, shuffle=True, seed=None,
+    def __init__(self, model, loss="squared_error", optimizer="sgd", lr=None,
+                 batch_size=DEFAULT_BATCH, epochs=10, shuffle=True, seed=None,
                  momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, l2=0.0,
                  clip_norm=None, lr_schedule="constant", schedule_params=None,
                  tol=None, n_iter_no_change=10, grad_tol=None,
@@ -123,14 +136,14 @@ class Trainer:
         self.model = model
         self.loss = get_loss(loss).name
         check_pair(get_loss(loss), model.layers[-1].activation)
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; valid names: "
-                             f"{', '.join(sorted(OPTIMIZERS))}")
-        self.optimizer = optimizer
-        self.lr = check_positive(lr, "lr")
-        if batch_size is not None:
-            check_positive(batch_size, "batch_size", integer=True)
-        self.batch_size = batch_size
+        if lr is not None:
+            check_positive(lr, "lr")
+        if isinstance(optimizer, str):
+            lr = 0.01 if lr is None else lr
+        self.optimizer = get_optimizer(optimizer, lr, momentum=momentum,
+                                       beta1=beta1, beta2=beta2, eps=eps)
+        self.lr = self.optimizer.lr
+        self.batch_size = self._check_batch_size(batch_size)
         self.epochs = check_positive(epochs, "epochs", integer=True, allow_zero=True)
         self.shuffle = bool(shuffle)
         self.seed = check_seed(seed)
@@ -143,27 +156,24 @@ class Trainer:
         self.eps = check_positive(eps, "eps")
         self.l2 = check_positive(l2, "l2", allow_zero=True)
         self.clip_norm = None if clip_norm is None else check_positive(clip_norm, "clip_norm")
-        # Validated here; a fresh copy runs each fit (see _fit).
+        if schedule_params is not None and not isinstance(schedule_params, dict):
+            raise TypeError("schedule_params must be a dict of the schedule's "
+                            f"parameters, got {type(schedule_params).__name__}")
+        # Validated here; a fresh copy runs each fit (see _start).
         self.schedule = make_schedule(lr_schedule, self.lr, **(schedule_params or {}))
         self.tol = None if tol is None else check_positive(tol, "tol", allow_zero=True)
         self.n_iter_no_change = check_positive(n_iter_no_change, "n_iter_no_change",
                                                integer=True)
         self.grad_tol = None if grad_tol is None else check_positive(grad_tol, "grad_tol")
         self.early_stopping = bool(early_stopping)
-        if not 0 <= validation_fraction < 1:
-            raise ValueError("validation_fraction must be in [0, 1), got "
-                             f"{validation_fraction!r}")
+        if isinstance(validation_fraction, bool) or not isinstance(
+                validation_fraction, numbers.Real) or not 0 <= validation_fraction < 1:
+            raise ValueError("validation_fraction must be a number in [0, 1), "
+                             f"got {validation_fraction!r}")
         self.validation_fraction = float(validation_fraction)
         self.patience = check_positive(patience, "patience", integer=True)
         self.min_delta = check_positive(min_delta, "min_delta", allow_zero=True)
-        if callable(callbacks):
-            callbacks = [callbacks]
-        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables, got {cb!r}")
+        self.callbacks = self._check_callbacks(callbacks)
         if isinstance(verbose, bool):
             verbose = int(verbose)
         if not isinstance(verbose, numbers.Integral) or verbose < 0:
@@ -171,20 +181,49 @@ class Trainer:
         self.verbose = int(verbose)
         self.n_threads = None if n_threads is None else check_positive(
             n_threads, "n_threads", integer=True)
-        if checkpoint_every is not None:
-            check_positive(checkpoint_every, "checkpoint_every", integer=True)
-            if checkpoint_path is None:
-                raise ValueError("checkpoint_every needs a checkpoint_path")
-        if checkpoint_path is not None:
-            folder = os.path.dirname(os.path.abspath(os.fspath(checkpoint_path)))
-            if not os.path.isdir(folder):
-                raise ValueError(f"checkpoint_path {checkpoint_path!r}: the "
-                                 f"folder {folder!r} does not exist")
-            checkpoint_every = checkpoint_every or 1
-        self.checkpoint_path = checkpoint_path
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_path, self.checkpoint_every = self._check_checkpoint(
+            checkpoint_path, checkpoint_every)
         self.stop_training = False
         self.history = None
+
+    # ------------------------------------------------------------ checks
+    def _check_batch_size(self, batch_size):
+        full = self.optimizer.full_batch
+        if batch_size is DEFAULT_BATCH:
+            return None if full else 32
+        if batch_size is not None:
+            check_positive(batch_size, "batch_size", integer=True)
+            if full:
+                raise ValueError(
+                    f"optimizer {self.optimizer.name!r} is a full-batch method:"
+                    f" use batch_size=None, got {batch_size!r}")
+        return batch_size
+
+    @staticmethod
+    def _check_callbacks(callbacks):
+        if callable(callbacks):
+            callbacks = [callbacks]
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of callables, got {callbacks!r}")
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not callable(cb):
+                raise TypeError(f"callbacks must be callables, got {cb!r}")
+        return callbacks
+
+    @staticmethod
+    def _check_checkpoint(path, every):
+        if every is not None:
+            check_positive(every, "checkpoint_every", integer=True)
+            if path is None:
+                raise ValueError("checkpoint_every needs a checkpoint_path")
+        if path is not None:
+            folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+            if not os.path.isdir(folder):
+                raise ValueError(f"checkpoint_path {path!r}: the "
+                                 f"folder {folder!r} does not exist")
+            every = every or 1
+        return path, every
 
     # ------------------------------------------------------------ data
     def _targets(self, y, n, name="y"):
@@ -193,7 +232,17 @@ class Trainer:
                              name=name, class_indices=spec.class_indices,
                              unit_interval=spec.probabilistic)
 
-    def _prepare_data(self, X, y, validation_data, split_rng):
+    def _sample_weight(self, sample_weight, n):
+        if sample_weight is None:
+            return None
+        from pynn._validation import check_sample_weight
+        if self.model._layout.has_penalty:
+            raise ValueError("sample_weight cannot be combined with activity "
+                             "penalties (KLSparsity, L1Activity): their batch "
+                             "statistics are not per sample")
+        return check_sample_weight(sample_weight, n, self.model.dtype)
+
+    def _prepare_data(self, X, y, sw, validation_data, split_rng):
         # X was checked by fit (check_X): a C-contiguous finite array.
         T = self._targets(y, X.shape[0])
         Xv = Tv = None
@@ -217,10 +266,12 @@ class Trainer:
             train = np.sort(perm[n_val:])
             Xv, Tv = X[perm[:n_val]], T[perm[:n_val]]
             X, T = X[train], T[train]
-        return X, T, Xv, Tv
+            sw = None if sw is None else np.ascontiguousarray(sw[train])
+        return X, T, sw, Xv, Tv
 
     # ------------------------------------------------------------ fit
-    def fit(self, X, y, validation_data=None, resume_from=None):
+    def fit(self, X, y, validation_data=None, resume_from=None,
+            sample_weight=None):
         """Train the model; returns the History (also ``trainer.history``).
 
         Parameters
@@ -233,6 +284,13 @@ class Trainer:
         resume_from : str, optional
             A checkpoint written by this trainer's configuration; training
             continues after its epoch.
+        sample_weight : array-like (n_samples,), optional
+            Non-negative weights w_i: each batch's loss and gradient become
+            Σ_i w_i L_i / Σ_i w_i and Σ_i w_i ∇L_i / Σ_i w_i (scikit-learn's
+            semantics), so integer weights equal repeating samples and a
+            zero weight removes one; a batch whose weights are all 0 takes
+            no step.  The history's training loss is Σ w_i L_i / Σ w_i over
+            the epoch; accuracy and validation metrics are unweighted.
 
         Notes
         -----
@@ -240,159 +298,102 @@ class Trainer:
         compiled calls fit returns the History so far with
         ``history.interrupted = True``; the model holds the weights after the
         last completed call (at most one epoch's work is lost when silent).
-        A non-finite loss raises ``DivergenceError`` and leaves the last
-        finite weights in the model.
+        A non-finite loss raises ``DivergenceError`` and leaves the weights
+        of the last epoch that ended finite.
         """
         X_check = check_X(X, self.model.n_inputs, self.model.dtype,
                           allow_empty=False)
+        sw = self._sample_weight(sample_weight, X_check.shape[0])
         B = X_check.shape[0] if self.batch_size is None else \
             min(self.batch_size, X_check.shape[0])
         threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
         with limit_blas_threads(threads):
-            return self._fit(X_check, y, validation_data, resume_from)
+            return self._fit(X_check, y, sw, validation_data, resume_from)
 
-    def _fit(self, X, y, validation_data, resume_from):
-        model = self.model
-        seq = np.random.SeedSequence(self.seed)
-        split_seq, shuffle_seq = seq.spawn(2)
-        X, T, Xv, Tv = self._prepare_data(X, y, validation_data,
-                                          np.random.default_rng(split_seq))
-        n = X.shape[0]
-        B = n if self.batch_size is None else min(self.batch_size, n)
-        dtype = model.dtype
-        code, n_state = OPTIMIZERS[self.optimizer]
-        state = [np.zeros(model.n_params, dtype) if i < n_state else None
-                 for i in range(2)]
-        rng = np.random.default_rng(shuffle_seq)
-        history = History()
-        self.history = history
-        self._schedule = copy.deepcopy(self.schedule)   # fresh state per fit
-        # Stopping-rule state, saved in checkpoints: epochs without change
-        # (tol) and early stopping's best (val loss, epoch, params).
-        self._stopping = {"no_change": 0, "best_val": math.inf,
-                          "best_epoch": None, "best_params": None}
-        step, start_epoch = 0, 0
-        if resume_from is not None:
-            step, start_epoch, rng = self._load_checkpoint(resume_from, state,
-                                                          history)
-
-        # Buffers: the model's own per-thread workspace (kept between calls,
-        # so a fit does not page-fault a fresh one in: ~1.5 ms at B = 1024),
-        # the rest allocated once per fit.
-        work = model._workspace(B)
-        shuffling = self.shuffle and B < n
-        x_buf = np.empty((B, model.n_inputs), dtype) if shuffling else None
-        t_buf = np.empty((B, model.n_outputs), dtype) if shuffling else None
-        eval_chunk = min(max(B, 256), max(n, Xv.shape[0] if Xv is not None else 0))
-        eval_work = np.empty(model._layout.workspace_size(eval_chunk), dtype)
-        loss_code = get_loss(self.loss).code
-        acc_kind = ACCURACY[self.loss]
-        stochastic = model._layout.stochastic   # dropout/noise masks from rng
-        stop = self._stopping
-        self.stop_training = False
-        history.stopped_reason = "max_epochs"
-        per_call = None if not self.verbose else 1   # batches per call
-
-        epoch = start_epoch
+    def _fit(self, X, y, sw, validation_data, resume_from):
+        run = self._start(X, y, sw, validation_data, resume_from)
+        history = run.history
         try:
-            while epoch < self.epochs:
-                lr = self._schedule.lr(epoch)
-                order = rng.permutation(n).astype(np.intp) if shuffling else None
-                epoch_seed = int(rng.integers(2**63)) if stochastic else None
-                snapshot = self._snapshot_of(model.params)
-                t0 = time.perf_counter()
-                bar = (ProgressBar(n, prefix=f"epoch {epoch + 1}/{self.epochs}")
-                       if self.verbose else None)
-                total = correct = done = 0
-                n_batches = -(-n // B)
-                b = 0
-                while b < n_batches:
-                    b_end = n_batches if per_call is None else min(n_batches, b + per_call)
-                    tc = time.perf_counter()
-                    res = _train.run_batches(
-                        model._layout, model.params, model.grads, X, T, order,
-                        b * B, min(b_end * B, n), B, loss_code, acc_kind, code,
-                        lr, self.momentum, self.beta1, self.beta2, self.eps,
-                        self.l2, self.clip_norm or 0.0, state[0], state[1],
-                        step, work, x_buf, t_buf,
-                        epoch_seed)
-                    call_loss, call_correct, call_done, call_steps, status = res
-                    total += call_loss
-                    correct += call_correct
-                    done += call_done
-                    step += call_steps
-                    if status:
-                        self._diverged(snapshot, history, epoch)
-                    if bar is not None:
-                        bar.update(done, total / max(done, 1))
-                        # Size the next call to last ~0.1 s.
-                        dt = max(time.perf_counter() - tc, 1e-6)
-                        per_call = max(1, int((b_end - b) * 0.1 / dt))
-                    b = b_end
-                if not all_finite(model.params):
-                    self._diverged(snapshot, history, epoch)
-                record = {"loss": total / n, "lr": lr,
-                          "accuracy": correct / n if acc_kind else None}
-                if Xv is not None:
-                    vl, vc = _train.evaluate(model._layout, model.params, Xv, Tv,
-                                             loss_code, acc_kind, eval_chunk,
-                                             eval_work)
-                    record["val_loss"] = vl / Xv.shape[0]
-                    record["val_accuracy"] = vc / Xv.shape[0] if acc_kind else None
-                record["time"] = time.perf_counter() - t0
-                history.append(record)
-                if bar is not None:
-                    bar.close(self._summary(record))
-                epoch += 1
-
-                # Stopping rules, schedules, checkpoints, callbacks.
-                monitored = record.get("val_loss", record["loss"])
-                self._schedule.update(monitored)
-                reason = None
-                if self.tol is not None and history.epochs > 1:
-                    stop["no_change"] = stop["no_change"] + 1 if abs(
-                        history.loss[-1] - history.loss[-2]) < self.tol else 0
-                    if stop["no_change"] >= self.n_iter_no_change:
-                        reason = "tol"
-                if self.grad_tol is not None and \
-                        self._full_gradient_norm(X, T, eval_chunk) < self.grad_tol:
-                    reason = "grad_tol"
-                if self.early_stopping:
-                    if record["val_loss"] < stop["best_val"] - self.min_delta:
-                        stop.update(best_val=record["val_loss"],
-                                    best_epoch=epoch - 1,
-                                    best_params=model.params.copy())
-                    elif epoch - 1 - stop["best_epoch"] >= self.patience:
-                        reason = "early_stopping"
-                if (self.checkpoint_every and epoch % self.checkpoint_every == 0):
-                    self.save_checkpoint(self.checkpoint_path, epoch, step, rng,
-                                         state)
-                for cb in self.callbacks:
-                    try:
-                        if cb(epoch - 1, dict(record), self):
-                            self.stop_training = True
-                    except StopTraining:
-                        self.stop_training = True
-                if self.stop_training and reason is None:
-                    reason = "callback"
-                if reason is not None:
-                    history.stopped_reason = reason
-                    break
+            if self.optimizer.external:
+                self._fit_external(run)
+            else:
+                while run.epoch < self.epochs:
+                    record = run.runner.epoch(run, self._schedule.lr(run.epoch))
+                    if self._end_epoch(run, record):
+                        break
         except KeyboardInterrupt:
             history.interrupted = True
             history.stopped_reason = "interrupted"
-        if self.early_stopping and stop["best_params"] is not None:
-            model.params[...] = stop["best_params"]
-            history.best_epoch = stop["best_epoch"]
+        if self.early_stopping:
+            run.rules["early"].restore(self.model, history)
         return history
 
-    @staticmethod
-    def _summary(record):
-        parts = [f"loss {record['loss']:.4f}"]
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if record.get(key) is not None:
-                parts.append(f"{key} {record[key]:.4f}")
-        return "  ".join(parts)
+    def _start(self, X, y, sw, validation_data, resume_from):
+        """Everything a fit needs, built once: data, RNG, optimiser state,
+        history, schedule and stopping rules (from a checkpoint if given)."""
+        model = self.model
+        split_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
+        X, T, sw, Xv, Tv = self._prepare_data(
+            X, y, sw, validation_data, np.random.default_rng(split_seq))
+        run = _Run(X, T, sw, Xv, Tv, np.random.default_rng(shuffle_seq))
+        self.history = run.history
+        self._schedule = copy.deepcopy(self.schedule)   # fresh state per fit
+        run.rules = self._make_rules()
+        if not self.optimizer.external:
+            self.optimizer.init(model.n_params, model.dtype)
+        if resume_from is not None:
+            self._resume(resume_from, run)
+        self.stop_training = False
+        run.history.stopped_reason = "max_epochs"
+        self._full_batch = (X, T, sw)
+        if not self.optimizer.external:
+            run.runner = _EpochRunner(self, X, T, sw)
+        run.evaluator = _Evaluator(self, Xv, Tv, X.shape[0])
+        return run
+
+    def _make_rules(self):
+        rules = {}
+        if self.tol is not None:
+            rules["tol"] = Tolerance(self.tol, self.n_iter_no_change)
+        if self.grad_tol is not None:
+            rules["grad"] = GradientNorm(self.grad_tol)
+        if self.early_stopping:
+            rules["early"] = EarlyStopping(self.patience, self.min_delta)
+        return rules
+
+    def _end_epoch(self, run, record):
+        """Evaluate, record, then ask schedules and stopping rules; True
+        stops.  The checkpoint is written after the rules, before the
+        callbacks (so a resumed fit replays the callbacks' epoch)."""
+        run.evaluator.add_to(record)
+        run.history.append(record)
+        epoch = run.epoch
+        run.epoch += 1
+        monitored = record.get("val_loss", record["loss"])
+        self._schedule.update(monitored)
+        reason = None
+        for rule in run.rules.values():
+            if rule.update(epoch, record, self):
+                reason = rule.reason
+        if self.checkpoint_every and run.epoch % self.checkpoint_every == 0:
+            self.save_checkpoint(self.checkpoint_path, run)
+        if Callbacks(self.callbacks).update(epoch, record, self) and reason is None:
+            reason = Callbacks.reason
+        if reason is not None:
+            run.history.stopped_reason = reason
+            return True
+        return False
+
+    def _diverged(self, run, snapshot):
+        """Restore the weights of the last epoch that ended finite, raise."""
+        self.model.params[...] = snapshot
+        run.history.stopped_reason = "diverged"
+        raise DivergenceError(
+            f"training diverged in epoch {run.epoch + 1}: the loss or a "
+            "parameter became NaN or infinite. The model keeps the weights of "
+            "the last finite epoch. Try a lower learning rate (lr), gradient "
+            "clipping (clip_norm) or scaled inputs (e.g. standardised "
+            "features).", run.history)
 
     def _snapshot_of(self, params):
         """A copy of ``params`` (the weights to return to on divergence) in
@@ -403,94 +404,297 @@ class Trainer:
         np.copyto(buf, params)
         return buf
 
-    def _diverged(self, snapshot, history, epoch):
+    # ------------------------------------------------------------ full batch
+    def _objective(self, params=None):
+        """(objective, gradient into model.grads) over the training set:
+        Σ w_i L_i / Σ w_i + λ/2 ‖W‖² — the seam's gradient pass."""
         model = self.model
-        if not all_finite(model.params):
-            model.params[...] = snapshot
-        history.stopped_reason = "diverged"
-        raise DivergenceError(
-            f"training diverged in epoch {epoch + 1}: the loss or a parameter "
-            "became NaN or infinite. The model keeps the last finite weights. "
-            "Try a lower learning rate (lr), gradient clipping (clip_norm) or "
-            "scaled inputs (e.g. standardised features).", history)
-
-    def _full_gradient_norm(self, X, T, chunk):
-        """‖∇ objective‖ over the whole training set (chunked).
-
-        The objective is what the optimiser minimises: the mean loss plus
-        the L2 penalty λ/2 ‖W‖² (so its gradient gains λW).
-        """
-        model = self.model
-        total = np.zeros(model.n_params, dtype=np.float64)
-        for i in range(0, X.shape[0], chunk):
-            model.backward(X[i:i + chunk], T[i:i + chunk], self.loss)
-            total += model.grads * (min(chunk, X.shape[0] - i) / X.shape[0])
+        X, T, sw = self._full_batch
+        if params is not None:
+            model.params[...] = params
+        work = model._workspace(X.shape[0])
+        total, wsum = _train.gradient(model._layout, model.params, model.grads,
+                                      X, T, get_loss(self.loss).code, self.l2,
+                                      work, sw)
+        value = total / wsum if wsum else 0.0
         if self.l2:
-            for layer, off in zip(model.layers, model._layout.w_offsets):
-                if layer.tied_to is None:
-                    off = int(off)
-                    size = layer.n_in * layer.n_out
-                    total[off:off + size] += self.l2 * model.params[off:off + size]
-        return float(np.linalg.norm(total))
+            value += self.l2 * _train.l2_penalty(model._layout, model.params)
+        return value
+
+    def _full_gradient_norm(self):
+        """‖∇ objective‖ over the whole training set (mean loss + λ/2 ‖W‖²);
+        leaves params unchanged and grads holding that gradient."""
+        self._objective()
+        return float(np.linalg.norm(self.model.grads.astype(np.float64)))
+
+    def _fit_external(self, run):
+        """An optimiser that runs its own minimiser (L-BFGS through SciPy)
+        over the flat parameters: ``optimizer.minimize(fun, x0, max_iter,
+        callback)``.  One history entry per iteration, stopping rules and
+        callbacks asked after each."""
+        model, opt = self.model, self.optimizer
+        dtype = model.dtype
+
+        def fun(x):
+            value = self._objective(x.astype(dtype, copy=False))
+            return value, model.grads.astype(np.float64)
+
+        t0 = [time.perf_counter()]
+
+        def each(x, value):
+            model.params[...] = x.astype(dtype, copy=False)
+            penalty = self.l2 * _train.l2_penalty(model._layout, model.params) \
+                if self.l2 else 0.0
+            record = {"loss": value - penalty, "lr": 1.0,
+                      "accuracy": None, "time": time.perf_counter() - t0[0]}
+            run.evaluator.add_accuracy(record, run)
+            stop = self._end_epoch(run, record)
+            t0[0] = time.perf_counter()
+            return stop
+
+        opt.t = 0
+        if self.epochs == 0:
+            return
+        res = opt.minimize(fun, model.params.astype(np.float64),
+                           max_iter=self.epochs, callback=each)
+        model.params[...] = res.x.astype(dtype, copy=False)
+        if run.history.stopped_reason == "max_epochs" and res.status == 0 \
+                and run.epoch < self.epochs:
+            run.history.stopped_reason = "tol"
+        if not all_finite(model.params):
+            raise DivergenceError("L-BFGS produced non-finite parameters",
+                                  run.history)
 
     # ------------------------------------------------------------ checkpoints
     def _config(self):
-        return {k: getattr(self, k) for k in (
-            "loss", "optimizer", "lr", "batch_size", "epochs", "shuffle",
-            "seed", "momentum", "beta1", "beta2", "eps", "l2", "clip_norm")}
+        cfg = {k: getattr(self, k) for k in (
+            "loss", "lr", "batch_size", "epochs", "shuffle", "seed", "l2",
+            "clip_norm")}
+        cfg["optimizer"] = self.optimizer.name
+        cfg["optimizer_config"] = self.optimizer.config()
+        return cfg
 
-    def save_checkpoint(self, path, epoch, step, rng, state):
-        """Write model, optimiser state, RNG state and history to ``path``."""
+    def save_checkpoint(self, path, run):
+        """Write model, optimiser state, RNG state, schedule and stopping
+        state and history to ``path`` (atomically)."""
         from pynn import io
         arrays = {"params": self.model.params}
-        for i, s in enumerate(state):
-            if s is not None:
-                arrays[f"state{i}"] = s
-        stop = self._stopping
-        if stop["best_params"] is not None:
-            arrays["best_params"] = stop["best_params"]
+        opt_state = self.optimizer.state_dict()
+        arrays.update({k: v for k, v in opt_state.items() if k != "t"})
+        stopping = {}
+        for rule in run.rules.values():
+            arrays.update(rule.arrays())
+            stopping.update(rule.state())
         meta = {"format": CHECKPOINT_FORMAT, "format_version": 1,
                 "model": self.model.architecture(),
-                "trainer": self._config(), "epoch": epoch, "step": step,
-                "rng": rng.bit_generator.state,
-                "schedule": self._schedule.state(),
-                "stopping": {"no_change": stop["no_change"],
-                             "best_val": (None if math.isinf(stop["best_val"])
-                                          else stop["best_val"]),
-                             "best_epoch": stop["best_epoch"]},
+                "trainer": self._config(), "epoch": run.epoch,
+                "step": opt_state["t"], "rng": run.rng.bit_generator.state,
+                "schedule": self._schedule.state(), "stopping": stopping,
                 "history": self.history.as_dict()}
         io.save_arrays(path, arrays, meta)
 
-    def _load_checkpoint(self, path, state, history):
+    def _resume(self, path, run):
+        """Load a checkpoint into ``run`` after validating every field; on
+        any error nothing (model, optimiser, history) has changed."""
         from pynn import io
         arrays, meta = io.load_arrays(path, CHECKPOINT_FORMAT)
-        if meta.get("model") != self.model.architecture():
-            raise ValueError(f"{path}: checkpoint is for another architecture")
-        config = self._config()
-        saved = meta.get("trainer", {})
-        diff = sorted(k for k in config if k != "epochs" and saved.get(k) != config[k])
-        if diff:
-            raise ValueError(f"{path}: checkpoint was written with other "
-                             f"trainer settings ({', '.join(diff)})")
-        params = arrays["params"]
-        if params.shape != self.model.params.shape or params.dtype != self.model.dtype:
-            raise ValueError(f"{path}: params do not match the model")
-        self.model.params[...] = params
-        for i, s in enumerate(state):
-            if s is not None:
-                s[...] = arrays[f"state{i}"]
-        rng = np.random.default_rng()
-        rng.bit_generator.state = meta["rng"]
-        self._schedule.load_state(meta.get("schedule", {}))
-        saved_stop = meta.get("stopping", {})
-        self._stopping.update(
-            no_change=int(saved_stop.get("no_change", 0)),
-            best_val=(math.inf if saved_stop.get("best_val") is None
-                      else float(saved_stop["best_val"])),
-            best_epoch=saved_stop.get("best_epoch"),
-            best_params=(arrays["best_params"].copy()
-                         if "best_params" in arrays else None))
-        old = History.from_dict(meta["history"])
+        model, opt = self.model, self.optimizer
+        try:
+            state = _validated_checkpoint(self, arrays, meta, run)
+        except (ValueError, TypeError, KeyError, AttributeError,
+                OverflowError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        model.params[...] = state["params"]
+        opt.state, opt.t = state["optimizer"].state, state["optimizer"].t
+        run.rng = state["rng"]
+        self._schedule = state["schedule"]
+        run.rules = state["rules"]
         for k in History.KEYS:
-            setattr(history, k, getattr(old, k))
-        return int(meta["step"]), int(meta["epoch"]), rng
+            setattr(run.history, k, getattr(state["history"], k))
+        run.epoch = state["epoch"]
+
+    # ------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_snapshot_buf", "_full_batch"):
+            state.pop(key, None)
+        return state
+
+
+class _Run:
+    """The mutable state of one fit."""
+
+    def __init__(self, X, T, sw, Xv, Tv, rng):
+        self.X, self.T, self.sw, self.Xv, self.Tv = X, T, sw, Xv, Tv
+        self.rng = rng
+        self.history = History()
+        self.epoch = 0
+        self.rules = {}
+        self.runner = self.evaluator = None
+
+
+class _EpochRunner:
+    """One training epoch through the compiled loop ``run_batches``.
+
+    Owns the fit's buffers: the model's per-thread workspace (kept between
+    calls, so a fit does not page-fault a fresh one in: ~1.5 ms at
+    B = 1024) and the shuffle buffers, allocated once per fit.
+    """
+
+    def __init__(self, trainer, X, T, sw):
+        model = trainer.model
+        n = X.shape[0]
+        self.trainer, self.model, self.n = trainer, model, n
+        self.B = n if trainer.batch_size is None else min(trainer.batch_size, n)
+        self.shuffling = trainer.shuffle and self.B < n
+        self.data = _train.Batches(X, T, sw, self.B, self.shuffling)
+        self.work = model._workspace(self.B)
+        self.loss_code = get_loss(trainer.loss).code
+        self.acc_kind = get_loss(trainer.loss).accuracy
+        self.update = trainer.optimizer.kernel(trainer.l2, trainer.clip_norm)
+        self.stochastic = model._layout.stochastic
+
+    def epoch(self, run, lr):
+        """Train one epoch at rate ``lr``; returns its history record."""
+        trainer, model, n, B = self.trainer, self.model, self.n, self.B
+        rng = run.rng
+        self.data.set_order(rng.permutation(n).astype(np.intp)
+                            if self.shuffling else None)
+        epoch_seed = int(rng.integers(2**63)) if self.stochastic else None
+        snapshot = trainer._snapshot_of(model.params)
+        t0 = time.perf_counter()
+        bar = (ProgressBar(n, prefix=f"epoch {run.epoch + 1}/{trainer.epochs}")
+               if trainer.verbose else None)
+        total = wsum = correct = done = 0
+        n_batches = -(-n // B)
+        per_call = None if bar is None else 1   # batches per call
+        b = 0
+        while b < n_batches:
+            b_end = n_batches if per_call is None else min(n_batches, b + per_call)
+            tc = time.perf_counter()
+            res = _train.run_batches(
+                model._layout, model.params, model.grads, self.data, b * B,
+                min(b_end * B, n), B, self.loss_code, self.acc_kind,
+                self.update, lr, self.work, epoch_seed)
+            trainer.optimizer.t = self.update.step
+            call_loss, call_w, call_correct, call_done, status = res
+            total += call_loss
+            wsum += call_w
+            correct += call_correct
+            done += call_done
+            if status:
+                trainer._diverged(run, snapshot)
+            if bar is not None:
+                bar.update(done, total / max(wsum, 1e-300))
+                # Size the next call to last ~0.1 s.
+                dt = max(time.perf_counter() - tc, 1e-6)
+                per_call = max(1, int((b_end - b) * 0.1 / dt))
+            b = b_end
+        loss = total / wsum if wsum else 0.0
+        if not (math.isfinite(loss) and all_finite(model.params)):
+            trainer._diverged(run, snapshot)
+        record = {"loss": loss, "lr": lr,
+                  "accuracy": correct / n if self.acc_kind else None,
+                  "time": time.perf_counter() - t0}
+        if bar is not None:
+            bar.close(_summary(record))
+        return record
+
+
+class _Evaluator:
+    """Loss and accuracy on held-out data, in chunks of a bounded size."""
+
+    def __init__(self, trainer, Xv, Tv, n_train):
+        model = trainer.model
+        self.model, self.Xv, self.Tv = model, Xv, Tv
+        B = n_train if trainer.batch_size is None else min(trainer.batch_size,
+                                                           n_train)
+        self.chunk = min(max(B, 256), max(n_train, 0 if Xv is None else Xv.shape[0]))
+        self.work = np.empty(model._layout.workspace_size(self.chunk), model.dtype)
+        self.loss_code = get_loss(trainer.loss).code
+        self.acc_kind = get_loss(trainer.loss).accuracy
+
+    def _run(self, X, T):
+        return _train.evaluate(self.model._layout, self.model.params, X, T,
+                               self.loss_code, self.acc_kind, self.chunk,
+                               self.work)
+
+    def loss(self, X, T):
+        return self._run(X, T)[0] / X.shape[0]
+
+    def add_to(self, record):
+        """Add val_loss / val_accuracy to an epoch's record."""
+        if self.Xv is not None:
+            total, correct = self._run(self.Xv, self.Tv)
+            record["val_loss"] = total / self.Xv.shape[0]
+            record["val_accuracy"] = (correct / self.Xv.shape[0]
+                                      if self.acc_kind else None)
+
+    def add_accuracy(self, record, run):
+        """Training accuracy of the current weights (full-batch methods)."""
+        if self.acc_kind:
+            record["accuracy"] = self._run(run.X, run.T)[1] / run.X.shape[0]
+
+
+def _summary(record):
+    parts = [f"loss {record['loss']:.4f}"]
+    for key in ("accuracy", "val_loss", "val_accuracy"):
+        if record.get(key) is not None:
+            parts.append(f"{key} {record[key]:.4f}")
+    return "  ".join(parts)
+
+
+def _validated_checkpoint(trainer, arrays, meta, run):
+    """Every field of a checkpoint checked and converted; raises ValueError
+    (or TypeError/KeyError, wrapped by the caller) naming the field."""
+    model = trainer.model
+    if meta.get("model") != model.architecture():
+        raise ValueError("checkpoint is for another architecture")
+    config = trainer._config()
+    saved = meta.get("trainer")
+    if not isinstance(saved, dict):
+        raise ValueError("field 'trainer' must be a dict")
+    diff = sorted(k for k in config if k != "epochs" and saved.get(k) != config[k])
+    if diff:
+        raise ValueError(f"checkpoint was written with other trainer settings "
+                         f"({', '.join(diff)})")
+    params = arrays.get("params")
+    if params is None or params.shape != model.params.shape \
+            or params.dtype != model.dtype:
+        raise ValueError("params do not match the model")
+    if not np.isfinite(params).all():
+        raise ValueError("params hold NaN or infinity")
+    opt = copy.copy(trainer.optimizer)
+    step = meta.get("step")
+    if not opt.external:
+        opt.load_state_dict(dict(arrays, t=step), model.n_params, model.dtype)
+    hist = meta.get("history")
+    if not isinstance(hist, dict):
+        raise ValueError("field 'history' must be a dict")
+    history = History.from_dict(hist)
+    epoch = meta.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) \
+            or not 0 <= epoch <= 2**62 or epoch != len(history.loss):
+        raise ValueError(f"field 'epoch' must be the number of recorded "
+                         f"epochs ({len(history.loss)}), got {epoch!r}")
+    lengths = {k: len(getattr(history, k)) for k in ("loss", "lr", "time")}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"history lists differ in length: {lengths}")
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta.get("rng")
+    schedule = copy.deepcopy(trainer._schedule)
+    sched_state = meta.get("schedule", {})
+    if not isinstance(sched_state, dict):
+        raise ValueError("field 'schedule' must be a dict")
+    schedule.load_state(sched_state)
+    stopping = meta.get("stopping", {})
+    if not isinstance(stopping, dict):
+        raise ValueError("field 'stopping' must be a dict")
+    rules = trainer._make_rules()
+    for rule in rules.values():
+        rule.load_state(stopping)
+        rule.load_arrays({"best_params": check_best_params(
+            arrays, model.n_params, model.dtype, "checkpoint")})
+    return {"params": params, "optimizer": opt, "rng": rng,
+            "schedule": schedule, "rules": rules, "history": history,
+            "epoch": int(epoch)}
