@@ -17,7 +17,11 @@ s = min(1, c/‖∇ + λw‖) when clipping the global norm at c):
     nesterov   v ← μ v + g;      w ← w − η (g + μ v)
     adam       m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
                w ← w − η (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-State buffers s1 (v or m) and s2 (Adam's v) are laid out
+    rprop      (iRPROP−, full batch) per element, with p the previous g:
+               Δ ← clamp(Δ·η⁺ if g·p > 0, Δ·η⁻ if g·p < 0, else Δ;
+                         Δ_min, Δ_max);
+               g ← 0 where g·p < 0;  w ← w − sign(g) Δ;  p ← g
+State buffers s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out
 like params.  The seam beside the fused loop: ``gradient`` (one batch's
 weighted mean gradient, L2 included, into grads) then ``apply_update`` —
 what full-batch methods and data-parallel training (an all-reduce of grads
@@ -45,8 +49,9 @@ cpdef enum Optimizer:
     MOMENTUM = 1
     NESTEROV = 2
     ADAM = 3
+    RPROP = 4
 
-N_OPTIMIZERS = 4    # kernel codes are 0 … N_OPTIMIZERS − 1
+N_OPTIMIZERS = 5    # kernel codes are 0 … N_OPTIMIZERS − 1
 
 cpdef enum Accuracy:
     NO_ACCURACY = 0     # regression
@@ -149,6 +154,31 @@ cdef double _region_norm2(const floating* g, const floating* w, Py_ssize_t n,
     return s
 
 
+cdef void _rprop_region(floating* w, const floating* grad, floating* step,
+                        floating* prev, Py_ssize_t n, const Rule* r,
+                        floating d, floating s) noexcept nogil:
+    """iRPROP− on one region (h0 = η⁻, h1 = η⁺, h2 = Δ_min, h3 = Δ_max), in
+    the buffers' precision, operation for operation as torch.optim.Rprop."""
+    cdef Py_ssize_t i
+    cdef floating g, p, f, st
+    cdef floating em = <floating>r.h0, ep = <floating>r.h1
+    cdef floating lo = <floating>r.h2, hi = <floating>r.h3
+    for i in range(n):
+        g = s * (grad[i] + d * w[i])
+        p = g * prev[i]
+        f = ep if p > 0 else (em if p < 0 else 1)
+        st = step[i] * f
+        st = lo if st < lo else (hi if st > hi else st)
+        step[i] = st
+        if p < 0:
+            g = 0
+        if g > 0:
+            w[i] = w[i] - st
+        elif g < 0:
+            w[i] = w[i] + st
+        prev[i] = g
+
+
 cdef void _update_region(floating* w, const floating* grad, floating* s1,
                          floating* s2, Py_ssize_t n, const Rule* r,
                          double decay, double scale, double c1,
@@ -157,7 +187,8 @@ cdef void _update_region(floating* w, const floating* grad, floating* s1,
 
     Each loop is branch-free and in the buffers' precision so that gcc
     vectorises it (sqrt too, with -fno-math-errno).  Hyper-parameters:
-    momentum/nesterov h0 = μ; adam h0 = β₁, h1 = β₂, h2 = ε.  Adam folds its bias corrections into two constants:
+    momentum/nesterov h0 = μ; adam h0 = β₁, h1 = β₂, h2 = ε; rprop see
+    ``_rprop_region``.  Adam folds its bias corrections into two constants:
     η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂).
     """
     cdef Py_ssize_t i
@@ -182,6 +213,8 @@ cdef void _update_region(floating* w, const floating* grad, floating* s1,
             v = mu * s1[i] + g
             s1[i] = v
             w[i] = w[i] - lr * (g + mu * v)
+    elif kind == RPROP:
+        _rprop_region(w, grad, s1, s2, n, r, d, s)
     elif floating is float:
         for i in range(n):
             g = s * (grad[i] + d * w[i])

@@ -11,6 +11,7 @@ class Optimizer(enum.IntEnum):
     MOMENTUM: int
     NESTEROV: int
     ADAM: int
+    RPROP: int
 
 class Accuracy(enum.IntEnum):
     NO_ACCURACY: int

@@ -17,6 +17,9 @@ Momentum    v ← μ v + g;   w ← w − η v                         (μ = 0.9
 Nesterov    v ← μ v + g;   w ← w − η (g + μ v)
 Adam        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
             w ← w − η m̂ / (√v̂ + ε),  m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)
+RPROP       iRPROP− (full batch): with p the previous step's g,
+            Δ ← clamp(Δ·η⁺ if g p > 0;  Δ·η⁻ if g p < 0;  Δ otherwise),
+            g ← 0 where g p < 0,  w ← w − sign(g) Δ,  p ← g;  Δ₀ = lr
 ==========  ===============================================================
 
 They run in ``pynn._train`` (one branch-free loop per optimiser,
@@ -36,7 +39,7 @@ from pynn._validation import check_positive
 
 OPTIMIZERS = Registry("optimizer")
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "Adam",
+__all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "Adam", "RPROP",
            "OPTIMIZERS", "get_optimizer"]
 
 
@@ -217,6 +220,54 @@ class Adam(Optimizer):
 
     def hyper(self):
         return (self.beta1, self.beta2, self.eps)
+
+
+class RPROP(Optimizer):
+    """iRPROP− (resilient backpropagation, FANN's default): per weight a step
+    size Δ that grows by η⁺ while the gradient keeps its sign and shrinks by
+    η⁻ when it flips (that step is then skipped); only sign(g) is used.
+
+    Parameters follow ``torch.optim.Rprop``: ``lr`` is Δ₀, ``etas`` =
+    (η⁻, η⁺), ``step_sizes`` = (Δ_min, Δ_max).  Full batch only.
+    """
+    name = "rprop"
+    code = _train.Optimizer.RPROP
+    n_state = 2           # Δ, previous gradient
+    full_batch = True
+
+    def __init__(self, lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+        super().__init__(lr)
+        em, ep = _pair(etas, "etas")
+        lo, hi = _pair(step_sizes, "step_sizes")
+        if not 0 < em < 1 < ep:
+            raise ValueError(f"etas must satisfy 0 < eta_minus < 1 < eta_plus, "
+                             f"got {etas!r}")
+        if not 0 <= lo <= hi:
+            raise ValueError(f"step_sizes must satisfy 0 ≤ min ≤ max, got "
+                             f"{step_sizes!r}")
+        self.etas, self.step_sizes = (em, ep), (lo, hi)
+
+    def init(self, n_params, dtype):
+        super().init(n_params, dtype)
+        self.state[0][...] = self.lr        # Δ₀
+        return self
+
+    def hyper(self):
+        return self.etas + self.step_sizes
+
+
+def _pair(value, name):
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers, got {value!r}") \
+            from None
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                or not np.isfinite(v):
+            raise ValueError(f"{name} must be a pair of finite numbers, got "
+                             f"{value!r}")
+    return float(a), float(b)
 
 
 def get_optimizer(optimizer, lr=None, **hyper):

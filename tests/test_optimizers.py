@@ -8,7 +8,7 @@ import pytest
 
 import pynn
 from pynn import _train
-from pynn.optimizers import SGD, Adam, Momentum, Nesterov
+from pynn.optimizers import RPROP, SGD, Adam, Momentum, Nesterov
 
 
 def _data(n=40, d=4, k=3, seed=0):
@@ -42,10 +42,15 @@ def test_optimizer_validation_names_the_argument():
         Momentum(momentum=-0.1)
     with pytest.raises(ValueError, match="lr"):
         SGD(lr=0)
+    with pytest.raises(ValueError, match="etas"):
+        RPROP(etas=(1.5, 1.2))
     with pytest.raises(ValueError, match="optimizer"):
         pynn.Trainer(_model(), optimizer="rmsprop")
     with pytest.raises(ValueError, match="conflicts"):
         pynn.Trainer(_model(), optimizer=Adam(lr=1e-3), lr=0.1)
+    with pytest.raises(ValueError, match="full-batch"):
+        pynn.Trainer(_model(), optimizer="rprop", batch_size=8)
+    assert pynn.Trainer(_model(), optimizer="rprop").batch_size is None
     assert pynn.Trainer(_model(), optimizer="sgd").batch_size == 32
 
 
@@ -65,7 +70,7 @@ def test_optimizer_state_dict_round_trip_and_validation():
 
 # ------------------------------------------------------------ the seam
 @pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1), Nesterov(0.1),
-                                 Adam(0.01)],
+                                 Adam(0.01), RPROP(0.01)],
                          ids=lambda o: o.name)
 @pytest.mark.parametrize("l2_in_gradient", [False, True])
 def test_gradient_then_step_equals_the_fused_loop(opt, l2_in_gradient):
@@ -108,8 +113,61 @@ def test_step_entry_checks_state():
         _train.step(m._layout, m.params, m.grads, upd, 0.1)
 
 
+# ------------------------------------------------------------ RPROP
+def test_rprop_matches_torch_step_for_step():
+    torch = pytest.importorskip("torch")
+    X, y = _data(n=60)
+    m = _model()
+    lin = []
+    for layer in m.layers:
+        L = torch.nn.Linear(layer.n_in, layer.n_out).double()
+        with torch.no_grad():
+            L.weight.copy_(torch.from_numpy(layer.W.copy()))
+            L.bias.copy_(torch.from_numpy(layer.b.copy()))
+        lin.append(L)
+    tnet = torch.nn.Sequential(lin[0], torch.nn.Tanh(), lin[1])
+    opt = torch.optim.Rprop(tnet.parameters(), lr=0.01)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    ours = []
+    pynn.Trainer(m, loss="cross_entropy", optimizer="rprop", lr=0.01,
+                 epochs=25, callbacks=lambda e, logs, tr: ours.append(
+                     tr.model.params.copy())).fit(X, y)
+    for k in range(25):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(tnet(Xt), yt).backward()
+        opt.step()
+        theirs = np.concatenate([p.detach().numpy().ravel() for p in
+                                 (lin[0].weight, lin[0].bias, lin[1].weight,
+                                  lin[1].bias)])
+        np.testing.assert_allclose(ours[k], theirs, rtol=1e-12, atol=1e-14,
+                                   err_msg=f"step {k + 1}")
+
+
+def test_rprop_reference_first_steps():
+    """Against a plain NumPy iRPROP− on the notes' form (no torch needed)."""
+    X, y = _data()
+    m = _model()
+    ref = m.params.copy()
+    step = np.full_like(ref, 0.05)
+    prev = np.zeros_like(ref)
+    probe = _model()
+    for _ in range(4):
+        probe.params = ref
+        probe.backward(X, y, loss="cross_entropy")
+        g = probe.grads.copy()
+        s = np.sign(g * prev)
+        step = np.clip(step * np.where(s > 0, 1.2, np.where(s < 0, 0.5, 1.0)),
+                       1e-6, 50)
+        g[s < 0] = 0
+        ref = ref - np.sign(g) * step
+        prev = g
+    pynn.Trainer(m, loss="cross_entropy", optimizer="rprop", lr=0.05,
+                 epochs=4).fit(X, y)
+    np.testing.assert_allclose(m.params, ref, rtol=1e-12, atol=1e-14)
+
+
 # ------------------------------------------------------------ sample weights
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rprop"])
 def test_integer_weights_equal_repeated_samples(optimizer):
     X, y = _data(n=30)
     w = np.random.default_rng(1).integers(0, 4, size=30)
