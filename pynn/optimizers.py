@@ -20,9 +20,11 @@ Adam        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
 RPROP       iRPROP− (full batch): with p the previous step's g,
             Δ ← clamp(Δ·η⁺ if g p > 0;  Δ·η⁻ if g p < 0;  Δ otherwise),
             g ← 0 where g p < 0,  w ← w − sign(g) Δ,  p ← g;  Δ₀ = lr
+LBFGS       limited-memory BFGS (SciPy's L-BFGS-B) on the flat parameter
+            vector, full batch, one history entry per iteration
 ==========  ===============================================================
 
-They run in ``pynn._train`` (one branch-free loop per optimiser,
+The first five run in ``pynn._train`` (one branch-free loop per optimiser,
 in the buffers' precision); the stochastic ones are fused into the compiled
 epoch loop, and every one can also be stepped through the seam
 ``gradient → (all-reduce) → update``: ``pynn._train.gradient`` fills
@@ -40,7 +42,7 @@ from pynn._validation import check_positive
 OPTIMIZERS = Registry("optimizer")
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Nesterov", "Adam", "RPROP",
-           "OPTIMIZERS", "get_optimizer"]
+           "LBFGS", "OPTIMIZERS", "get_optimizer"]
 
 
 def _unit(value, name):
@@ -268,6 +270,70 @@ def _pair(value, name):
             raise ValueError(f"{name} must be a pair of finite numbers, got "
                              f"{value!r}")
     return float(a), float(b)
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS through ``scipy.optimize.minimize(method=
+    "L-BFGS-B")`` over the flat parameter vector, full batch (as
+    scikit-learn's ``solver="lbfgs"``).
+
+    Parameters
+    ----------
+    max_fun : int
+        Most objective evaluations (SciPy's ``maxfun``).
+    tol : float
+        Stop when the largest gradient component is at most ``tol``
+        (SciPy's ``gtol``).
+    history_size : int
+        Correction pairs kept (SciPy's ``maxcor``).
+
+    The number of iterations is the Trainer's ``epochs``; one history
+    entry is recorded per iteration.  ``lr`` is unused.
+    """
+    name = "lbfgs"
+    code = None
+    full_batch = True
+    external = True
+
+    def __init__(self, max_fun=15000, tol=1e-4, history_size=10):
+        super().__init__(1.0)
+        self.max_fun = check_positive(max_fun, "max_fun", integer=True)
+        self.tol = float(check_positive(tol, "tol", allow_zero=True))
+        self.history_size = check_positive(history_size, "history_size",
+                                           integer=True)
+
+    def kernel(self, l2=0.0, clip=None):
+        raise TypeError("LBFGS is not a kernel step: the Trainer drives it "
+                        "through minimize()")
+
+    def update(self, model, lr=None, l2=0.0, clip=None):
+        raise TypeError("LBFGS takes no single steps; use Trainer(optimizer="
+                        "'lbfgs') or LBFGS.minimize")
+
+    def minimize(self, fun, x0, max_iter, callback=None):
+        """Run L-BFGS-B on ``fun(x) -> (value, gradient)`` from x0 (float64).
+
+        ``callback(x, value)`` after each iteration; returning True stops.
+        Returns SciPy's OptimizeResult.
+        """
+        from scipy.optimize import minimize
+        last = {}
+
+        def tracked(x):
+            f, g = fun(x)
+            last["f"] = f
+            return f, g
+
+        def each(intermediate_result):
+            self.t += 1
+            if callback is not None and callback(intermediate_result.x,
+                                                 intermediate_result.fun):
+                raise StopIteration
+
+        return minimize(tracked, x0, method="L-BFGS-B", jac=True,
+                        callback=each,
+                        options={"maxfun": self.max_fun, "maxiter": max_iter,
+                                 "gtol": self.tol, "maxcor": self.history_size})
 
 
 def get_optimizer(optimizer, lr=None, **hyper):

@@ -8,7 +8,7 @@ import pytest
 
 import pynn
 from pynn import _train
-from pynn.optimizers import RPROP, SGD, Adam, Momentum, Nesterov
+from pynn.optimizers import LBFGS, RPROP, SGD, Adam, Momentum, Nesterov
 
 
 def _data(n=40, d=4, k=3, seed=0):
@@ -164,6 +164,79 @@ def test_rprop_reference_first_steps():
     pynn.Trainer(m, loss="cross_entropy", optimizer="rprop", lr=0.05,
                  epochs=4).fit(X, y)
     np.testing.assert_allclose(m.params, ref, rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------ L-BFGS
+def _sklearn_lbfgs(est, model, X, target, max_iter):
+    """Fit a scikit-learn MLP by L-BFGS from ``model``'s weights."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, target)                 # initialise (one iteration)
+        est.coefs_ = [l.W.T.copy() for l in model.layers]
+        est.intercepts_ = [l.b.copy() for l in model.layers]
+        est.max_iter = max_iter
+        est.fit(X, target)                 # warm start from our weights
+    return est
+
+
+@pytest.mark.parametrize("case", ["softmax regression", "linear regression",
+                                  "tanh net, 30 iterations"])
+def test_lbfgs_reaches_scikit_learns_final_loss(case):
+    """Same data, same initial weights, float64, no penalty: the final loss
+    equals scikit-learn's solver="lbfgs" (to convergence on the convex
+    problems; iteration for iteration on a non-convex one, where rounding
+    differences in the gradient grow chaotically after ~40 iterations)."""
+    sk = pytest.importorskip("sklearn.neural_network")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 4))
+    kw = dict(solver="lbfgs", alpha=0.0, max_iter=1, warm_start=True,
+              random_state=0)
+    if case == "softmax regression":
+        target = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(size=120) > 0) \
+            .astype(int) + (X[:, 2] > 0.8)
+        m = pynn.MLP([4, 3], output="softmax", dtype="float64", seed=2)
+        est, loss, iters = sk.MLPClassifier(hidden_layer_sizes=(), **kw), \
+            "cross_entropy", 500
+    elif case == "linear regression":
+        target = X @ [1, -2, 0.5, 3] + 0.3 + 0.1 * rng.normal(size=120)
+        m = pynn.MLP([4, 1], output="identity", dtype="float64", seed=2)
+        est, loss, iters = sk.MLPRegressor(hidden_layer_sizes=(), **kw), \
+            "squared_error", 500
+    else:
+        target = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+        m = pynn.MLP([4, 5, 1], hidden="tanh", output="identity",
+                     dtype="float64", seed=5)
+        est, loss, iters = sk.MLPRegressor(hidden_layer_sizes=(5,),
+                                           activation="tanh", **kw), \
+            "squared_error", 30
+    est = _sklearn_lbfgs(est, m, X, target, iters)
+    hist = pynn.Trainer(m, loss=loss, optimizer="lbfgs", epochs=iters).fit(
+        X, target)
+    ours = m.loss(X, target, loss=loss)
+    assert ours == pytest.approx(est.loss_, rel=1e-6)
+    assert hist.epochs == est.n_iter_
+    assert hist.loss[-1] == pytest.approx(ours, rel=1e-9)
+    assert len(hist.lr) == len(hist.time) == hist.epochs
+    if iters == 500:
+        assert hist.stopped_reason == "tol" and hist.epochs < 500
+
+
+def test_lbfgs_options_and_callbacks_stop():
+    X, y = _data()
+    m = _model()
+    seen = []
+    hist = pynn.Trainer(m, loss="cross_entropy",
+                        optimizer=LBFGS(max_fun=1000, tol=0.0),
+                        epochs=50, callbacks=lambda e, l, t: seen.append(e) or e == 4
+                        ).fit(X, y)
+    assert hist.epochs == 5 and seen == [0, 1, 2, 3, 4]
+    assert hist.stopped_reason == "callback"
+    few = pynn.Trainer(_model(), loss="cross_entropy",
+                       optimizer=LBFGS(max_fun=3), epochs=50).fit(X, y)
+    assert few.epochs <= 3
+    with pytest.raises(ValueError, match="max_fun"):
+        LBFGS(max_fun=0)
 
 
 # ------------------------------------------------------------ sample weights
