@@ -104,14 +104,13 @@ def _regularizer_entry(reg):
     return entry
 
 
-def _dense_entry(layer, dense):
+def _dense_entry(layer, index):
     entry = {"type": "Dense", "n_in": layer.n_in, "n_out": layer.n_out,
              "activation": layer.activation.name,
              "activation_param": (layer.activation_param
                                   if layer.activation.param_name else None)}
     if layer.tied_to is not None:
-        entry["tied_to"] = next(i for i, d in enumerate(dense)
-                                if d is layer.tied_to)
+        entry["tied_to"] = index[id(layer.tied_to)]
     if layer.activity_regularizer is not None:
         entry["activity_regularizer"] = _regularizer_entry(
             layer.activity_regularizer)
@@ -124,9 +123,10 @@ def architecture(model):
     ``from_architecture`` rebuilds an equal model (fresh parameters) from it.
     """
     layers = []
+    index = {id(layer): i for i, layer in enumerate(model.layers)}
     for item in model._stack:
         if isinstance(item, Dense):
-            layers.append(_dense_entry(item, model.layers))
+            layers.append(_dense_entry(item, index))
         else:
             kind = type(item).__name__
             key = _NOISE[kind][1]

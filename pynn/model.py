@@ -105,6 +105,7 @@ class Model:
         if not stack:
             raise ValueError("layers must contain at least one Dense layer")
         dense, dropout, noise = [], [0.0], [0.0]
+        seen = set()                     # id() of the Dense layers so far
         last = None                      # stack index of the previous Dense
         for i, item in enumerate(stack):
             if isinstance(item, Dense):
@@ -113,18 +114,18 @@ class Model:
                         f"layers[{i}] takes {item.n_in} inputs but "
                         f"layers[{last}] gives {dense[-1].n_out} outputs")
                 last = i
-                if any(item is d for d in dense):
+                if id(item) in seen:
                     raise ValueError("the same Dense object appears twice in layers")
                 if item._W is not None:
                     raise ValueError(
                         f"layers[{i}] already belongs to another Model (its W "
                         "and b are views into that model's params); create a "
                         "new Dense, or use model.copy()")
-                if item.tied_to is not None and not any(item.tied_to is d
-                                                        for d in dense):
+                if item.tied_to is not None and id(item.tied_to) not in seen:
                     raise ValueError(f"layers[{i}] is tied to a layer that does "
                                      "not come before it in this model")
                 dense.append(item)
+                seen.add(id(item))
                 dropout.append(0.0)
                 noise.append(0.0)
             elif isinstance(item, (Dropout, GaussianNoise)):
