@@ -2,8 +2,8 @@
 
 Loading a file never executes code from it (DESIGN.md §2): a pynn file is an
 uncompressed ``.npz`` archive of plain numeric ``.npy`` entries, read with
-``np.load(..., allow_pickle=False)``, plus one entry ``meta`` holding a UTF-8
-JSON document as a 1-D uint8 array.  Nothing in it is ever unpickled.
+``allow_pickle=False``, plus one entry ``meta`` holding a UTF-8 JSON
+document as a 1-D uint8 array.  Nothing in it is ever unpickled.
 
 Functions
 ---------
@@ -14,6 +14,11 @@ save_arrays(path, arrays, meta) / load_arrays(path, expected_format)
     int, uint, float up to 64 bits, any shape) and a JSON-serialisable dict
     ``meta`` with a ``"format"`` key naming the kind of file.
 
+The architecture part of a model file (``class``, ``dtype``, ``layers`` and
+a class's own keys) is read and written by ``pynn.architecture``; this
+module knows the container, not the model classes (it does not import
+``pynn.model``: ``Model.save`` calls ``save_model``).
+
 File layout (format "pynn-model", format_version 1)
 ----------------------------------------------------
 ``params``  1-D array of the model's dtype: ``model.params`` (layer ℓ's W_ℓ,
@@ -21,7 +26,7 @@ File layout (format "pynn-model", format_version 1)
 ``meta``    JSON::
 
     {"format": "pynn-model", "format_version": 1, "pynn_version": "0.1.0",
-     "dtype": "float32", "n_params": 2410,
+     "class": "MLP", "dtype": "float32", "n_params": 2410,
      "layers": [{"type": "Dense", "n_in": 64, "n_out": 32,
                  "activation": "sigmoid", "activation_param": null}, ...],
      "arrays": {"params": {"dtype": "<f4", "shape": [2410],
@@ -46,6 +51,20 @@ Writing goes to a temporary file in the target's directory, which is
 flushed and fsync'ed and then renamed onto the target with ``os.replace``.
 A failure or interrupt at any point leaves the previous file at the path
 untouched and removes the temporary file.
+
+Cost of loading
+---------------
+Bounded by the file: the zip directory is checked first (entries disjoint,
+inside the file, uncompressed, their sizes summing to at most the file's
+size), then ``meta``; a model file's description is validated and its
+parameter count compared with the stored array's .npy header before that
+array's data is read, and no model is built or initialised before all
+checks passed.  Entries that are not needed are refused by name, unread.
+
+Saving while another thread trains
+----------------------------------
+Every array is copied once (``_snapshot``); that copy is checked, hashed
+and written, so the file is consistent even if the model changes meanwhile.
 
 Errors
 ------

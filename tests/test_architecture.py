@@ -265,3 +265,26 @@ def test_from_encoders_takes_an_autoencoder_by_its_encoder_layers():
     np.testing.assert_array_equal(clf.layers[0].W, ae.layers[0].W)
     with pytest.raises(TypeError, match="encoders"):
         pynn.MLP.from_encoders([pynn.MLP([6, 3])], 2)
+
+
+def test_a_model_file_is_validated_once(tmp_path, monkeypatch):
+    """Loading parses the description once: one Dense per entry, one stack
+    check (the loader used to validate, then rebuild and validate again)."""
+    model = pynn.Autoencoder([6, 4, 2], tied=True, input_dropout=0.1, seed=0)
+    model.save(tmp_path / "m.npz")
+    calls = {"dense": 0, "stack": 0}
+    real_dense = pynn.Dense.__init__
+    real_stack = pynn.Model._parse
+
+    def dense(self, *a, **k):
+        calls["dense"] += 1
+        real_dense(self, *a, **k)
+
+    def stack(layers):
+        calls["stack"] += 1
+        return real_stack(layers)
+    monkeypatch.setattr(pynn.Dense, "__init__", dense)
+    monkeypatch.setattr(pynn.Model, "_parse", staticmethod(stack))
+    back = pynn.load(tmp_path / "m.npz")
+    assert calls == {"dense": 4, "stack": 1}
+    assert back.params.tobytes() == model.params.tobytes()

@@ -791,9 +791,8 @@ def _overlapping_zip(n_members, kernel_size, meta_record=True):
         local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc,
                             len(data), len(data), len(name), 0) + name
         infos.append((name, crc, len(data), len(local),
-                      len(_npy_header((len(rest),)))))
-        sha = hashlib.sha256(rest).hexdigest()
-        infos[-1] += (sha, len(rest))
+                      len(_npy_header((len(rest),))),
+                      hashlib.sha256(rest).hexdigest(), len(rest)))
         rest = local + data
     infos.reverse()
     chain = rest                         # local header 0 + data 0 + ...
@@ -803,7 +802,6 @@ def _overlapping_zip(n_members, kernel_size, meta_record=True):
     meta = json.dumps({"format": "pynn-checkpoint",
                        **({"arrays": record} if meta_record else {})}).encode()
     meta_data = _npy_bytes(np.frombuffer(meta, np.uint8))
-    import struct
     mname = b"meta.npy"
     mcrc = zlib.crc32(meta_data)
     mlocal = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, mcrc,
