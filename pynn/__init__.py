@@ -26,6 +26,7 @@ from pynn.history import History
 from pynn.autoencoder import Autoencoder, pretrain_stack
 from pynn import activations, datasets, init, logic, losses, schedules
 from pynn.io import load_model as load
+from pynn import architecture
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,6 @@ __all__ = [
     "L1Activity", "Trainer", "History", "StopTraining", "Autoencoder",
     "pretrain_stack", "Perceptron", "LMS", "Adaline", "GeneralizedDelta",
     "Hebbian", "DivergenceError", "NotFittedError", "load", "activations",
-    "datasets", "init", "logic", "losses", "schedules", "__version__",
+    "architecture", "datasets", "init", "logic", "losses", "schedules",
+    "__version__",
 ]

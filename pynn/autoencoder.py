@@ -83,18 +83,17 @@ class Autoencoder(Model):
         return {"autoencoder": {"n_encoder_layers": self.n_encoder_layers,
                                 "tied": self.tied}}
 
-    def _restore_extra(self, arch):
+    @classmethod
+    def _extra_attributes(cls, arch, dense):
         extra = arch.get("autoencoder")
         k = extra.get("n_encoder_layers") if isinstance(extra, dict) else None
         if isinstance(k, bool) or not isinstance(k, int) \
-                or not 1 <= k < len(self.layers):
+                or not 1 <= k < len(dense):
             raise ValueError("an Autoencoder architecture needs "
                              "'autoencoder': {'n_encoder_layers': k} with "
-                             f"1 ≤ k < {len(self.layers)}, got {extra!r}")
-        self.n_encoder_layers = k
-        self.code_size = self.layers[k - 1].n_out
-        self.tied = bool(extra.get("tied", False))
-        self.history_ = None
+                             f"1 ≤ k < {len(dense)}, got {extra!r}")
+        return {"n_encoder_layers": k, "code_size": dense[k - 1].n_out,
+                "tied": bool(extra.get("tied", False)), "history_": None}
 
     @property
     def encoder_layers(self):

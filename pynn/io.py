@@ -2,8 +2,8 @@
 
 Loading a file never executes code from it (DESIGN.md §2): a pynn file is an
 uncompressed ``.npz`` archive of plain numeric ``.npy`` entries, read with
-``np.load(..., allow_pickle=False)``, plus one entry ``meta`` holding a UTF-8
-JSON document as a 1-D uint8 array.  Nothing in it is ever unpickled.
+``allow_pickle=False``, plus one entry ``meta`` holding a UTF-8 JSON
+document as a 1-D uint8 array.  Nothing in it is ever unpickled.
 
 Functions
 ---------
@@ -14,6 +14,11 @@ save_arrays(path, arrays, meta) / load_arrays(path, expected_format)
     int, uint, float up to 64 bits, any shape) and a JSON-serialisable dict
     ``meta`` with a ``"format"`` key naming the kind of file.
 
+The architecture part of a model file (``class``, ``dtype``, ``layers`` and
+a class's own keys) is read and written by ``pynn.architecture``; this
+module knows the container, not the model classes (it does not import
+``pynn.model``: ``Model.save`` calls ``save_model``).
+
 File layout (format "pynn-model", format_version 1)
 ----------------------------------------------------
 ``params``  1-D array of the model's dtype: ``model.params`` (layer ℓ's W_ℓ,
@@ -21,7 +26,7 @@ File layout (format "pynn-model", format_version 1)
 ``meta``    JSON::
 
     {"format": "pynn-model", "format_version": 1, "pynn_version": "0.1.0",
-     "dtype": "float32", "n_params": 2410,
+     "class": "MLP", "dtype": "float32", "n_params": 2410,
      "layers": [{"type": "Dense", "n_in": 64, "n_out": 32,
                  "activation": "sigmoid", "activation_param": null}, ...],
      "arrays": {"params": {"dtype": "<f4", "shape": [2410],
@@ -47,6 +52,20 @@ flushed and fsync'ed and then renamed onto the target with ``os.replace``.
 A failure or interrupt at any point leaves the previous file at the path
 untouched and removes the temporary file.
 
+Cost of loading
+---------------
+Bounded by the file: the zip directory is checked first (entries disjoint,
+inside the file, uncompressed, their sizes summing to at most the file's
+size), then ``meta``; a model file's description is validated and its
+parameter count compared with the stored array's .npy header before that
+array's data is read, and no model is built or initialised before all
+checks passed.  Entries that are not needed are refused by name, unread.
+
+Saving while another thread trains
+----------------------------------
+Every array is copied once (``_snapshot``); that copy is checked, hashed
+and written, so the file is consistent even if the model changes meanwhile.
+
 Errors
 ------
 A missing file raises FileNotFoundError.  Anything wrong with the contents
@@ -57,19 +76,17 @@ ValueError with a message that starts with the file's path.
 import hashlib
 import json
 import math
-import numbers
 import os
 import secrets
 import stat
 import struct
+import sys
 import zipfile
 import zlib
 
 import numpy as np
 
-from pynn.activations import ACTIVATIONS
-from pynn.layers import Dense
-from pynn.model import Model
+from pynn.architecture import architecture, build, is_model, parse
 
 __all__ = ["save_model", "load_model", "save_arrays", "load_arrays",
            "MODEL_FORMAT", "MODEL_FORMAT_VERSION"]
@@ -127,7 +144,10 @@ def _check_name(name):
         raise ValueError(f"array name {name!r} is reserved")
 
 
-def _prepare_array(name, value):
+def _snapshot(name, value):
+    """A private little-endian C-order copy of one array: what is hashed is
+    what is written, even if the caller's array changes meanwhile (another
+    thread training the model)."""
     arr = np.asarray(value)
     if arr.dtype.newbyteorder("<").str not in _ALLOWED_DTYPES:
         raise TypeError(
@@ -135,11 +155,12 @@ def _prepare_array(name, value):
             "float arrays of at most 64 bits can be saved")
     # Little-endian, C order: the stored bytes (and their checksum) are the
     # same on every machine.
-    return np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")
+    return np.array(arr, dtype=arr.dtype.newbyteorder("<"), order="C",
+                    copy=True)
 
 
 def _sha256(arr):
-    return hashlib.sha256(arr.tobytes(order="C")).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(arr).data).hexdigest()
 
 
 def _write_atomic(path, write):
@@ -209,49 +230,31 @@ def save_arrays(path, arrays, meta):
     if "arrays" in meta:
         raise ValueError("meta key 'arrays' is reserved for the array "
                          "checksums")
-    prepared, record = {}, {}
+    prepared = {}
     for name, value in arrays.items():
         _check_name(name)
-        arr = _prepare_array(name, value)
-        prepared[name] = arr
-        record[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
-                        "sha256": _sha256(arr)}
+        prepared[name] = _snapshot(name, value)
+    _write_snapshots(path, prepared, meta)
+
+
+def _write_snapshots(path, prepared, meta):
+    """Write arrays already snapshot by ``_snapshot`` (each hashed and
+    written from the same private copy) and their record."""
+    record = {name: {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                     "sha256": _sha256(arr)} for name, arr in prepared.items()}
     try:
         text = json.dumps({**meta, "arrays": record}, allow_nan=False,
                           ensure_ascii=False, default=_json_default)
     except ValueError as exc:
         raise ValueError(f"meta must be strict JSON (no NaN or "
                          f"infinity): {exc}") from None
-    prepared["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    entries = {**prepared,
+               "meta": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
 
     def write(f):
-        np.savez(f, allow_pickle=False, **prepared)
+        np.savez(f, allow_pickle=False, **entries)
 
     _write_atomic(path, write)
-
-
-def _read_header(npz, name, file_size):
-    """Check entry ``name``'s .npy header before any allocation."""
-    info = npz.zip.getinfo(name + ".npy")
-    with npz.zip.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise _Invalid(f"entry {name!r} has unsupported .npy version "
-                           f"{version}")
-        header_len = fp.tell()
-    if dtype.hasobject or dtype.str not in _ALLOWED_DTYPES:
-        raise _Invalid(f"entry {name!r} has dtype {dtype}; pynn files hold "
-                       "only plain numeric arrays (object arrays are refused, "
-                       "they could execute code)")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if header_len + nbytes != info.file_size or info.file_size > file_size:
-        raise _Invalid(f"entry {name!r} is truncated or corrupt (its size "
-                       "does not match its header)")
-    return dtype, shape
 
 
 def _reject_constant(name):
@@ -265,10 +268,44 @@ def _unique_pairs(pairs):
     return dict(pairs)
 
 
-def _read_npz(f, file_size, expected_format):
-    label = _label(expected_format)
-    with np.load(f, allow_pickle=False) as npz:
-        infos = npz.zip.infolist()
+# Fixed part of a zip local file header (before the name and extra field).
+_LOCAL_HEADER_SIZE = 30
+
+
+class _Archive:
+    """A pynn archive opened for reading, read only as far as needed.
+
+    Opening checks the zip directory (names, no encryption, no compression,
+    members that do not overlap and fit in the file) and reads ``meta``
+    and its record of the arrays — nothing else.  ``header(name)`` then
+    reads one array's .npy header, ``read(name)`` its data.  Since every
+    member is stored uncompressed and the members are disjoint, everything
+    read is at most the file's own size.
+    """
+
+    def __init__(self, f, file_size, expected_format):
+        self.file_size = file_size
+        self.zip = zipfile.ZipFile(f)
+        label = _label(expected_format)
+        self.infos = self._check_directory(self.zip.infolist(), label)
+        if "meta" not in self.infos:
+            raise _Invalid(f"not a {label} file (no 'meta' entry; found "
+                           f"{sorted(self.infos)})")
+        self.meta = self._read_meta(label, expected_format)
+        record = self.meta.pop("arrays", None)
+        if not isinstance(record, dict):
+            raise _Invalid("meta has no 'arrays' record of the stored arrays")
+        stored = set(self.infos) - {"meta"}
+        if set(record) != stored:
+            raise _Invalid(f"the arrays in the file {sorted(stored)} do not "
+                           f"match its record {sorted(record)}")
+        for name, entry in record.items():
+            if not isinstance(entry, dict) or \
+                    not {"dtype", "shape", "sha256"} <= set(entry):
+                raise _Invalid(f"the record of array {name!r} is malformed")
+        self.record = record
+
+    def _check_directory(self, infos, label):
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
             raise _Invalid("the archive has duplicate entries")
@@ -282,15 +319,56 @@ def _read_npz(f, file_size, expected_format):
             if info.compress_type != zipfile.ZIP_STORED:
                 raise _Invalid(f"entry {info.filename!r} is compressed; pynn "
                                "files store entries uncompressed")
-        keys = {n[:-4] for n in names}
-        if "meta" not in keys:
-            raise _Invalid(f"not a {label} file (no 'meta' entry; found "
-                           f"{sorted(keys)})")
-        dtype, shape = _read_header(npz, "meta", file_size)
+            if info.compress_size != info.file_size:
+                raise _Invalid(f"entry {info.filename!r} is truncated or "
+                               "corrupt (its sizes disagree)")
+        # Disjoint members inside the file: a directory whose members share
+        # their data would make a small file read as many times its size.
+        end = 0
+        for info in sorted(infos, key=lambda i: i.header_offset):
+            if info.header_offset < end:
+                raise _Invalid(f"entry {info.filename!r} overlaps another "
+                               "entry; pynn archives have disjoint entries")
+            end = (info.header_offset + _LOCAL_HEADER_SIZE
+                   + len(info.filename.encode("utf-8")) + info.compress_size)
+            if end > self.file_size:
+                raise _Invalid(f"entry {info.filename!r} is truncated or "
+                               "corrupt (it ends beyond the file)")
+        if sum(info.compress_size for info in infos) > self.file_size:
+            raise _Invalid("the entries declare more data than the file "
+                           "holds (entries overlap)")
+        return {info.filename[:-4]: info for info in infos}
+
+    def _header(self, name):
+        """(dtype, shape, header length) of entry ``name``, checked against
+        the member's size before any allocation."""
+        info = self.infos[name]
+        with self.zip.open(info) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise _Invalid(f"entry {name!r} has unsupported .npy version "
+                               f"{version}")
+            header_len = fp.tell()
+        if dtype.hasobject or dtype.str not in _ALLOWED_DTYPES:
+            raise _Invalid(f"entry {name!r} has dtype {dtype}; pynn files hold "
+                           "only plain numeric arrays (object arrays are "
+                           "refused, they could execute code)")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if header_len + nbytes != info.file_size:
+            raise _Invalid(f"entry {name!r} is truncated or corrupt (its size "
+                           "does not match its header)")
+        return dtype, tuple(shape), header_len
+
+    def _read_meta(self, label, expected_format):
+        dtype, shape, _ = self._header("meta")
         if dtype != np.uint8 or len(shape) != 1:
             raise _Invalid(f"not a {label} file ('meta' is not a 1-D uint8 "
                            "array)")
-        raw = npz["meta"].tobytes()
+        raw = self._data("meta", dtype, shape).tobytes()
         try:
             meta = json.loads(raw.decode("utf-8"),
                               parse_constant=_reject_constant,
@@ -302,34 +380,63 @@ def _read_npz(f, file_size, expected_format):
         if meta["format"] != expected_format:
             raise _Invalid(f"not a {label} file (its format is "
                            f"{meta['format']!r}, expected {expected_format!r})")
-        record = meta.pop("arrays", None)
-        if not isinstance(record, dict):
-            raise _Invalid("meta has no 'arrays' record of the stored arrays")
-        if set(record) != keys - {"meta"}:
-            raise _Invalid(f"the arrays in the file {sorted(keys - {'meta'})} "
-                           f"do not match its record {sorted(record)}")
-        arrays = {}
-        for name in sorted(record):
-            entry = record[name]
-            if not isinstance(entry, dict) or \
-                    not {"dtype", "shape", "sha256"} <= set(entry):
-                raise _Invalid(f"the record of array {name!r} is malformed")
-            dtype, shape = _read_header(npz, name, file_size)
-            if entry["dtype"] != dtype.str or entry["shape"] != list(shape):
-                raise _Invalid(
-                    f"array {name!r} has dtype {dtype.str} and shape "
-                    f"{list(shape)}, the record says {entry['dtype']!r} and "
-                    f"{entry['shape']!r}")
-            arr = npz[name]
-            if not isinstance(arr, np.ndarray) or arr.dtype != dtype \
-                    or arr.shape != tuple(shape):
-                raise _Invalid(f"array {name!r} could not be read")
-            if _sha256(arr) != entry["sha256"]:
-                raise _Invalid(f"checksum mismatch for array {name!r}: the "
-                               "file is corrupt")
-            arrays[name] = np.asarray(arr, dtype=arr.dtype.newbyteorder("="),
-                                      order="C")
-    return arrays, meta
+        return meta
+
+    def _data(self, name, dtype, shape):
+        with self.zip.open(self.infos[name]) as fp:
+            arr = np.lib.format.read_array(fp, allow_pickle=False)
+        if not isinstance(arr, np.ndarray) or arr.dtype != dtype \
+                or arr.shape != shape:
+            raise _Invalid(f"array {name!r} could not be read")
+        return arr
+
+    def header(self, name):
+        """(dtype, shape) of array ``name``, as stored and as recorded."""
+        dtype, shape, _ = self._header(name)
+        entry = self.record[name]
+        if entry["dtype"] != dtype.str or entry["shape"] != list(shape):
+            raise _Invalid(
+                f"array {name!r} has dtype {dtype.str} and shape "
+                f"{list(shape)}, the record says {entry['dtype']!r} and "
+                f"{entry['shape']!r}")
+        return dtype, shape
+
+    def read(self, name):
+        """Array ``name`` (native byte order, C order, writable), verified
+        against its SHA-256."""
+        arr = self._data(name, *self.header(name))
+        if _sha256(arr) != self.record[name]["sha256"]:
+            raise _Invalid(f"checksum mismatch for array {name!r}: the "
+                           "file is corrupt")
+        return np.asarray(arr, dtype=arr.dtype.newbyteorder("="), order="C")
+
+
+def _with_archive(path, expected_format, use):
+    """``use(archive)`` on the pynn archive at ``path``; every problem with
+    the file becomes a ValueError that starts with the path."""
+    path = _fspath(path)
+    label = _label(expected_format)
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        head = f.read(len(np.lib.format.MAGIC_PREFIX))
+        if not head:
+            raise ValueError(f"{path}: the file is empty, not a {label} file")
+        if head == np.lib.format.MAGIC_PREFIX:
+            raise ValueError(f"{path}: not a {label} file (it is a plain .npy "
+                             "array; pynn files are .npz archives)")
+        if not head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
+            if _ZIP_MAGIC.startswith(head):
+                raise ValueError(f"{path}: truncated or corrupt {label} file")
+            raise ValueError(f"{path}: not a {label} file (not an .npz "
+                             "archive)")
+        f.seek(0)
+        try:
+            return use(_Archive(f, file_size, expected_format))
+        except _Invalid as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        except _CORRUPT_ERRORS as exc:
+            raise ValueError(f"{path}: truncated or corrupt {label} file "
+                             f"({type(exc).__name__}: {exc})") from None
 
 
 def load_arrays(path, expected_format):
@@ -353,179 +460,123 @@ def load_arrays(path, expected_format):
         No file at ``path``.
     ValueError
         The file is not such a file, is truncated or corrupt (zip CRC or
-        SHA-256 mismatch), or holds anything but plain numeric arrays.
-        The message starts with the path.
+        SHA-256 mismatch, overlapping entries), or holds anything but plain
+        numeric arrays.  The message starts with the path.
     """
-    path = _fspath(path)
-    label = _label(expected_format)
-    with open(path, "rb") as f:
-        file_size = os.fstat(f.fileno()).st_size
-        head = f.read(len(np.lib.format.MAGIC_PREFIX))
-        if not head:
-            raise ValueError(f"{path}: the file is empty, not a {label} file")
-        if head == np.lib.format.MAGIC_PREFIX:
-            raise ValueError(f"{path}: not a {label} file (it is a plain .npy "
-                             "array; pynn files are .npz archives)")
-        if not head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
-            if _ZIP_MAGIC.startswith(head):
-                raise ValueError(f"{path}: truncated or corrupt {label} file")
-            raise ValueError(f"{path}: not a {label} file (not an .npz "
-                             "archive)")
-        f.seek(0)
-        try:
-            return _read_npz(f, file_size, expected_format)
-        except _Invalid as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        except _CORRUPT_ERRORS as exc:
-            raise ValueError(f"{path}: truncated or corrupt {label} file "
-                             f"({type(exc).__name__}: {exc})") from None
+    return _with_archive(path, expected_format, lambda archive: (
+        {name: archive.read(name) for name in sorted(archive.record)},
+        archive.meta))
 
 
 # --------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------
 
+# Keys of a model file's meta that are not part of the architecture.
+_FILE_KEYS = frozenset({"format", "format_version", "pynn_version",
+                        "n_params"})
+
+
+def _pynn_version():
+    """pynn.__version__, read from the already-imported package (importing
+    it here would make io and the package import each other)."""
+    return sys.modules[__name__.rpartition(".")[0]].__version__
+
+
 def save_model(model, path):
     """Save a ``pynn.Model`` (architecture and parameters) to ``path``.
 
     The file (written atomically at exactly ``path``; use a ``.npz`` name)
     holds no pickled objects; ``load_model(path)`` restores the model with
-    bit-identical parameters of the same dtype.  Raises ValueError if the
-    parameters hold NaN or infinity (such a file could not be loaded).
+    bit-identical parameters of the same dtype.  The parameters are copied
+    once and that copy is checked, hashed and written, so a save while
+    another thread trains the model writes one consistent state.  Raises
+    ValueError if the parameters hold NaN or infinity (such a file could
+    not be loaded).
     """
-    from pynn import __version__
-    if not isinstance(model, Model):
+    if not is_model(model):
         raise TypeError(f"model must be a pynn.Model, got "
                         f"{type(model).__name__}")
-    params = model.params
+    arch = architecture(model)
+    params = _snapshot("params", model.params)
     if not np.isfinite(params).all():
         raise ValueError("the model's parameters contain NaN or infinity; "
                          "refusing to save them")
-    arch = model.architecture()
-    layers = arch["layers"]
     meta = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-            "pynn_version": __version__, "dtype": model.dtype.name,
-            "layers": layers, "n_params": int(params.size)}
+            "pynn_version": _pynn_version(), "dtype": arch["dtype"],
+            "layers": arch["layers"], "n_params": int(params.size)}
     meta.update({k: v for k, v in arch.items() if k not in ("dtype", "layers")})
-    save_arrays(path, {"params": params}, meta)
+    _write_snapshots(_fspath(path), {"params": params}, meta)
 
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _check_version(meta):
+    version = meta.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise _Invalid(f"invalid format_version {version!r}")
+    if version > MODEL_FORMAT_VERSION:
+        raise _Invalid(
+            f"the file has model format version {version} (written by "
+            f"pynn {meta.get('pynn_version', '?')}), but this pynn "
+            f"{_pynn_version()} reads only format version "
+            f"{MODEL_FORMAT_VERSION}: upgrade pynn to load it")
 
 
-def _build_model(meta, dtype):
-    """A Model (fresh parameters) from meta["layers"], or raise _Invalid."""
-    entries = meta.get("layers")
-    if not isinstance(entries, list) or not entries:
-        raise _Invalid("'layers' must be a non-empty list")
-    layers = []
-    for i, entry in enumerate(entries):
-        where = f"layers[{i}]"
-        if not isinstance(entry, dict):
-            raise _Invalid(f"{where} must be an object, got {entry!r}")
-        if entry.get("type") in ("Dropout", "GaussianNoise"):
-            key = "rate" if entry["type"] == "Dropout" else "std"
-            if not _is_number(entry.get(key)) or not math.isfinite(entry[key]):
-                raise _Invalid(f"{where}.{key} must be a finite number")
-            continue
-        missing = {"type", "n_in", "n_out", "activation",
-                   "activation_param"} - set(entry)
-        if missing:
-            raise _Invalid(f"{where} lacks {sorted(missing)}")
-        if entry["type"] != "Dense":
-            raise _Invalid(f"{where} has unknown layer type {entry['type']!r}")
-        for key in ("n_in", "n_out"):
-            if not _is_int(entry[key]) or entry[key] < 1:
-                raise _Invalid(f"{where}.{key} must be a positive integer, "
-                               f"got {entry[key]!r}")
-        name = entry["activation"]
-        if not isinstance(name, str) or name not in ACTIVATIONS:
-            raise _Invalid(f"{where} has unknown activation {name!r}; valid: "
-                           f"{', '.join(sorted(ACTIVATIONS))}")
-        spec, param = ACTIVATIONS[name], entry["activation_param"]
-        if spec.param_name:
-            if not _is_number(param) or not math.isfinite(param):
-                raise _Invalid(f"{where}.activation_param ({spec.param_name} "
-                               f"of {name}) must be a finite number, got "
-                               f"{param!r}")
-        elif param is not None:
-            raise _Invalid(f"{where}.activation_param must be null for "
-                           f"{name}, got {param!r}")
-        if layers and entry["n_in"] != layers[-1].n_out:
-            raise _Invalid(f"{where} takes {entry['n_in']} inputs but "
-                           f"layers[{i - 1}] gives {layers[-1].n_out} outputs")
-        layers.append(Dense(entry["n_in"], entry["n_out"], name,
-                            param if spec.param_name else None))
+def _read_model(archive):
+    """(plan, params) of a model archive: the description is validated and
+    compared with the stored array's header before its data is read."""
+    meta = archive.meta
+    _check_version(meta)
     try:
-        # Tied weights, regularisers and the stack's own consistency.
-        return Model.from_architecture(
-            {**{k: meta[k] for k in ("class", "autoencoder") if k in meta},
-             "dtype": dtype, "layers": entries})
+        plan = parse({k: v for k, v in meta.items() if k not in _FILE_KEYS})
     except (ValueError, TypeError) as exc:
         raise _Invalid(str(exc)) from None
+    if not _is_int(meta.get("n_params")) or meta["n_params"] != plan.n_params:
+        raise _Invalid(f"n_params is {meta.get('n_params')!r} but the "
+                       f"layers have {plan.n_params} parameters")
+    if set(archive.record) != {"params"}:
+        raise _Invalid(f"expected one array 'params', found "
+                       f"{sorted(archive.record)}")
+    dtype, shape = archive.header("params")
+    if dtype != np.dtype(plan.dtype).newbyteorder("<") or len(shape) != 1:
+        raise _Invalid(f"params must be a 1-D {plan.dtype} array, got "
+                       f"{len(shape)}-D {dtype.newbyteorder('=')}")
+    if shape[0] != plan.n_params:
+        raise _Invalid(f"params has {shape[0]} values, the layers need "
+                       f"{plan.n_params}")
+    params = archive.read("params")
+    if not np.isfinite(params).all():
+        raise _Invalid("params contains NaN or infinity")
+    return plan, params
 
 
 def load_model(path):
     """Load a model saved by ``save_model``; never executes code from the file.
 
-    Every part of the file is checked: it must be a pynn model archive of a
-    supported format version, with a consistent architecture (known
-    activations, positive sizes that chain), a finite 1-D parameter array
-    of the declared dtype and length, and a matching SHA-256 checksum.
+    Every part of the file is checked, in an order that keeps the cost
+    bounded by the file's size: the zip directory (only the entries
+    ``meta`` and ``params``, disjoint, uncompressed), then the description
+    (supported format version, known class, activations and layer types,
+    positive sizes that chain; see ``pynn.architecture.parse``), then the
+    declared parameter count against the stored array's header, and only
+    then the parameter data (finite, of the declared dtype, matching its
+    SHA-256).  No model is built or initialised before all of that passed.
 
     Returns
     -------
     pynn.Model
-        Same layers, activations, dtype and bit-identical ``params``.
+        Same class, layers, activations, dtype and bit-identical ``params``.
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     ValueError
-        Anything wrong with the file; the message names it.  A file from a
-        newer pynn (higher format version) asks to upgrade pynn.
+        Anything wrong with the file; the message starts with the path.  A
+        file from a newer pynn (higher format version) asks to upgrade pynn.
     """
-    from pynn import __version__
-    path = _fspath(path)
-    arrays, meta = load_arrays(path, MODEL_FORMAT)
-    try:
-        version = meta.get("format_version")
-        if not _is_int(version) or version < 1:
-            raise _Invalid(f"invalid format_version {version!r}")
-        if version > MODEL_FORMAT_VERSION:
-            raise _Invalid(
-                f"the file has model format version {version} (written by "
-                f"pynn {meta.get('pynn_version', '?')}), but this pynn "
-                f"{__version__} reads only format version "
-                f"{MODEL_FORMAT_VERSION}: upgrade pynn to load it")
-        dtype = meta.get("dtype")
-        if dtype not in ("float32", "float64"):
-            raise _Invalid(f"dtype must be 'float32' or 'float64', got "
-                           f"{dtype!r}")
-        model = _build_model(meta, dtype)
-        expected = model.n_params
-        if not _is_int(meta.get("n_params")) or meta["n_params"] != expected:
-            raise _Invalid(f"n_params is {meta.get('n_params')!r} but the "
-                           f"layers have {expected} parameters")
-        if set(arrays) != {"params"}:
-            raise _Invalid(f"expected one array 'params', found "
-                           f"{sorted(arrays)}")
-        params = arrays["params"]
-        if params.dtype != np.dtype(dtype) or params.ndim != 1:
-            raise _Invalid(f"params must be a 1-D {dtype} array, got "
-                           f"{params.ndim}-D {params.dtype}")
-        if params.size != expected:
-            raise _Invalid(f"params has {params.size} values, the layers "
-                           f"need {expected}")
-        if not np.isfinite(params).all():
-            raise _Invalid("params contains NaN or infinity")
-    except _Invalid as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    model.params[...] = params
-    return model
+    plan, params = _with_archive(path, MODEL_FORMAT, _read_model)
+    return build(plan, params=params)

@@ -12,6 +12,36 @@ from pynn.activations import get_activation
 from pynn.init import get_initializer
 
 
+def checked_values(value, shape, dtype, name):
+    """``value`` as a finite array of ``shape`` and ``dtype``, or raise.
+
+    Finiteness is checked after the conversion to ``dtype``: 1e300 is finite
+    in float64 but overflows to inf in float32, and must not be stored.
+    Used by the ``params``, ``W`` and ``b`` setters, which store the result
+    only when every check passed (the model is left unchanged otherwise).
+    """
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:     # ragged nested lists
+        raise ValueError(f"{name} must be an array of shape {shape}: "
+                         f"{exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got "
+                         f"{arr.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = arr.astype(dtype)
+    if not np.isfinite(cast).all():
+        if arr.dtype.kind == "f" and np.isfinite(arr).all():
+            raise ValueError(
+                f"{name} holds values too large for {np.dtype(dtype).name} "
+                f"(|x| > {np.finfo(dtype).max:.4g}): they would be stored "
+                "as infinity")
+        raise ValueError(f"{name} contains NaN or infinity")
+    return cast
+
+
 class Dense:
     """Fully connected layer ``z_out = φ(W z_in + b)``.
 
@@ -131,14 +161,7 @@ class Dense:
 
     def _set(self, attr, value, name):
         view = self._view(attr)
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got {arr.dtype}")
-        if arr.shape != view.shape:
-            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinity")
-        view[...] = arr
+        view[...] = checked_values(value, view.shape, view.dtype, name)
 
     @property
     def n_params(self):

@@ -5,20 +5,28 @@ row-major) is followed by b_ℓ.  ``model.grads`` has the same layout.  The
 forward and backward passes run in ``pynn._network`` (compiled, nogil); this
 module validates input, owns the buffers and maps names to kernel codes.
 """
+import copy
 import numbers
 import threading
 
 import numpy as np
 
 from pynn import _network
+from pynn import architecture as _architecture
+from pynn.architecture import is_model
 from pynn._threads import limit_blas_threads, threads_for
 from pynn._validation import (all_finite, check_X, check_dtype,
                               check_positive, check_seed, check_targets)
 from pynn.activations import get_activation
-from pynn.init import get_initializer
-from pynn.layers import Dense
+from pynn.init import INITIALIZERS, get_initializer
+from pynn.io import save_model
+from pynn.layers import Dense, checked_values
 from pynn.losses import check_pair, get_loss
-from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
+from pynn.regularization import Dropout, GaussianNoise
+
+# The most parameters one buffer may hold: its bytes must be addressable
+# with a signed 64-bit index even in float64.
+MAX_PARAMS = (2 ** 63 - 1) // 8
 
 
 class Model:
@@ -45,9 +53,22 @@ class Model:
     >>> loss = model.backward(X, y, loss="cross_entropy")
     """
 
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass joins the architecture registry by itself, so its
+        descriptions and files load (see ``pynn.architecture``)."""
+        super().__init_subclass__(**kwargs)
+        _architecture.register(cls)
+
     def __init__(self, layers, dtype="float32", seed=None, init="glorot_normal"):
         stack = list(layers) if not isinstance(layers, Dense) else [layers]
-        dense, dropout, noise = self._parse(stack)
+        self._setup(stack, self._parse(stack), dtype, seed=seed, init=init)
+
+    def _setup(self, stack, parsed, dtype, seed=None, init="glorot_normal",
+               params=None):
+        """Own the layers of a parsed stack: buffers, views, layout, and
+        parameters drawn from ``seed`` — or copied from ``params`` (1-D,
+        n_params values; nothing is drawn)."""
+        dense, dropout, noise = parsed
         self.dtype = np.dtype(check_dtype(dtype))
         self.init = get_initializer(init)
         self.layers = dense
@@ -62,7 +83,13 @@ class Model:
             for layer, w_off, b_off in zip(dense, self._layout.w_offsets,
                                            self._layout.b_offsets):
                 layer._attach(self._params, self._grads, int(w_off), int(b_off))
-            self.initialize(seed)
+            if params is None:
+                self.initialize(seed)
+            elif np.shape(params) != self._params.shape:
+                raise ValueError(f"params must have shape "
+                                 f"{self._params.shape}, got {np.shape(params)}")
+            else:
+                self._params[...] = params
         except BaseException:
             for layer in dense:          # leave the layers reusable
                 layer._W = layer._b = layer._dW = layer._db = None
@@ -78,6 +105,7 @@ class Model:
         if not stack:
             raise ValueError("layers must contain at least one Dense layer")
         dense, dropout, noise = [], [0.0], [0.0]
+        seen = set()                     # id() of the Dense layers so far
         last = None                      # stack index of the previous Dense
         for i, item in enumerate(stack):
             if isinstance(item, Dense):
@@ -86,18 +114,18 @@ class Model:
                         f"layers[{i}] takes {item.n_in} inputs but "
                         f"layers[{last}] gives {dense[-1].n_out} outputs")
                 last = i
-                if any(item is d for d in dense):
+                if id(item) in seen:
                     raise ValueError("the same Dense object appears twice in layers")
                 if item._W is not None:
                     raise ValueError(
                         f"layers[{i}] already belongs to another Model (its W "
                         "and b are views into that model's params); create a "
                         "new Dense, or use model.copy()")
-                if item.tied_to is not None and not any(item.tied_to is d
-                                                        for d in dense):
+                if item.tied_to is not None and id(item.tied_to) not in seen:
                     raise ValueError(f"layers[{i}] is tied to a layer that does "
                                      "not come before it in this model")
                 dense.append(item)
+                seen.add(id(item))
                 dropout.append(0.0)
                 noise.append(0.0)
             elif isinstance(item, (Dropout, GaussianNoise)):
@@ -117,6 +145,10 @@ class Model:
         if dense[-1].activity_regularizer is not None:
             raise ValueError("activity_regularizer applies to hidden layers, "
                              "not the output layer")
+        total = sum(layer.n_params for layer in dense)
+        if total > MAX_PARAMS:
+            raise ValueError(f"the layers have {total} parameters; one "
+                             f"buffer holds at most {MAX_PARAMS}")
         return dense, dropout, noise
 
     @staticmethod
@@ -152,15 +184,8 @@ class Model:
 
     @params.setter
     def params(self, value):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"params must hold real numbers, got {arr.dtype}")
-        if arr.shape != self._params.shape:
-            raise ValueError(f"params must have shape {self._params.shape}, "
-                             f"got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError("params contains NaN or infinity")
-        self._params[...] = arr
+        self._params[...] = checked_values(value, self._params.shape,
+                                           self.dtype, "params")
 
     @property
     def grads(self):
@@ -365,120 +390,102 @@ class Model:
     def save(self, path):
         """Save architecture and parameters to ``path`` (.npz, no pickle).
 
-        The write is atomic; ``pynn.load(path)`` restores the model.
+        The write is atomic and writes one snapshot of the parameters (safe
+        while another thread trains the model); ``pynn.load(path)``
+        restores the model.  See ``pynn.io.save_model``.
         """
-        from pynn.io import save_model
         save_model(self, path)
 
     def architecture(self):
-        """The architecture as plain data (JSON-ready): dtype and layer stack.
+        """The architecture as plain data (JSON-ready): class, dtype and
+        layer stack; see ``pynn.architecture``.
 
         ``Model.from_architecture`` rebuilds the model from it.
         """
-        layers = []
-        for item in self._stack:
-            if isinstance(item, Dropout):
-                layers.append({"type": "Dropout", "rate": item.rate})
-            elif isinstance(item, GaussianNoise):
-                layers.append({"type": "GaussianNoise", "std": item.std})
-            else:
-                entry = {"type": "Dense", "n_in": item.n_in, "n_out": item.n_out,
-                         "activation": item.activation.name,
-                         "activation_param": (item.activation_param
-                                              if item.activation.param_name
-                                              else None)}
-                if item.tied_to is not None:
-                    entry["tied_to"] = next(i for i, d in enumerate(self.layers)
-                                            if d is item.tied_to)
-                reg = item.activity_regularizer
-                if reg is not None:
-                    entry["activity_regularizer"] = {
-                        "type": type(reg).__name__, "weight": reg.weight,
-                        **({"target": reg.target} if isinstance(reg, KLSparsity)
-                           else {})}
-                layers.append(entry)
-        known = next(c.__name__ for c in type(self).__mro__
-                     if c.__name__ in ("Autoencoder", "MLP", "Model"))
-        arch = {"class": known, "dtype": self.dtype.name,
-                "layers": layers}
-        arch.update(self._extra_architecture())
-        return arch
+        return _architecture.architecture(self)
 
     def _extra_architecture(self):
         """Subclasses add what rebuilding them needs (JSON-ready)."""
         return {}
 
-    def _restore_extra(self, arch):
-        """Subclasses restore what _extra_architecture saved."""
+    @classmethod
+    def _extra_attributes(cls, arch, dense):
+        """Validate what ``_extra_architecture`` wrote in ``arch`` and return
+        the attributes to set on the rebuilt model (``dense``: its Dense
+        layers).  Raises ValueError for malformed data."""
+        return {}
 
     @classmethod
     def from_architecture(cls, arch, seed=0):
-        """A new model (fresh parameters) from ``architecture()`` data.
+        """A new model (fresh parameters from ``seed``) from
+        ``architecture()`` data.
 
-        The class is the one named in ``arch["class"]`` (Model, MLP or
-        Autoencoder; nothing else is ever instantiated).  Raises ValueError
-        or TypeError for malformed data.
+        The class is the one named in ``arch["class"]`` (Model, MLP,
+        Autoencoder or another registered subclass; nothing else is ever
+        instantiated).  Raises ValueError or TypeError for malformed data.
         """
-        if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
-            raise ValueError("architecture must be a dict with a 'layers' list")
-        from pynn.autoencoder import Autoencoder
-        classes = {"Model": Model, "MLP": MLP, "Autoencoder": Autoencoder}
-        name = arch.get("class", "Model")
-        if name not in classes:
-            raise ValueError(f"unknown model class {name!r}; valid: "
-                             f"{', '.join(sorted(classes))}")
-        cls = classes[name]
-        stack, dense = [], []
-        for i, entry in enumerate(arch["layers"]):
-            if not isinstance(entry, dict):
-                raise ValueError(f"layers[{i}] must be a dict")
-            kind = entry.get("type")
-            if kind == "Dropout":
-                stack.append(Dropout(entry.get("rate")))
-            elif kind == "GaussianNoise":
-                stack.append(GaussianNoise(entry.get("std")))
-            elif kind == "Dense":
-                tied = entry.get("tied_to")
-                if tied is not None and (not isinstance(tied, int) or isinstance(tied, bool)
-                                         or not 0 <= tied < len(dense)):
-                    raise ValueError(f"layers[{i}]: tied_to must index an "
-                                     f"earlier Dense layer, got {tied!r}")
-                reg = entry.get("activity_regularizer")
-                if reg is not None:
-                    if not isinstance(reg, dict) or reg.get("type") not in (
-                            "KLSparsity", "L1Activity"):
-                        raise ValueError(f"layers[{i}]: bad activity_regularizer")
-                    reg = (KLSparsity(reg.get("target"), reg.get("weight"))
-                           if reg["type"] == "KLSparsity"
-                           else L1Activity(reg.get("weight")))
-                layer = Dense(entry.get("n_in"), entry.get("n_out"),
-                              entry.get("activation"),
-                              entry.get("activation_param"),
-                              tied_to=None if tied is None else dense[tied],
-                              activity_regularizer=reg)
-                dense.append(layer)
-                stack.append(layer)
-            else:
-                raise ValueError(f"layers[{i}] has unknown type {kind!r}")
-        model = Model.__new__(cls)
-        Model.__init__(model, stack, dtype=arch.get("dtype"), seed=seed)
-        model._restore_extra(arch)
+        return _architecture.from_architecture(arch, seed=seed)
+
+    @classmethod
+    def _from_plan(cls, plan, seed=0, params=None):
+        """The model of a ``pynn.architecture.Plan`` (its __init__ is not
+        called: the plan holds the validated layers)."""
+        model = cls.__new__(cls)
+        Model._setup(model, plan.stack, plan.parsed, plan.dtype, seed=seed,
+                     params=params)
+        for name, value in plan.extra.items():
+            setattr(model, name, value)
         return model
 
     def copy(self):
-        """An independent model with the same architecture and parameters."""
-        new = type(self).from_architecture(self.architecture())
-        new.init = self.init
-        for src, dst in zip(self.layers, new.layers):
-            dst.init = src.init
-        new._params[...] = self._params
-        return new
+        """An independent model with the same architecture, parameters,
+        gradients, initialisers and attributes (``copy.deepcopy(model)``)."""
+        return copy.deepcopy(self)
+
+    # ------------------------------------------------------------ pickling
+    # What __setstate__ rebuilds from the architecture (not pickled as is:
+    # the compiled layout and the thread-local work buffers cannot be).
+    _BUILT = frozenset({"dtype", "init", "layers", "_stack", "_layout",
+                        "_local", "_sub_layouts", "_params", "_grads"})
+
+    def __getstate__(self):
+        """Architecture, parameters, gradients and initialisers as plain
+        data, plus the other attributes (an Autoencoder's ``history_``)."""
+        return {"architecture": self.architecture(),
+                "params": self._params.copy(), "grads": self._grads.copy(),
+                "init": _init_state(self.init),
+                "layer_inits": [_init_state(l.init) for l in self.layers],
+                "attributes": {k: v for k, v in self.__dict__.items()
+                               if k not in self._BUILT}}
+
+    def __setstate__(self, state):
+        plan = _architecture.parse(state["architecture"], cls=type(self))
+        Model._setup(self, plan.stack, plan.parsed, plan.dtype,
+                     init=_init_from_state(state["init"]),
+                     params=state["params"])
+        self._grads[...] = state["grads"]
+        for layer, init in zip(self.layers, state["layer_inits"]):
+            layer.init = None if init is None else _init_from_state(init)
+        self.__dict__.update(plan.extra)
+        self.__dict__.update(state["attributes"])
 
     def __repr__(self):
         lines = [f"{type(self).__name__}(dtype={self.dtype.name}, "
                  f"params={self.n_params})"]
         lines += [f"  ({i}) {layer!r}" for i, layer in enumerate(self._stack)]
         return "\n".join(lines)
+
+
+def _init_state(init):
+    """An initialiser as pickled: its registered name, else the callable."""
+    if init is None:
+        return None
+    return next((name for name, fn in INITIALIZERS.items() if fn is init),
+                init)
+
+
+def _init_from_state(init):
+    return get_initializer(init)
 
 
 def _seed(noise_seed):
@@ -542,11 +549,10 @@ class MLP(Model):
         MLP
             Ready for ``Trainer(model, loss="cross_entropy", ...)``.
         """
-        from pynn.autoencoder import Autoencoder
         sources = []
         for enc in encoders:
-            if isinstance(enc, Autoencoder):
-                sources += enc.encoder_layers
+            if is_model(enc) and hasattr(enc, "encoder_layers"):
+                sources += enc.encoder_layers     # an Autoencoder
             elif isinstance(enc, Dense) and enc._W is not None:
                 sources.append(enc)
             else:
@@ -568,3 +574,6 @@ class MLP(Model):
             dst.W[...] = src.W
             dst.b[...] = src.b
         return model
+
+
+_architecture.register(Model)

@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -663,3 +664,194 @@ def test_save_arrays_validates_before_writing(tmp_path, arrays, meta, exc,
     with pytest.raises(exc, match=match):
         save_arrays(tmp_path / "a.npz", arrays, meta)
     assert listing(tmp_path) == []
+
+
+# --------------------------------------------------------------------------
+# saving while another thread trains (issue 17, item 2)
+# --------------------------------------------------------------------------
+
+def test_save_while_another_thread_trains_writes_loadable_files(tmp_path):
+    """The parameters are snapshot once; that copy is hashed and written, so
+    a concurrent train_step cannot make the checksum disagree with the data."""
+    import threading
+    model = pynn.MLP([64, 128, 10], hidden="tanh", output="softmax", seed=0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(256, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 256)
+    stop = threading.Event()
+    steps = []
+
+    def train():
+        while not stop.is_set():
+            model.train_step(X, y, loss="cross_entropy", lr=1e-3)
+            steps.append(1)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    try:
+        while not steps:              # training is under way
+            pass
+        paths = []
+        for i in range(40):
+            paths.append(tmp_path / f"m{i}.npz")
+            save_model(model, paths[-1])
+    finally:
+        stop.set()
+        worker.join()
+    assert len(steps) > 1
+    for p in paths:
+        loaded = load_model(p)        # raises on a checksum mismatch
+        assert loaded.sizes == model.sizes
+
+
+# --------------------------------------------------------------------------
+# load cost bounded by the file (issue 17, item 4)
+# --------------------------------------------------------------------------
+
+def _crafted(tmp_path, layers, params, name="c.npz", **extra):
+    """A well-formed model file (fresh checksums) whose description is
+    ``layers`` but whose stored params are the small array ``params``."""
+    meta = {"format": "pynn-model", "format_version": 1,
+            "pynn_version": pynn.__version__, "dtype": "float32",
+            "layers": layers, "n_params": None, **extra}
+    if meta["n_params"] is None:
+        meta["n_params"] = sum(l["n_out"] * (l["n_in"] + 1) for l in layers
+                               if isinstance(l.get("n_in"), int)
+                               and isinstance(l.get("n_out"), int))
+    path = tmp_path / name
+    save_arrays(path, {"params": params}, meta)
+    return path
+
+
+def _dense(n_in, n_out, activation="identity"):
+    return {"type": "Dense", "n_in": n_in, "n_out": n_out,
+            "activation": activation, "activation_param": None}
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("declared_n_params", [None, 10])
+def test_small_file_declaring_a_huge_layer_is_refused_with_little_memory(
+        tmp_path, declared_n_params):
+    """A ~1 KiB file that declares a 6000×6000 layer (288 MB of float64, 144
+    MB of float32) is refused before any model is built or initialised."""
+    kw = {} if declared_n_params is None else {"n_params": declared_n_params}
+    path = _crafted(tmp_path, [_dense(6000, 6000)], np.zeros(10, np.float32),
+                    **kw)
+    assert path.stat().st_size < 2048
+
+    def load():
+        with pytest.raises(ValueError, match=r"c\.npz: "):
+            load_model(path)
+    peak = _peak_bytes(load)
+    assert peak < 4 * 2 ** 20, f"peak {peak / 2 ** 20:.1f} MiB"
+
+
+@pytest.mark.parametrize("n_in, n_out", [
+    (2 ** 63, 1), (1, 2 ** 63), (2 ** 64 + 1, 3), (2 ** 40, 2 ** 40),
+    (2 ** 31, 2 ** 33), (10 ** 30, 10 ** 30)])
+def test_huge_declared_sizes_raise_value_error_naming_the_path(tmp_path, n_in,
+                                                               n_out):
+    path = _crafted(tmp_path, [_dense(n_in, n_out)], np.zeros(6, np.float32))
+    with pytest.raises(ValueError, match=r"c\.npz: "):
+        load_model(path)
+    # with n_params matching the (small) stored array
+    path = _crafted(tmp_path, [_dense(n_in, n_out)], np.zeros(6, np.float32),
+                    n_params=6)
+    with pytest.raises(ValueError, match=r"c\.npz: "):
+        load_model(path)
+
+
+def _npy_header(shape, descr="|u1"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _overlapping_zip(n_members, kernel_size, meta_record=True):
+    """A stored zip whose members nest: member i's array data holds the local
+    headers and data of members i+1 … n−1 and a shared kernel of zeros, so
+    n members of ~kernel_size bytes each fit in a file of ~kernel_size."""
+    import struct
+    rest, infos = b"\0" * kernel_size, []
+    for i in reversed(range(n_members)):
+        name = f"a{i}.npy".encode()
+        data = _npy_header((len(rest),)) + rest
+        crc = zlib.crc32(data)
+        local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc,
+                            len(data), len(data), len(name), 0) + name
+        infos.append((name, crc, len(data), len(local),
+                      len(_npy_header((len(rest),))),
+                      hashlib.sha256(rest).hexdigest(), len(rest)))
+        rest = local + data
+    infos.reverse()
+    chain = rest                         # local header 0 + data 0 + ...
+    record = {name.decode()[:-4]: {"dtype": "|u1", "shape": [size],
+                                    "sha256": sha}
+              for name, _, _, _, _, sha, size in infos}
+    meta = json.dumps({"format": "pynn-checkpoint",
+                       **({"arrays": record} if meta_record else {})}).encode()
+    meta_data = _npy_bytes(np.frombuffer(meta, np.uint8))
+    mname = b"meta.npy"
+    mcrc = zlib.crc32(meta_data)
+    mlocal = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, mcrc,
+                         len(meta_data), len(meta_data), len(mname), 0) + mname
+    body = mlocal + meta_data + chain
+    entries = [(mname, mcrc, len(meta_data), 0)]
+    offset = len(mlocal) + len(meta_data)
+    for name, crc, size, local_len, header_len, _, _ in infos:
+        entries.append((name, crc, size, offset))
+        offset += local_len + header_len
+    central = b"".join(
+        struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc,
+                    size, size, len(name), 0, 0, 0, 0, 0, off) + name
+        for name, crc, size, off in entries)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries),
+                      len(entries), len(central), len(body), 0)
+    return body + central + end
+
+
+def test_overlapping_members_are_refused_without_reading_them(tmp_path):
+    """200 nested members over one 1 MiB kernel: a reader that trusts the
+    directory reads ~200 MiB from a 1 MiB file."""
+    data = _overlapping_zip(200, 2 ** 20)
+    assert len(data) < 2 ** 20 + 2 ** 17
+    path = tmp_path / "overlap.npz"
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as zf:          # the zip itself is readable
+        assert len(zf.read("a199.npy")) > 2 ** 20
+
+    def load():
+        with pytest.raises(ValueError, match=r"overlap\.npz: .*overlap"):
+            load_arrays(path, "pynn-checkpoint")
+    peak = _peak_bytes(load)
+    assert peak < 8 * 2 ** 20, f"peak {peak / 2 ** 20:.1f} MiB"
+
+
+def test_model_loader_refuses_extra_members_without_reading_them(tmp_path,
+                                                                 monkeypatch):
+    """Only meta and params are read; an extra member is refused by name."""
+    _, path = saved(tmp_path)
+    meta, arrays = read_raw(path)
+    write_raw(path, meta, params=arrays["params"],
+              extra=np.zeros(2 ** 18, np.float32))
+    opened = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    with pytest.raises(ValueError, match="do not match its record"):
+        load_model(path)
+    assert "extra.npy" not in opened

@@ -504,3 +504,33 @@ def test_class_index_column_equals_1d_indices():
     loss_col = model.backward(X, y.reshape(-1, 1), "cross_entropy")
     assert loss_col == loss_1d
     np.testing.assert_array_equal(model.grads, g_1d)
+
+
+# ------------------------------------------------------------ setters after the cast
+@pytest.mark.parametrize("target", ["params", "W", "b"])
+@pytest.mark.parametrize("value", [1e300, -1e300, 3.5e38])
+def test_setters_refuse_values_that_overflow_the_model_dtype(target, value):
+    """Finiteness is checked after the cast: 1e300 is finite in float64 but
+    inf in float32, and must not be stored (issue 17, item 6)."""
+    model = pynn.MLP([3, 4, 2], dtype="float32", seed=0)
+    before = model.params.copy()
+    owner = model if target == "params" else model.layers[0]
+    shape = getattr(owner, target).shape
+    with pytest.raises(ValueError, match=f"{target} .*(NaN|infinity|float32)"):
+        setattr(owner, target, np.full(shape, value))
+    assert model.params.tobytes() == before.tobytes()
+    # a value of one element that overflows, the rest fine
+    arr = np.zeros(shape)
+    arr.flat[-1] = value
+    with pytest.raises(ValueError, match=target):
+        setattr(owner, target, arr)
+    assert model.params.tobytes() == before.tobytes()
+
+
+def test_setters_accept_large_values_that_fit_the_dtype():
+    m32 = pynn.MLP([3, 2], dtype="float32", seed=0)
+    m32.params = np.full(m32.n_params, 3.0e38)
+    assert np.isfinite(m32.params).all() and m32.params[0] == np.float32(3.0e38)
+    m64 = pynn.MLP([3, 2], dtype="float64", seed=0)
+    m64.layers[0].W = np.full((2, 3), 1e300)
+    assert (m64.layers[0].W == 1e300).all()
