@@ -75,6 +75,84 @@ def as_float_array(a, name, dtype, ndim=2, allow_empty=True):
     return out
 
 
+def to_array(a, name):
+    """``np.asarray(a)``, with ragged nested lists refused by a ValueError
+    that names the argument (NumPy's own message speaks of an
+    "inhomogeneous shape" and names nothing)."""
+    if isinstance(a, np.ndarray):
+        return a
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{name} must be a rectangular array of numbers (nested lists "
+            f"of equal lengths); could not convert it: {exc}") from None
+
+
+def refuse_masked(arr, name):
+    """Raise ValueError if ``arr`` is a masked array with masked entries.
+
+    pynn has no notion of missing values: a masked entry still holds a raw
+    value, and reading it (or skipping it) silently would train on data the
+    caller meant to hide.  Fill the entries (``a.filled(value)``) or drop
+    those samples first.  Masked arrays without a masked entry are fine.
+    """
+    if isinstance(arr, np.ma.MaskedArray) and np.ma.getmaskarray(arr).any():
+        raise ValueError(
+            f"{name} is a masked array with {int(np.ma.count_masked(arr))} "
+            "masked entries; pynn has no missing values: fill them "
+            f"({name}.filled(value)) or drop those samples")
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
+    """Per-sample weights as a C-contiguous 1-D array of ``dtype``, or None.
+
+    ``None`` (every weight 1) is returned as None.  Otherwise the weights
+    must be a 1-D array-like of ``n_samples`` real numbers (bool, int or
+    float), finite, ≥ 0, and not all zero (after the conversion to
+    ``dtype``: a weight that underflows to 0 counts as 0).  The weighted
+    mean Σ wᵢ gᵢ / Σ wᵢ the rules and the trainer form needs Σ wᵢ > 0 and
+    finite, so a sum that overflows float64 is refused too.
+
+    Raises TypeError for non-real data (complex, structured, object,
+    strings) and ValueError, naming ``name``, for everything else.
+    """
+    if sample_weight is None:
+        return None
+    arr = to_array(sample_weight, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers (bool, int or float), got dtype "
+            f"{arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of one weight per "
+                         f"sample, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} weights for "
+                         f"{n_samples} samples")
+    raw = np.asarray(arr)                # masked arrays: their raw data
+    with np.errstate(over="ignore"):     # reported below as a clear error
+        out = np.ascontiguousarray(raw, dtype=dtype)
+    if not all_finite(out):
+        if raw.dtype.kind == "f" and np.isfinite(raw).all():
+            raise ValueError(
+                f"{name} holds values too large for {np.dtype(dtype).name}")
+        raise ValueError(f"{name} contains NaN or infinity")
+    if out.size and out.min() < 0:
+        raise ValueError(f"{name} must be ≥ 0, got {out[out < 0][0]!r} "
+                         f"at index {int(np.argmax(out < 0))}")
+    with np.errstate(over="ignore"):
+        total = float(np.sum(out, dtype=np.float64))
+    if not total > 0:
+        raise ValueError(f"{name} sums to 0: at least one sample needs a "
+                         "positive weight")
+    if not np.isfinite(total):
+        raise ValueError(f"{name} sums to more than float64 can hold; "
+                         "rescale the weights (only their ratios matter)")
+    refuse_masked(arr, name)
+    return out
+
+
 def all_finite(a):
     """True if no element of the float array ``a`` is NaN or ±inf.
 
