@@ -50,7 +50,7 @@ def test_sample_weight_is_not_a_view_the_caller_can_change_mid_fit():
     ([1.0, np.inf, 1.0], 3, "sample_weight contains NaN or infinity"),
     ([0.0, 0, 0], 3, "sample_weight sums to 0"),
     ([], 0, "sample_weight sums to 0"),
-    ([1.0, [2.0, 3.0], 1.0], 3, "sample_weight must be a rectangular"),
+    ([1.0, [2.0, 3.0], 1.0], 3, "sample_weight must be a numeric array"),
     ([1e300, 1.0, 1.0], 3, "sample_weight holds values too large for float32"),
     ([1e-50, 0.0, 0.0], 3, "sample_weight sums to 0"),   # underflows float32
 ])
