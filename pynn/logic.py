@@ -204,6 +204,11 @@ class ThresholdNetwork:
         if isinstance(weights, dict):
             sources, values = list(weights.keys()), list(weights.values())
         else:
+            kind = np.asarray(weights).dtype.kind if isinstance(
+                weights, np.ndarray) else "f"
+            if kind not in "biuf":
+                raise TypeError(f"weights must hold real numbers (bool, int "
+                                f"or float), got dtype {weights.dtype}")
             values = list(np.ravel(np.asarray(weights, dtype=object)))
             if len(values) != self.n_inputs:
                 raise ValueError(
@@ -219,11 +224,8 @@ class ThresholdNetwork:
                     f"({', '.join(u.name for u in self.units) or 'none yet'})")
         if len(set(sources)) != len(sources):
             raise ValueError("weights names a source twice")
-        try:
-            w = np.array(values, dtype=np.float64)
-            b = float(bias)
-        except (TypeError, ValueError):
-            raise ValueError("weights and bias must be real numbers") from None
+        w = _real_array(values, "weights")
+        b = _real_array([bias], "bias")[0]
         if not (np.isfinite(w).all() and np.isfinite(b)):
             raise ValueError("weights and bias must be finite")
         if name is None:
@@ -312,6 +314,22 @@ class ThresholdNetwork:
 
 
 # ---------------------------------------------------------- ready-made nets
+def _real_array(values, name):
+    """float64 array of a list of real numbers (bool, int, float, NumPy
+    reals); TypeError naming ``name`` for complex (whose imaginary part
+    would be silently dropped), structured, str or other values."""
+    for v in values:
+        arr = np.asarray(v)
+        if arr.shape != () or arr.dtype.kind not in "biuf" and not (
+                arr.dtype.kind == "O" and isinstance(v, numbers.Real)):
+            raise TypeError(f"{name} must be real (bool, int or float), got "
+                            f"{v!r} of type {type(v).__name__}")
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be real and finite: {exc}") from None
+
+
 def _check_n(n_inputs):
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, numbers.Integral) \
             or n_inputs < 1:
