@@ -204,11 +204,9 @@ class ThresholdNetwork:
         if isinstance(weights, dict):
             sources, values = list(weights.keys()), list(weights.values())
         else:
-            kind = np.asarray(weights).dtype.kind if isinstance(
-                weights, np.ndarray) else "f"
-            if kind not in "biuf":
-                raise TypeError(f"weights must hold real numbers (bool, int "
-                                f"or float), got dtype {weights.dtype}")
+            if isinstance(weights, np.ndarray) and weights.dtype.kind in "cV":
+                raise TypeError(f"weights must be real numbers, got dtype "
+                                f"{weights.dtype}")
             values = list(np.ravel(np.asarray(weights, dtype=object)))
             if len(values) != self.n_inputs:
                 raise ValueError(
@@ -316,18 +314,19 @@ class ThresholdNetwork:
 # ---------------------------------------------------------- ready-made nets
 def _real_array(values, name):
     """float64 array of a list of real numbers (bool, int, float, NumPy
-    reals); TypeError naming ``name`` for complex (whose imaginary part
-    would be silently dropped), structured, str or other values."""
+    reals).  TypeError naming ``name`` for complex values (whose imaginary
+    part a float conversion would silently drop) and structured ones;
+    ValueError for anything else that is not a real number (str, None...).
+    """
     for v in values:
-        arr = np.asarray(v)
-        if arr.shape != () or arr.dtype.kind not in "biuf" and not (
-                arr.dtype.kind == "O" and isinstance(v, numbers.Real)):
-            raise TypeError(f"{name} must be real (bool, int or float), got "
-                            f"{v!r} of type {type(v).__name__}")
+        if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real) \
+                or np.asarray(v).dtype.kind in "cV":
+            raise TypeError(f"{name} must be real numbers, got {v!r} of type "
+                            f"{type(v).__name__}")
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{name} must be real and finite: {exc}") from None
+        raise ValueError(f"{name} must be real numbers, got {exc}") from None
 
 
 def _check_n(n_inputs):
