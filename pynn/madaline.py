@@ -169,10 +169,7 @@ class Madaline:
         The weights start from ``seed`` at every call (U(−1, 1)).
         """
         X = as_float_array(X, "X", self._dtype, allow_empty=False)
-        n, n_in = X.shape
-        if n_in == 0:
-            raise ValueError("X has no features (shape (n, 0)); need at "
-                             "least one")
+        n, n_in = X.shape                # both ≥ 1: X is not empty
         T, mode = _targets(t, n)
         rng = np.random.default_rng(self.seed)
         W = rng.uniform(-1, 1, (self.n_hidden, n_in)).astype(self._dtype)
