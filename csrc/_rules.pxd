@@ -1,6 +1,7 @@
 # Classic single-layer learning rules: whole epochs in one nogil loop.
 from cython cimport floating
 from libc.stdint cimport uint64_t
+from numpy.random cimport bitgen_t
 
 cpdef enum Rule:
     PERCEPTRON_STEP = 0   # y = I{u > 0},         r = t − y
@@ -18,11 +19,12 @@ cpdef enum Status:
     DIVERGED = 2          # weights or loss became inf/NaN (last finite restored)
 
 cdef int run_epochs(int rule, const floating* X, const floating* T,
+                    const floating* SW, double sw_total,
                     floating* W, floating* b,
                     Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                    double lr, Py_ssize_t max_epochs, bint batch,
-                    bint fit_bias, Py_ssize_t* order, bint shuffle,
-                    uint64_t seed, double tol,
+                    double lr, Py_ssize_t first_epoch, Py_ssize_t n_epochs,
+                    bint batch, bint fit_bias, Py_ssize_t* order,
+                    bitgen_t* rng, double tol, double* prev_stat,
                     double* stat_out, double* wnorm_out,
                     floating* W_prev, floating* b_prev,
                     double* G, double* gb, double* D,

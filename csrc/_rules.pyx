@@ -38,6 +38,20 @@ Layers of this file (see sklearn/_loss/_loss.pyx.tp for the pattern):
   4. the classes of ``pynn/rules.py`` validate the user's input and
      hyper-parameters and turn the status into results or errors.
 
+Sample weights (``sample_weight``, optional, one s_i ≥ 0 per sample): the
+factor r of sample i is multiplied by s_i, so the online step becomes
+η s_i r_i x_i and the batch step the weighted mean
+(η / Σ_i s_i) Σ_i s_i r_i x_i; the loss statistic is the weighted mean
+Σ s_i ½‖d_i − y_i‖² / Σ s_i.  A sample with s_i = 0 is skipped entirely
+(no update, no statistic, not counted as an error), which is exactly
+removing it; s_i = 1 for every sample is bit-identical to no weights.
+
+Shuffling: the order array is shuffled in place at the start of every
+epoch by exactly the algorithm of NumPy's ``Generator.shuffle`` (Fisher–
+Yates from the end, j = ``random_interval(i)`` by masked rejection
+sampling) over the caller's NumPy bit generator, so epoch k's order is the
+k-th ``np.random.default_rng(seed).shuffle(order)`` of the previous one.
+
 Per-epoch statistic (``stats``): the number of updates (perceptron rules,
 i.e. misclassified samples summed over units), the mean over samples of
 ½‖d − y‖² measured just before each sample's own update (LMS and delta
@@ -46,8 +60,10 @@ epoch), or the mean of ‖y‖² (Hebbian rules).
 """
 from cython cimport floating
 from libc.math cimport isfinite, fabs, sqrt, tanh
-from libc.stdint cimport uint64_t
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
+from numpy.random cimport bitgen_t
 
 from pynn._activations cimport sigmoid
 
@@ -170,22 +186,37 @@ cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
     return True
 
 
-cdef inline uint64_t _splitmix64(uint64_t* state) noexcept nogil:
-    """Next value of the splitmix64 generator (Steele, Lea & Flood 2014)."""
-    cdef uint64_t z
-    state[0] += 0x9E3779B97F4A7C15ULL
-    z = state[0]
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    return z ^ (z >> 31)
+cdef inline uint64_t _interval(bitgen_t* rng, uint64_t mx) noexcept nogil:
+    """A uniform integer in [0, mx]: NumPy's ``random_interval`` (draws
+    masked to the smallest 2^k − 1 ≥ mx, rejected while > mx; 32-bit draws
+    when mx fits in 32 bits), so the stream matches ``Generator.shuffle``."""
+    cdef uint64_t mask = mx, value
+    if mx == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if mx <= 0xFFFFFFFFULL:
+        while True:
+            value = rng.next_uint32(rng.state) & mask
+            if value <= mx:
+                return value
+    while True:
+        value = rng.next_uint64(rng.state) & mask
+        if value <= mx:
+            return value
 
 
 cdef inline void _shuffle(Py_ssize_t* order, Py_ssize_t n,
-                          uint64_t* state) noexcept nogil:
-    """Fisher–Yates shuffle of order[0:n] in place."""
+                          bitgen_t* rng) noexcept nogil:
+    """Fisher–Yates shuffle of order[0:n] in place, as
+    ``np.random.Generator.shuffle`` does it on a 1-D array."""
     cdef Py_ssize_t i, j, tmp
     for i in range(n - 1, 0, -1):
-        j = <Py_ssize_t>(_splitmix64(state) % <uint64_t>(i + 1))
+        j = <Py_ssize_t>_interval(rng, <uint64_t>i)
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
@@ -193,45 +224,52 @@ cdef inline void _shuffle(Py_ssize_t* order, Py_ssize_t n,
 
 # ---------------------------------------------------------------- layer 2
 cdef int run_epochs(int rule, const floating* X, const floating* T,
+                    const floating* SW, double sw_total,
                     floating* W, floating* b,
                     Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                    double lr, Py_ssize_t max_epochs, bint batch,
-                    bint fit_bias, Py_ssize_t* order, bint shuffle,
-                    uint64_t seed, double tol,
+                    double lr, Py_ssize_t first_epoch, Py_ssize_t n_epochs,
+                    bint batch, bint fit_bias, Py_ssize_t* order,
+                    bitgen_t* rng, double tol, double* prev_stat,
                     double* stat_out, double* wnorm_out,
                     floating* W_prev, floating* b_prev,
                     double* G, double* gb, double* D,
                     Py_ssize_t* n_epochs_out) noexcept nogil:
-    """Run up to ``max_epochs`` epochs of ``rule``; return a ``Status``.
+    """Run epochs first_epoch … first_epoch + n_epochs − 1 of ``rule``;
+    return a ``Status``.
 
     X (n × n_in), T (n × n_out; unused and may be NULL for the Hebbian
-    rules), W (n_out × n_in), b (n_out), all row-major.  ``order`` holds the
-    sample order (shuffled in place at the start of each epoch when
-    ``shuffle``).  W_prev/b_prev are scratch of W's/b's size; G (n_out ×
-    n_in), gb and D (n_out) are batch accumulators (unused online).
+    rules), W (n_out × n_in), b (n_out), all row-major.  SW (n) holds the
+    sample weights, or is NULL for none (then sw_total must be n); sw_total
+    is Σ SW.  ``order`` holds the sample order, shuffled in place at the
+    start of each epoch by ``rng`` unless it is NULL.  W_prev/b_prev are
+    scratch of W's/b's size; G (n_out × n_in), gb and D (n_out) are batch
+    accumulators (unused online).  ``prev_stat`` carries the previous
+    epoch's statistic from one call to the next (the caller runs long
+    trainings as a series of calls, so the per-epoch outputs are allocated
+    in proportion to the epochs actually run).
 
     Stops after the first epoch without an update (perceptron rules), when
-    |L_k − L_{k−1}| < tol (other supervised rules, tol ≥ 0), or when W, b or
-    the epoch statistic stop being finite: then the weights of the end of
-    the previous epoch are restored and DIVERGED is returned.  Epoch k's
-    statistic and ‖W‖_F go to stat_out[k] and wnorm_out[k]; the number of
-    completed epochs to n_epochs_out[0].
+    |L_k − L_{k−1}| < tol (other supervised rules, tol ≥ 0, k ≥ 1), or when
+    W, b or the epoch statistic stop being finite: then the weights of the
+    end of the previous epoch are restored and DIVERGED is returned.  The
+    statistic and ‖W‖_F of epoch first_epoch + k go to stat_out[k] and
+    wnorm_out[k]; the number of epochs completed in this call to
+    n_epochs_out[0].
     """
     cdef Py_ssize_t epoch, ii, i, j, k, m = n_out * n_in, done = 0
     cdef const floating* x
     cdef floating* wk
     cdef double* gk
-    cdef double u, y = 0, r, c, a, t = 0, e, stat, prev_stat = 0, s
+    cdef double u, y = 0, r, c, a, t = 0, e, stat, s, sw = 1.0
     cdef int status = MAX_EPOCHS
     cdef bint perceptron = rule == PERCEPTRON_STEP or rule == PERCEPTRON_SIGN
     cdef bint supervised = rule <= DELTA_TANH
-    cdef uint64_t state = seed
 
-    for epoch in range(max_epochs):
+    for epoch in range(n_epochs):
         memcpy(W_prev, W, m * sizeof(floating))
         memcpy(b_prev, b, n_out * sizeof(floating))
-        if shuffle:
-            _shuffle(order, n, &state)
+        if rng != NULL:
+            _shuffle(order, n, rng)
         if batch:
             memset(G, 0, m * sizeof(double))
             memset(gb, 0, n_out * sizeof(double))
@@ -239,6 +277,10 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
         stat = 0
         for ii in range(n):
             i = order[ii]
+            if SW != NULL:
+                sw = SW[i]
+                if sw == 0:
+                    continue             # weight 0: exactly as if absent
             x = X + i * n_in
             for k in range(n_out):
                 wk = W + k * n_in
@@ -251,11 +293,13 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
                         stat += 1
                 elif supervised:
                     e = t - y
-                    stat += 0.5 * e * e
+                    stat += sw * (0.5 * e * e)
                 else:
                     stat += y * y
                 if r == 0:
                     continue
+                if SW != NULL:
+                    r = r * sw
                 if batch:
                     _axpy_acc(G + k * n_in, x, r, n_in)
                     gb[k] += r
@@ -270,7 +314,7 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
                     if fit_bias:
                         b[k] = <floating>(b[k] + c)
         if batch:
-            c = lr / n
+            c = lr / sw_total
             for k in range(n_out):
                 wk = W + k * n_in
                 gk = G + k * n_in
@@ -284,7 +328,7 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
                 if fit_bias:
                     b[k] = <floating>(b[k] + c * gb[k])
         if not perceptron:
-            stat /= n
+            stat /= sw_total
         if not (isfinite(stat) and _all_finite(W, m) and _all_finite(b, n_out)):
             memcpy(W, W_prev, m * sizeof(floating))
             memcpy(b, b_prev, n_out * sizeof(floating))
@@ -300,11 +344,11 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
             if stat == 0:
                 status = CONVERGED
                 break
-        elif supervised and tol >= 0 and epoch > 0 \
-                and fabs(stat - prev_stat) < tol:
+        elif supervised and tol >= 0 and first_epoch + epoch > 0 \
+                and fabs(stat - prev_stat[0]) < tol:
             status = CONVERGED
             break
-        prev_stat = stat
+        prev_stat[0] = stat
     n_epochs_out[0] = done
     return status
 
@@ -321,19 +365,30 @@ cdef void linear_forward(const floating* X, const floating* W,
 
 
 # ---------------------------------------------------------------- layer 3
+# Per-epoch outputs are allocated per call of run_epochs: the first call
+# runs up to CHUNK0 epochs, each next one twice as many (at most CHUNK_MAX),
+# so memory follows the epochs actually run, never max_epochs.
+cdef enum:
+    CHUNK0 = 256
+    CHUNK_MAX = 65536
+
+
 def fit_epochs(int rule, const floating[:, ::1] X, const floating[:, ::1] T,
                floating[:, ::1] W, floating[::1] b, double lr,
                Py_ssize_t max_epochs, bint batch=False, bint fit_bias=True,
                Py_ssize_t[::1] order=None, bint shuffle=False,
-               uint64_t seed=0, double tol=-1.0):
+               seed=0, double tol=-1.0, const floating[::1] sample_weight=None):
     """Train W, b in place by ``rule`` for up to ``max_epochs`` epochs.
 
     Implements the online or batch update in the module docstring (``rule``
     is a ``Rule`` code).  T must be (n, n_out) for the supervised rules; the
     Hebbian rules ignore it (pass an (n, 0) array).  ``order`` (n,) is the
     sample order, default 0..n−1; with ``shuffle`` it is reshuffled in place
-    at the start of every epoch by a generator seeded with ``seed``.
-    ``tol < 0`` disables the |ΔL| < tol stop.
+    at the start of every epoch by ``np.random.default_rng(seed)`` (an int,
+    None for fresh entropy, or a Generator, which is advanced), exactly as
+    that generator's ``shuffle`` would.  ``tol < 0`` disables the
+    |ΔL| < tol stop.  ``sample_weight`` (n,), finite, ≥ 0 with a positive
+    sum (checked by the caller), weights each sample's factor r.
 
     Returns ``(n_epochs, status, stats, wnorms)``: completed epochs, a
     ``Status`` code, and the per-epoch statistic and ‖W‖_F (float64 arrays
@@ -363,30 +418,70 @@ def fit_epochs(int rule, const floating[:, ::1] X, const floating[:, ::1] T,
         arr = np.asarray(order)
         if arr.min() < 0 or arr.max() >= n:
             raise ValueError(f"order must hold sample indices in [0, {n})")
+    cdef const floating* sw_ptr = NULL
+    cdef double sw_total = <double>n
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError(f"sample_weight must have shape ({n},)")
+        sw = np.asarray(sample_weight)
+        sw_total = float(np.sum(sw, dtype=np.float64))
+        if not (isfinite(sw_total) and sw_total > 0 and sw.min() >= 0):
+            raise ValueError("sample_weight must be finite, ≥ 0 and have a "
+                             "positive sum")
+        sw_ptr = &sample_weight[0]
+    cdef bitgen_t* rng = NULL
+    bitgen = None
+    if shuffle:
+        bitgen = np.random.default_rng(seed).bit_generator
+        rng = <bitgen_t*>PyCapsule_GetPointer(bitgen.capsule, "BitGenerator")
     dtype = np.float32 if floating is float else np.float64
-    stats = np.zeros(max_epochs, dtype=np.float64)
-    wnorms = np.zeros(max_epochs, dtype=np.float64)
     W_prev = np.empty((n_out, n_in), dtype=dtype)
     b_prev = np.empty(n_out, dtype=dtype)
     cdef Py_ssize_t nb = n_out * n_in if batch else 1
     G = np.empty(nb, dtype=np.float64)
     gb = np.empty(n_out, dtype=np.float64)
     D = np.empty(n_out, dtype=np.float64)
-    cdef double[::1] stats_v = stats, wnorms_v = wnorms, G_v = G, gb_v = gb, D_v = D
+    cdef double[::1] G_v = G, gb_v = gb, D_v = D, stats_v, wnorms_v
     cdef floating[:, ::1] Wp_v = W_prev
     cdef floating[::1] bp_v = b_prev
     cdef const floating* t_ptr = &T[0, 0] if supervised else NULL
-    cdef double* s_ptr = &stats_v[0] if max_epochs else NULL
-    cdef double* w_ptr = &wnorms_v[0] if max_epochs else NULL
-    cdef Py_ssize_t n_epochs = 0
-    cdef int status
-    with nogil:
-        status = run_epochs(rule, &X[0, 0], t_ptr, &W[0, 0], &b[0],
-                            n, n_in, n_out, lr, max_epochs, batch, fit_bias,
-                            &order[0], shuffle, seed, tol, s_ptr, w_ptr,
-                            &Wp_v[0, 0], &bp_v[0], &G_v[0], &gb_v[0],
-                            &D_v[0], &n_epochs)
-    return n_epochs, status, stats[:n_epochs].copy(), wnorms[:n_epochs].copy()
+    cdef Py_ssize_t done = 0, ran, chunk = CHUNK0
+    cdef double prev_stat = 0
+    cdef int status = MAX_EPOCHS
+    stats_parts, wnorm_parts = [], []
+    lock = bitgen.lock if shuffle else _NoLock()
+    with lock:
+        while done < max_epochs:
+            chunk = min(chunk, max_epochs - done)
+            stats = np.zeros(chunk, dtype=np.float64)
+            wnorms = np.zeros(chunk, dtype=np.float64)
+            stats_v = stats
+            wnorms_v = wnorms
+            with nogil:
+                status = run_epochs(rule, &X[0, 0], t_ptr, sw_ptr, sw_total,
+                                    &W[0, 0], &b[0], n, n_in, n_out, lr,
+                                    done, chunk, batch, fit_bias, &order[0],
+                                    rng, tol, &prev_stat, &stats_v[0],
+                                    &wnorms_v[0], &Wp_v[0, 0], &bp_v[0],
+                                    &G_v[0], &gb_v[0], &D_v[0], &ran)
+            stats_parts.append(stats[:ran])
+            wnorm_parts.append(wnorms[:ran])
+            done += ran
+            if status != MAX_EPOCHS:
+                break
+            chunk = min(2 * chunk, <Py_ssize_t>CHUNK_MAX)
+    if not stats_parts:
+        return 0, status, np.zeros(0), np.zeros(0)
+    return (done, status, np.concatenate(stats_parts),
+            np.concatenate(wnorm_parts))
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def forward(const floating[:, ::1] X, const floating[:, ::1] W,

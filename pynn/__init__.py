@@ -3,7 +3,7 @@
 Compiled Cython kernels (``pynn._blas``, ``_activations``, ``_losses``,
 ``_network``, ``_train``, ``_rules``) under a thin Python layer: Model/MLP
 and Trainer for multilayer perceptrons, the classic rules (Perceptron,
-LMS/ADALINE, generalized delta, Hebbian/Oja), threshold-logic networks
+LMS/ADALINE, generalized delta, Hebbian/Oja, MADALINE/MRII), threshold-logic networks
 (``pynn.logic``), autoencoders and stacked pretraining.
 """
 try:
@@ -22,9 +22,11 @@ from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn.trainer import StopTraining, Trainer
 from pynn.rules import LMS, Adaline, GeneralizedDelta, Hebbian, Perceptron
+from pynn.madaline import Madaline
 from pynn.history import History
 from pynn.autoencoder import Autoencoder, pretrain_stack
-from pynn import activations, datasets, init, logic, losses, schedules
+from pynn import (activations, datasets, init, logic, losses, optimizers,
+                  schedules, stopping)
 from pynn.io import load_model as load
 from pynn import architecture
 
@@ -34,7 +36,7 @@ __all__ = [
     "Dense", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",
     "L1Activity", "Trainer", "History", "StopTraining", "Autoencoder",
     "pretrain_stack", "Perceptron", "LMS", "Adaline", "GeneralizedDelta",
-    "Hebbian", "DivergenceError", "NotFittedError", "load", "activations",
-    "architecture", "datasets", "init", "logic", "losses", "schedules",
-    "__version__",
+    "Hebbian", "Madaline", "DivergenceError", "NotFittedError", "load",
+    "activations", "architecture", "datasets", "init", "logic", "losses",
+    "optimizers", "schedules", "stopping", "__version__",
 ]

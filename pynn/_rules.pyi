@@ -29,9 +29,13 @@ def fit_epochs(rule: int, X: NDArray[np.floating],
                W: NDArray[np.floating], b: NDArray[np.floating],
                lr: float, max_epochs: int, batch: bool = False,
                fit_bias: bool = True, order: NDArray[np.intp] | None = None,
-               shuffle: bool = False, seed: int = 0, tol: float = -1.0,
+               shuffle: bool = False,
+               seed: int | np.random.Generator | None = 0, tol: float = -1.0,
+               sample_weight: NDArray[np.floating] | None = None,
                ) -> tuple[int, int, NDArray[np.float64], NDArray[np.float64]]:
-    """Train W (n_out, n_in) and b (n_out,) in place; returns
+    """Train W (n_out, n_in) and b (n_out,) in place (shuffling with
+    ``np.random.default_rng(seed)`` exactly as its ``shuffle`` does, sample
+    weights scaling each sample's step); returns
     (n_epochs, status, per-epoch statistic, per-epoch ‖W‖_F)."""
     ...
 

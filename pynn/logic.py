@@ -204,6 +204,9 @@ class ThresholdNetwork:
         if isinstance(weights, dict):
             sources, values = list(weights.keys()), list(weights.values())
         else:
+            if isinstance(weights, np.ndarray) and weights.dtype.kind in "cV":
+                raise TypeError(f"weights must be real numbers, got dtype "
+                                f"{weights.dtype}")
             values = list(np.ravel(np.asarray(weights, dtype=object)))
             if len(values) != self.n_inputs:
                 raise ValueError(
@@ -219,11 +222,8 @@ class ThresholdNetwork:
                     f"({', '.join(u.name for u in self.units) or 'none yet'})")
         if len(set(sources)) != len(sources):
             raise ValueError("weights names a source twice")
-        try:
-            w = np.array(values, dtype=np.float64)
-            b = float(bias)
-        except (TypeError, ValueError):
-            raise ValueError("weights and bias must be real numbers") from None
+        w = _real_array(values, "weights")
+        b = _real_array([bias], "bias")[0]
         if not (np.isfinite(w).all() and np.isfinite(b)):
             raise ValueError("weights and bias must be finite")
         if name is None:
@@ -312,6 +312,23 @@ class ThresholdNetwork:
 
 
 # ---------------------------------------------------------- ready-made nets
+def _real_array(values, name):
+    """float64 array of a list of real numbers (bool, int, float, NumPy
+    reals).  TypeError naming ``name`` for complex values (whose imaginary
+    part a float conversion would silently drop) and structured ones;
+    ValueError for anything else that is not a real number (str, None...).
+    """
+    for v in values:
+        if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real) \
+                or np.asarray(v).dtype.kind in "cV":
+            raise TypeError(f"{name} must be real numbers, got {v!r} of type "
+                            f"{type(v).__name__}")
+    try:
+        return np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be real numbers, got {exc}") from None
+
+
 def _check_n(n_inputs):
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, numbers.Integral) \
             or n_inputs < 1:

@@ -30,7 +30,8 @@ from pynn._activations import Activation
 from pynn._rules import Rule, Status
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn._validation import (as_float_array, check_dtype, check_positive,
-                              check_seed, check_targets, check_X)
+                              check_sample_weight, check_seed, check_targets,
+                              check_X, refuse_masked, to_array)
 
 # The AVX2 build of the epoch loop on CPUs that have it (same results).
 _rules = _simd.load("_rules")
@@ -59,11 +60,6 @@ def _check_tol(tol):
     if tol is None:
         return None
     return float(check_positive(tol, "tol", allow_zero=True))
-
-
-def _kernel_seed(seed):
-    """A 64-bit seed for the kernel's shuffle (fresh entropy for None)."""
-    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
 
 
 def _init_params(w_init, b_init, n_out, n_in, single, dtype, rng=None):
@@ -129,24 +125,32 @@ class _SingleLayerRule:
         return U[:, 0] if self._single else U
 
     def _run(self, rule, X, T, W, b, lr, epochs, batch=False, fit_bias=True,
-             shuffle=False, seed=None, tol=None):
-        seed64 = _kernel_seed(seed) if shuffle else 0
+             shuffle=False, seed=None, tol=None, sample_weight=None):
+        """One call of the compiled loop.  With ``shuffle`` the order of
+        epoch k is the k-th ``np.random.default_rng(seed).shuffle`` of the
+        previous epoch's order (``seed`` may also be a Generator)."""
         return _rules.fit_epochs(int(rule), X, T, W, b, float(lr), int(epochs),
                                  batch=batch, fit_bias=fit_bias,
-                                 shuffle=shuffle, seed=seed64,
-                                 tol=-1.0 if tol is None else tol)
+                                 shuffle=shuffle, seed=seed,
+                                 tol=-1.0 if tol is None else tol,
+                                 sample_weight=sample_weight)
 
 
 # --------------------------------------------------------------- perceptron
 def _perceptron_targets(t, n, dtype):
-    """Return (T (n, k), mode, single) for the perceptron's targets.
+    """Return (T (n, k), mode, single, classes) for the perceptron's targets.
 
-    mode is "step" ({0, 1}), "sign" ({−1, +1}) or "classes" (class indices
-    0..C−1 with C ≥ 3, trained one-vs-rest with step units).
+    mode is "step" ({0, 1}), "sign" ({−1, +1}) or "classes" (class labels:
+    whole numbers ≥ 0 with at least 3 distinct values, or 2 that are not
+    {0, 1}; trained one-vs-rest with step units, one unit per distinct
+    label in ``classes`` (sorted), so memory follows the number of classes,
+    not the largest label).
     """
-    arr = np.asarray(t)
+    arr = to_array(t, "t")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"t must hold numbers, got dtype {arr.dtype}")
+    refuse_masked(arr, "t")
+    arr = np.asarray(arr)                  # a plain array from here on
     if arr.ndim not in (1, 2) or arr.shape[0] != n:
         raise ValueError(f"t must have shape ({n},) or ({n}, n_units) to match "
                          f"X's {n} samples, got {arr.shape}")
@@ -154,26 +158,24 @@ def _perceptron_targets(t, n, dtype):
         raise ValueError("t has no columns; need at least one unit")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError("t contains NaN or infinity")
-    # Elementwise tests rather than np.unique: no sort of a long t.
+    # Elementwise tests first: no sort of a long t in the common cases.
     ones = arr == 1
     if (ones | (arr == 0)).all():
-        mode = "step"
-    elif (ones | (arr == -1)).all():
-        mode = "sign"
-    elif arr.ndim == 1 and arr.min() >= 0 and (arr == np.round(arr)).all():
-        mode = "classes"
-    else:
+        return np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype), "step", \
+            arr.ndim == 1, None
+    if (ones | (arr == -1)).all():
+        return np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype), "sign", \
+            arr.ndim == 1, None
+    if not (arr.ndim == 1 and arr.min() >= 0 and (arr == np.round(arr)).all()
+            and arr.max() < 2.0 ** 63):
         raise ValueError(
             "t must hold {0, 1} targets (step unit), {-1, +1} targets (sign "
-            "unit) or, 1-D, class indices 0..C-1 (one-vs-rest); got values "
-            f"{np.unique(arr)[:10].tolist()}")
-    if mode == "classes":
-        idx = arr.astype(np.intp)
-        T = np.zeros((n, int(idx.max()) + 1), dtype=dtype)
-        T[np.arange(n), idx] = 1
-        return T, mode, False
-    T = np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype)
-    return T, mode, arr.ndim == 1
+            "unit) or, 1-D, class labels (whole numbers in [0, 2**63)) "
+            f"trained one-vs-rest; got values {np.unique(arr)[:10].tolist()}")
+    classes, idx = np.unique(arr, return_inverse=True)
+    T = np.zeros((n, classes.size), dtype=dtype)
+    T[np.arange(n), idx] = 1
+    return T, "classes", False, classes.astype(np.int64)
 
 
 class Perceptron(_SingleLayerRule):
@@ -213,14 +215,24 @@ class Perceptron(_SingleLayerRule):
     errors_ : ndarray of int
         Updates (misclassified samples, summed over units) of each epoch.
     classes_ : ndarray or None
-        0..C−1 when trained one-vs-rest on class indices, else None.
+        The distinct class labels (sorted, int64) when trained one-vs-rest
+        on class labels, else None.
 
     Notes
     -----
     Targets: 1-D {0, 1} or {−1, +1} (one unit); 2-D (n, k) of either kind
-    (k independent units); or 1-D class indices 0..C−1 with C ≥ 3, trained
-    one-vs-rest (unit c learns I{t = c} with a step unit) and predicted by
-    the largest wᵀx + b.
+    (k independent units); or 1-D class labels (whole numbers ≥ 0, e.g.
+    0..C−1 with C ≥ 3), trained one-vs-rest: unit c learns I{t = classes_[c]}
+    with a step unit, one unit per distinct label, and the prediction is the
+    label of the largest wᵀx + b.
+
+    Sample weights s_i ≥ 0 scale each sample's step:
+    w ← w + η s_i (t_i − y_i) x_i.  A zero weight is exactly the same as
+    removing the sample (it is skipped: no update, not counted in
+    ``errors_``, not needed for convergence).  An integer weight k is one
+    visit with a k times larger step — *not* k consecutive visits, which
+    would recompute y after each step.  ``errors_`` still counts the
+    updates (samples), not their weights.
 
     Examples
     --------
@@ -243,23 +255,26 @@ class Perceptron(_SingleLayerRule):
         self.w = None
         self.b = None
 
-    def fit(self, X, t, w_init=None, b_init=None):
+    def fit(self, X, t, w_init=None, b_init=None, sample_weight=None):
         """Train on X (n, n_features) with targets t; returns self.
 
         ``w_init`` (default zeros) and ``b_init`` (default 0) set the
-        starting point; shapes follow ``w`` and ``b``.
+        starting point; shapes follow ``w`` and ``b``.  ``sample_weight``
+        (n,) of finite weights ≥ 0, not all 0 (default: all 1) scales each
+        sample's step, see Notes.
         """
         X = as_float_array(X, "X", self._dtype, allow_empty=False)
         n, n_in = X.shape
-        T, mode, single = _perceptron_targets(t, n, self._dtype)
+        T, mode, single, classes = _perceptron_targets(t, n, self._dtype)
+        sw = check_sample_weight(sample_weight, n, self._dtype)
         W, b = _init_params(w_init, b_init, T.shape[1], n_in, single,
                             self._dtype)
         rule = Rule.PERCEPTRON_SIGN if mode == "sign" else Rule.PERCEPTRON_STEP
         n_epochs, status, stats, _ = self._run(
             rule, X, T, W, b, self.lr, self.max_epochs, shuffle=self.shuffle,
-            seed=self.seed)
+            seed=self.seed, sample_weight=sw)
         self._mode = mode
-        self.classes_ = np.arange(T.shape[1]) if mode == "classes" else None
+        self.classes_ = classes
         self._store(W, b, single)
         self.n_epochs_ = n_epochs
         self.errors_ = stats.astype(np.int64)
@@ -331,11 +346,27 @@ class LMS(_SingleLayerRule):
     n_epochs_ : int
     converged_ : bool
         True iff ``tol`` stopped the training.
+
+    Notes
+    -----
+    Sample weights s_i ≥ 0 (``fit(..., sample_weight=s)``) follow
+    scikit-learn's semantics.  Batch: one step with the weighted mean,
+    ``w ← w + (η / Σ_i s_i) Σ_i s_i (d_i − u_i) x_i``, and ``loss_`` is the
+    weighted mean Σ_i s_i ½‖d_i − u_i‖² / Σ_i s_i; so integer weights equal
+    repeating the samples (up to the rounding of the sums, which are then
+    formed in another order) and zero weights equal removing them
+    (bit-exact).  Online: each sample's step is scaled,
+    ``w ← w + η s_i (d_i − u_i) x_i``; a zero weight is exactly removing
+    the sample, and an integer weight k is one visit with a k times larger
+    step (not k consecutive visits, which would recompute u each time);
+    ``loss_`` is the same weighted mean.  All weights 1 give bit-identical
+    results to no weights.
     """
 
     _params = ("lr", "epochs", "batch", "shuffle", "tol", "seed", "dtype")
     _rule = Rule.LMS
     _name = "LMS"
+    _tname = "d"          # the targets' name in fit and in error messages
 
     def __init__(self, lr=0.01, epochs=10, batch=False, shuffle=False,
                  tol=None, seed=None, dtype="float32"):
@@ -352,33 +383,39 @@ class LMS(_SingleLayerRule):
 
     def _targets(self, d, n):
         """(D (n, k), single) from 1-D or 2-D targets."""
-        nd = np.ndim(d)
+        name = self._tname
+        d = to_array(d, name)
+        nd = d.ndim
         if nd not in (1, 2):
-            raise ValueError(f"d must have shape ({n},) or ({n}, n_outputs), "
-                             f"got {np.shape(d)}")
-        k = 1 if nd == 1 else np.shape(d)[1]
+            raise ValueError(f"{name} must have shape ({n},) or ({n}, "
+                             f"n_outputs), got {d.shape}")
+        k = 1 if nd == 1 else d.shape[1]
         if k == 0:
-            raise ValueError("d has no columns; need at least one output")
-        D = check_targets(d, n, k, self._dtype, name="d")
+            raise ValueError(f"{name} has no columns; need at least one output")
+        D = check_targets(d, n, k, self._dtype, name=name)
         return D, nd == 1
 
     def _check_range(self, D):
         """LMS takes any real target; subclasses restrict the range."""
 
-    def fit(self, X, d, w_init=None, b_init=None):
+    def fit(self, X, d, w_init=None, b_init=None, sample_weight=None):
         """Train on X (n, n_features) with targets d (n,) or (n, k).
 
         ``w_init`` (default zeros) and ``b_init`` (default 0) set the
-        starting point; returns self.
+        starting point; ``sample_weight`` (n,) of finite weights ≥ 0, not
+        all 0 (default: all 1) weights the samples, see Notes.  Returns
+        self.
         """
         X = as_float_array(X, "X", self._dtype, allow_empty=False)
         D, single = self._targets(d, X.shape[0])
         self._check_range(D)
+        sw = check_sample_weight(sample_weight, X.shape[0], self._dtype)
         W, b = _init_params(w_init, b_init, D.shape[1], X.shape[1], single,
                             self._dtype)
         n_epochs, status, stats, norms = self._run(
             self._rule, X, D, W, b, self.lr, self.epochs, batch=self.batch,
-            shuffle=self.shuffle, seed=self.seed, tol=self.tol)
+            shuffle=self.shuffle, seed=self.seed, tol=self.tol,
+            sample_weight=sw)
         self._store(W, b, single)
         self.n_epochs_ = n_epochs
         self.loss_ = stats
@@ -422,9 +459,12 @@ class Adaline(LMS):
     """
 
     _name = "Adaline"
+    _tname = "t"
 
     def _targets(self, d, n):
-        arr = np.asarray(d)
+        arr = to_array(d, "t")
+        refuse_masked(arr, "t")
+        arr = np.asarray(arr)
         if arr.dtype.kind in "biuf" and arr.size and np.isfinite(arr).all() \
                 and not np.isin(arr, (-1, 1)).all():
             raise ValueError(
@@ -433,9 +473,13 @@ class Adaline(LMS):
                 "2 * t - 1)")
         return super()._targets(d, n)
 
-    def fit(self, X, t, w_init=None, b_init=None):
-        """Train on X (n, n_features) with ±1 targets t; returns self."""
-        return super().fit(X, t, w_init=w_init, b_init=b_init)
+    def fit(self, X, t, w_init=None, b_init=None, sample_weight=None):
+        """Train on X (n, n_features) with ±1 targets t; returns self.
+
+        ``sample_weight`` as in :meth:`LMS.fit` (see :class:`LMS`, Notes).
+        """
+        return super().fit(X, t, w_init=w_init, b_init=b_init,
+                           sample_weight=sample_weight)
 
     def predict(self, X):
         """sign(wᵀx + b) as ints in {−1, +1}."""
@@ -465,6 +509,12 @@ class GeneralizedDelta(LMS):
     Attributes
     ----------
     As in :class:`LMS`; ``loss_`` is the mean of ½‖d − y‖².
+
+    Notes
+    -----
+    ``sample_weight`` as in :class:`LMS`: the factor (d − y) φ′(u) of
+    sample i is multiplied by s_i (batch: weighted mean over Σ s_i; online:
+    a step scaled by s_i; zero weight = removal exactly).
     """
 
     _params = ("activation",) + LMS._params
@@ -485,7 +535,7 @@ class GeneralizedDelta(LMS):
     def _check_range(self, D):
         lo, hi = self._range
         if D.min() < lo or D.max() > hi:
-            raise ValueError(f"d must lie in [{lo:g}, {hi:g}] for "
+            raise ValueError(f"{self._tname} must lie in [{lo:g}, {hi:g}] for "
                              f"{self.activation} units")
 
     def predict(self, X):
@@ -536,6 +586,16 @@ class Hebbian(_SingleLayerRule):
         Mean of y² over each epoch's samples (for Oja's rule on centred X it
         tends to the top eigenvalue of the covariance).
     n_epochs_ : int
+
+    Notes
+    -----
+    ``fit`` takes no ``sample_weight``: Hebbian learning has no loss whose
+    samples could be weighted, it follows the correlation E[x xᵀ] of the
+    data.  A weighted correlation Σ s_i x_i x_iᵀ is had by scaling the
+    rows, x_i → √s_i x_i (y then scales by √s_i too, so y x by s_i).
+
+    The seed drives one ``np.random.default_rng(seed)``: first the default
+    w_init, then the per-epoch shuffles.
     """
 
     _params = ("rule", "lr", "epochs", "batch", "shuffle", "seed", "dtype")
@@ -565,15 +625,16 @@ class Hebbian(_SingleLayerRule):
         """
         X = as_float_array(X, "X", self._dtype, allow_empty=False)
         n, n_in = X.shape
+        rng = np.random.default_rng(self.seed)
         if w_init is None:
-            v = np.random.default_rng(self.seed).standard_normal(n_in)
+            v = rng.standard_normal(n_in)
             w_init = v / np.linalg.norm(v)
         W, b = _init_params(w_init, None, 1, n_in, True, self._dtype)
         T = np.empty((n, 0), dtype=self._dtype)
         n_epochs, status, stats, norms = self._run(
             self._RULES[self.rule], X, T, W, b, self.lr, self.epochs,
             batch=self.batch, fit_bias=False, shuffle=self.shuffle,
-            seed=self.seed)
+            seed=rng)
         self._store(W, b, True)
         self.b = 0.0
         self.n_epochs_ = n_epochs

@@ -676,3 +676,132 @@ def test_blas_thread_limit_is_balanced_when_threads_race_the_first_lookup(
     assert inside == [1, 1, 1, 1]
     assert _threads._holders == 0
     assert _threads.blas_threads() == before
+
+
+# ------------- issue 17 items 7, 9 and 10: errors that name the argument
+import fractions                                         # noqa: E402
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda v: pynn.Perceptron(max_epochs=v), "max_epochs"),
+    (lambda v: pynn.LMS(epochs=v), "epochs"),
+    (lambda v: pynn.Hebbian(epochs=v), "epochs"),
+    (lambda v: pynn.Trainer(pynn.MLP([2, 1]), epochs=v), "epochs"),
+    (lambda v: pynn.Trainer(pynn.MLP([2, 1]), batch_size=v), "batch_size"),
+    (lambda v: pynn.Trainer(pynn.MLP([2, 1]), patience=v), "patience"),
+    (lambda v: pynn.Trainer(pynn.MLP([2, 1]), n_iter_no_change=v),
+     "n_iter_no_change"),
+    (lambda v: pynn.Trainer(pynn.MLP([2, 1]), n_threads=v), "n_threads"),
+])
+def test_huge_or_fractional_counts_name_the_argument(make, name):
+    """Regression (issue 17 item 10): 2**64 gave NumPy's "ufunc 'isfinite'
+    not supported"; a Fraction is not an integer count."""
+    for v in (2 ** 64, 2 ** 63, 10 ** 400):
+        with pytest.raises(ValueError, match=f"^{name} must be at most 2\\*\\*63"):
+            make(v)
+    with pytest.raises(TypeError, match=f"^{name} must be an integer"):
+        make(fractions.Fraction(4, 1))
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: pynn.Perceptron(lr=v), lambda v: pynn.LMS(lr=v),
+    lambda v: pynn.Adaline(lr=v), lambda v: pynn.Hebbian(lr=v),
+    lambda v: pynn.Trainer(pynn.MLP([2, 1]), lr=v),
+])
+def test_huge_ints_and_fractions_for_lr(make):
+    """Regression (issue 17 item 10).  A Fraction is accepted when it is
+    exactly a float (then stored as that float), refused otherwise; an int
+    is fine as long as float64 holds it."""
+    with pytest.raises(ValueError, match="^lr must be > 0 and finite, got a "
+                                         "value too large"):
+        make(10 ** 400)
+    with pytest.raises(ValueError, match=r"^lr = Fraction\(1, 3\) is not "
+                                         "exactly a float64"):
+        make(fractions.Fraction(1, 3))
+    m = make(fractions.Fraction(1, 4))
+    assert m.lr == 0.25 and type(m.lr) is float
+    assert make(2 ** 64).lr == 2 ** 64
+
+
+def test_seed_of_any_size_and_bad_seeds_name_it():
+    assert pynn.Perceptron(seed=2 ** 100, shuffle=True).fit(
+        [[0, 0], [1, 1]], [0, 1]).converged_
+    with pytest.raises(TypeError, match="^seed must be None or a non-negative"):
+        pynn.Perceptron(seed=fractions.Fraction(1, 2))
+    with pytest.raises(ValueError, match="^seed must be None or a non-negative"):
+        pynn.LMS(seed=np.int64(-1))
+
+
+@pytest.mark.parametrize("fit, name", [
+    (lambda t: pynn.Perceptron().fit([[0.0], [1.0]], t), "t"),
+    (lambda t: pynn.LMS().fit([[0.0], [1.0]], t), "d"),
+    (lambda t: pynn.Adaline().fit([[0.0], [1.0]], t), "t"),
+    (lambda t: pynn.GeneralizedDelta().fit([[0.0], [1.0]], t), "d"),
+    (lambda t: pynn.MLP([1, 2], output="softmax").backward(
+        [[0.0], [1.0]], t, "cross_entropy"), "T"),
+])
+def test_ragged_targets_name_the_argument(fit, name):
+    """Regression (issue 17 item 10): NumPy's "inhomogeneous shape"."""
+    with pytest.raises(ValueError, match=f"^{name} must be a numeric array"):
+        fit([[1.0, 0.0], [1.0]])
+
+
+def test_adaline_errors_name_t_not_d():
+    """Regression (issue 17 item 10)."""
+    X = [[0.0], [1.0]]
+    with pytest.raises(ValueError, match="^t must have shape"):
+        pynn.Adaline().fit(X, np.ones((2, 1, 1)))
+    with pytest.raises(ValueError, match="^t has no columns"):
+        pynn.Adaline().fit(X, np.ones((2, 0)))
+    with pytest.raises(ValueError, match="^t has 1 labels|^t has shape"):
+        pynn.Adaline().fit(X, [[1.0]])
+    with pytest.raises(ValueError, match="^t contains NaN"):
+        pynn.Adaline().fit(X, [1.0, np.nan])
+
+
+@pytest.mark.parametrize("raw", [-1, np.nan, 7, 1])
+def test_masked_class_labels_are_refused_consistently(raw):
+    """Regression (issue 17 item 7): validation read the masked values and
+    conversion the raw ones (a masked -1 trained as the last class, a masked
+    NaN gave IndexError).  Every check now reads the raw data, and a masked
+    entry that survives them is refused: never a silent training."""
+    X = np.zeros((3, 2))
+    t = np.ma.masked_array(np.array([0.0, 1.0, raw]), mask=[0, 0, 1])
+    m = pynn.MLP([2, 3], output="softmax", seed=0, dtype="float64")
+    before = m.params.copy()
+    with pytest.raises(ValueError, match="^T "):
+        m.train_step(X, t, "cross_entropy", lr=0.1)
+    np.testing.assert_array_equal(m.params, before)
+    with pytest.raises(ValueError, match="^t "):
+        pynn.Perceptron().fit(X, t)
+    with pytest.raises(ValueError, match="^t "):
+        pynn.Adaline().fit(X, np.ma.masked_array([1, -1, raw], mask=[0, 0, 1]))
+    with pytest.raises(ValueError, match="^d is a masked array|^d contains"):
+        pynn.LMS().fit(X, t)
+    # Without masked entries a masked array is just its data.
+    ok = np.ma.masked_array([0, 1, 2], mask=False)
+    assert pynn.Perceptron().fit(X, ok).classes_.tolist() == [0, 1, 2]
+
+
+def test_masked_entries_with_valid_raw_values_are_refused_with_a_clear_error():
+    t = np.ma.masked_array([0, 1, 1], mask=[0, 0, 1])
+    with pytest.raises(ValueError, match="t is a masked array with 1 masked "
+                                         "entries.*filled"):
+        pynn.Perceptron().fit(np.zeros((3, 2)), t)
+
+
+@pytest.mark.parametrize("weights, exc", [
+    ([1 + 2j, 1], TypeError),
+    (np.array([1.0, 1.0], dtype=complex), TypeError),
+    ({"x1": 2j, "x2": 1}, TypeError),
+    (np.zeros(2, dtype=[("a", "f8")]), TypeError),
+    ({"x1": np.zeros(1, dtype=[("a", "f8"), ("b", "f8")])[0]}, TypeError),
+])
+def test_logic_add_unit_refuses_complex_and_structured_weights(weights, exc):
+    """Regression (issue 17 item 9): the imaginary part was dropped."""
+    net = pynn.logic.ThresholdNetwork(2)
+    with pytest.raises(exc, match="^weights must be real numbers"):
+        net.add_unit(weights, 0.5)
+    with pytest.raises(TypeError, match="^bias must be real numbers"):
+        net.add_unit([1, 1], np.complex128(0.5))
+    assert net.units == []

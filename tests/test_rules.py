@@ -846,3 +846,405 @@ def test_avx2_build_is_bit_identical_to_the_baseline(dtype, rule, batch, n_in):
     base.forward(X, W0, b0, U0)
     avx2.forward(X, W0, b0, U1)
     np.testing.assert_array_equal(U0, U1)
+
+
+# ------------------------------------------------------------ sample weights
+def _weighted_data(n=40, n_in=5, seed=0, kind="lms"):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in))
+    if kind == "perceptron":
+        t = (X @ rng.standard_normal(n_in) + 0.3 > 0).astype(int)
+    elif kind == "adaline":
+        t = np.where(X @ rng.standard_normal(n_in) > 0, 1, -1)
+    elif kind == "sigmoid":
+        t = 1 / (1 + np.exp(-X @ rng.standard_normal(n_in)))
+    elif kind == "tanh":
+        t = np.tanh(X @ rng.standard_normal(n_in))
+    else:
+        t = X @ rng.standard_normal(n_in) + 0.5 + 0.1 * rng.standard_normal(n)
+    return X, t
+
+
+def _rule_cases():
+    """(name, factory, kind) for every rule that takes sample_weight."""
+    cases = [("perceptron", lambda **k: Perceptron(lr=0.5, max_epochs=30, **k),
+              "perceptron")]
+    for batch in (False, True):
+        cases += [
+            (f"lms-{batch}", lambda b=batch, **k: LMS(lr=0.02, epochs=15, batch=b, **k), "lms"),
+            (f"adaline-{batch}", lambda b=batch, **k: Adaline(lr=0.02, epochs=15, batch=b, **k), "adaline"),
+            (f"sigmoid-{batch}", lambda b=batch, **k: GeneralizedDelta(
+                "sigmoid", lr=0.3, epochs=15, batch=b, **k), "sigmoid"),
+            (f"tanh-{batch}", lambda b=batch, **k: GeneralizedDelta(
+                "tanh", lr=0.1, epochs=15, batch=b, **k), "tanh"),
+        ]
+    return cases
+
+
+RULE_CASES = _rule_cases()
+
+
+def _fitted_state(m):
+    stats = m.errors_ if isinstance(m, Perceptron) else m.loss_
+    return np.asarray(m.w).tobytes(), np.asarray(m.b).tobytes(), \
+        np.asarray(stats).tobytes(), m.n_epochs_
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, make, kind", RULE_CASES, ids=[c[0] for c in RULE_CASES])
+def test_sample_weight_all_ones_is_bit_identical_to_none(name, make, kind, dtype):
+    X, t = _weighted_data(kind=kind)
+    for shuffle in (False, True):
+        a = make(dtype=dtype, shuffle=shuffle, seed=4).fit(X, t)
+        b = make(dtype=dtype, shuffle=shuffle, seed=4).fit(
+            X, t, sample_weight=np.ones(len(X)))
+        assert _fitted_state(a) == _fitted_state(b)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, make, kind", RULE_CASES, ids=[c[0] for c in RULE_CASES])
+def test_zero_sample_weight_is_exactly_removing_the_sample(name, make, kind, dtype):
+    """Bit-exact, online and batch: a weight-0 sample is skipped."""
+    X, t = _weighted_data(kind=kind)
+    rng = np.random.default_rng(1)
+    sw = rng.uniform(0.2, 3.0, len(X))
+    sw[[0, 3, 17, 39]] = 0
+    keep = sw > 0
+    a = make(dtype=dtype).fit(X, t, sample_weight=sw)
+    b = make(dtype=dtype).fit(X[keep], t[keep], sample_weight=sw[keep])
+    assert _fitted_state(a) == _fitted_state(b)
+    # Unweighted otherwise: 0/1 weights are exactly a subset.
+    a = make(dtype=dtype).fit(X, t, sample_weight=keep.astype(float))
+    b = make(dtype=dtype).fit(X[keep], t[keep])
+    assert _fitted_state(a) == _fitted_state(b)
+
+
+@pytest.mark.parametrize("kind, make", [
+    ("lms", lambda: LMS(lr=0.05, epochs=20, batch=True, dtype="float64")),
+    ("adaline", lambda: Adaline(lr=0.05, epochs=20, batch=True, dtype="float64")),
+    ("sigmoid", lambda: GeneralizedDelta("sigmoid", lr=0.5, epochs=20, batch=True,
+                                         dtype="float64")),
+    ("tanh", lambda: GeneralizedDelta("tanh", lr=0.2, epochs=20, batch=True,
+                                      dtype="float64")),
+])
+def test_batch_integer_weights_equal_repeating_samples(kind, make):
+    """Batch: weight k = k copies of the sample.  Equal to rounding only:
+    the weighted sum adds k·r_i x_i once where the copies add r_i x_i k
+    times, in another order (float64, observed ≤ a few ulp)."""
+    X, t = _weighted_data(kind=kind)
+    k = np.random.default_rng(2).integers(0, 4, len(X))
+    k[0] = 3
+    a = make().fit(X, t, sample_weight=k)
+    idx = np.repeat(np.arange(len(X)), k)
+    b = make().fit(X[idx], t[idx])
+    np.testing.assert_allclose(a.w, b.w, rtol=1e-13, atol=1e-15)
+    assert a.b == pytest.approx(b.b, rel=1e-13, abs=1e-15)
+    np.testing.assert_allclose(a.loss_, b.loss_, rtol=1e-13)
+
+
+def ref_online_weighted(X, d, sw, w, b, lr, epochs, phi="identity"):
+    """Online rule with sample weights: w ← w + η s_i r_i x_i (skip s_i = 0);
+    the loss is Σ s_i ½ e_i² / Σ s_i."""
+    X = np.asarray(X, float)
+    w = np.array(w, float)
+    b = float(b)
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for x, di, si in zip(X, d, sw):
+            if si == 0:
+                continue
+            u = dot(w, x) + b
+            if phi == "identity":
+                y, r = u, di - u
+            else:
+                y = math.tanh(u)
+                r = (di - y) * (1.0 - y * y)
+            e = di - y
+            total += si * (0.5 * e * e)
+            c = lr * (r * si)
+            w = w + c * x
+            b = b + c
+        losses.append(total / float(np.sum(sw)))
+    return w, b, losses
+
+
+@pytest.mark.parametrize("phi", ["identity", "tanh"])
+def test_online_sample_weight_scales_each_step_against_oracle(phi):
+    X, d = _weighted_data(n=30, n_in=4, kind="tanh")
+    sw = np.random.default_rng(3).uniform(0, 2, 30)
+    sw[5] = 0
+    m = (LMS(lr=0.05, epochs=7, dtype="float64") if phi == "identity" else
+         GeneralizedDelta("tanh", lr=0.05, epochs=7, dtype="float64"))
+    m.fit(X, d, sample_weight=sw)
+    w, b, losses = ref_online_weighted(X, d, sw, np.zeros(4), 0.0, 0.05, 7, phi)
+    np.testing.assert_array_equal(m.w, w)           # n_in < 8: same sums
+    assert m.b == b
+    np.testing.assert_array_equal(m.loss_, losses)
+
+
+def test_online_integer_weight_is_one_larger_step_not_repeated_visits():
+    X = np.array([[1.0, 2.0]])
+    d = np.array([3.0])
+    a = LMS(lr=0.05, epochs=1, dtype="float64").fit(X, d, sample_weight=[2])
+    b = LMS(lr=0.1, epochs=1, dtype="float64").fit(X, d)
+    np.testing.assert_array_equal(a.w, b.w)         # η·2 exactly (power of 2)
+    c = LMS(lr=0.05, epochs=1, dtype="float64").fit(np.repeat(X, 2, 0), [3.0, 3.0])
+    assert not np.allclose(a.w, c.w)                # two visits differ
+
+
+def test_weighted_perceptron_against_oracle():
+    X, t = _weighted_data(n=30, n_in=3, kind="perceptron")
+    sw = np.random.default_rng(5).uniform(0, 2, 30)
+    sw[[2, 9]] = 0
+    p = Perceptron(lr=0.5, max_epochs=50, dtype="float64").fit(X, t, sample_weight=sw)
+    w, b = np.zeros(3), 0.0
+    errors = []
+    for _ in range(50):
+        n_err = 0
+        for x, ti, si in zip(X, t, sw):
+            if si == 0:
+                continue
+            y = 1.0 if dot(w, x) + b > 0 else 0.0
+            if ti != y:
+                n_err += 1
+                c = 0.5 * ((ti - y) * si)
+                w = w + c * x
+                b = b + c
+        errors.append(n_err)
+        if n_err == 0:
+            break
+    np.testing.assert_array_equal(p.w, w)
+    assert p.b == b and p.errors_.tolist() == errors
+
+
+@pytest.mark.parametrize("make, t", [
+    (lambda: Perceptron(), AND_T), (lambda: LMS(), [0.1, 0.2, 0.3, 0.4]),
+    (lambda: Adaline(), [1, -1, 1, -1]),
+    (lambda: GeneralizedDelta(), [0.1, 0.2, 0.3, 0.4]),
+])
+@pytest.mark.parametrize("sw, exc, match", [
+    ([1, 1, 1], ValueError, "sample_weight has 3 weights for 4 samples"),
+    ([1, -1, 1, 1], ValueError, "sample_weight must be ≥ 0"),
+    ([1, np.nan, 1, 1], ValueError, "sample_weight contains NaN"),
+    ([0, 0, 0, 0], ValueError, "sample_weight sums to 0"),
+    ([[1, 1], [1, 1]], ValueError, "sample_weight must be a 1-D"),
+    ([1j, 1, 1, 1], TypeError, "sample_weight must hold real"),
+])
+def test_bad_sample_weight_is_refused_and_keeps_the_model(make, t, sw, exc, match):
+    m = make().fit(AND_X, t)
+    before = _fitted_state(m)
+    with pytest.raises(exc, match=match):
+        m.fit(AND_X, t, sample_weight=sw)
+    assert _fitted_state(m) == before
+
+
+def test_hebbian_takes_no_sample_weight():
+    with pytest.raises(TypeError):
+        Hebbian().fit(AND_X, sample_weight=[1, 1, 1, 1])
+
+
+# ------------------------------------ memory follows the epochs actually run
+def _peak_bytes(fn):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_huge_max_epochs_allocates_nothing_in_proportion():
+    """Regression (issue 17 item 8): Perceptron(max_epochs=10**12) asked
+    for 7.3 TiB of per-epoch statistics before the first epoch."""
+    box = {}
+    peak = _peak_bytes(lambda: box.update(
+        p=Perceptron(max_epochs=10 ** 12).fit(AND_X, AND_T)))
+    assert box["p"].converged_ and box["p"].n_epochs_ == len(box["p"].errors_)
+    assert peak < 1 << 20
+    X, d = _weighted_data(n=20, n_in=3)
+    peak = _peak_bytes(lambda: box.update(
+        a=LMS(lr=0.05, epochs=2 ** 63 - 1, tol=1e-9, dtype="float64").fit(X, d)))
+    assert box["a"].converged_ and peak < 1 << 20
+
+
+@pytest.mark.parametrize("tol", [None, 1e-10])
+def test_long_runs_continue_across_the_kernel_chunks(tol):
+    """Epochs run in calls of 256, 512, ... epochs: the losses, the order of
+    the updates and the |ΔL| < tol test carry over exactly (float64 oracle,
+    n_in < 8 so its sums are the kernel's)."""
+    X, d = _weighted_data(n=6, n_in=3, seed=8)
+    m = LMS(lr=0.01, epochs=1000, tol=tol, dtype="float64").fit(X, d)
+    w, b, losses = ref_online(X, d, np.zeros(3), 0.0, 0.01, 1000)
+    stop = 1000
+    if tol is not None:
+        stop = next(k + 1 for k in range(1, 1000)
+                    if abs(losses[k] - losses[k - 1]) < tol)
+        assert 256 < stop < 1000                   # stops in a later chunk
+        w, b, losses = ref_online(X, d, np.zeros(3), 0.0, 0.01, stop)
+    assert m.n_epochs_ == stop and m.converged_ == (tol is not None)
+    np.testing.assert_array_equal(m.loss_, losses)
+    np.testing.assert_array_equal(m.w, w)
+    assert len(m.norms_) == stop
+
+
+def test_class_labels_use_one_unit_per_distinct_label():
+    """Regression (issue 17 item 8): t = [0, 1, 2**40] asked for 2**40 + 1
+    units (12 TiB); now one unit per distinct label."""
+    X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    t = [0, 1, 2 ** 40, 1]
+    box = {}
+    peak = _peak_bytes(lambda: box.update(
+        p=Perceptron(max_epochs=50, dtype="float64").fit(X, t)))
+    p = box["p"]
+    assert peak < 1 << 20
+    assert p.classes_.tolist() == [0, 1, 2 ** 40] and p.w.shape == (3, 2)
+    assert p.predict(X).tolist() == t
+    q = Perceptron(max_epochs=50).fit(X, [0.0, 5.0, 7.0, 5.0])
+    assert q.classes_.tolist() == [0, 5, 7] and q.classes_.dtype == np.int64
+    for c, label in enumerate([0, 5, 7]):          # one-vs-rest per label
+        r = Perceptron(max_epochs=50).fit(X, (np.array([0, 5, 7, 5]) == label) * 1)
+        np.testing.assert_array_equal(q.w[c], r.w)
+
+
+# ------------------------------------------------------ pickle and deepcopy
+def _all_rules():
+    X, d = _weighted_data(n=25, n_in=3)
+    Xp, tp = _weighted_data(n=25, n_in=3, kind="perceptron")
+    Xa, ta = _weighted_data(n=25, n_in=3, kind="adaline")
+    Xs, ts = _weighted_data(n=25, n_in=3, kind="sigmoid")
+    return [
+        (Perceptron(lr=0.5, shuffle=True, seed=3), (Xp, tp)),
+        (Perceptron(dtype="float64"), (Xp, np.array([0, 1, 2, 4, 2] * 5))),
+        (LMS(lr=0.05, epochs=5, shuffle=True, seed=1), (X, d)),
+        (LMS(lr=0.05, epochs=5, batch=True, dtype="float64"), (X, d)),
+        (Adaline(lr=0.05, epochs=5), (Xa, ta)),
+        (GeneralizedDelta("tanh", lr=0.2, epochs=5, shuffle=True, seed=2), (Xs, 2 * ts - 1)),
+        (GeneralizedDelta("sigmoid", lr=0.5, epochs=5, batch=True), (Xs, ts)),
+        (Hebbian("oja", lr=0.01, epochs=5, shuffle=True, seed=4), (X,)),
+    ]
+
+
+def _out(m, X):
+    return (m.transform(X) if isinstance(m, Hebbian) else m.predict(X)).tobytes()
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+@pytest.mark.parametrize("i", range(8))
+def test_rules_pickle_and_deepcopy_predict_and_refit_identically(copier, i):
+    import copy
+    import pickle
+
+    def dup(m):
+        return pickle.loads(pickle.dumps(m)) if copier == "pickle" else copy.deepcopy(m)
+    model, data = _all_rules()[i]
+    X = data[0]
+    unfitted = dup(model)
+    assert repr(unfitted) == repr(model)
+    with pytest.raises(NotFittedError):
+        (unfitted.transform if isinstance(model, Hebbian) else unfitted.predict)(X)
+    model.fit(*data)
+    clone = dup(model)
+    assert _out(clone, X) == _out(model, X)
+    assert np.asarray(clone.w).tobytes() == np.asarray(model.w).tobytes()
+    assert clone.n_epochs_ == model.n_epochs_
+    assert np.asarray(clone.w).base is None or clone.w is not model.w
+    # Both continue identically: a refit from the current weights.
+    kw = {} if isinstance(model, Hebbian) else {"b_init": model.b}
+    model.fit(*data, w_init=model.w.copy(), **kw)
+    clone.fit(*data, w_init=clone.w.copy(), **kw)
+    assert _out(clone, X) == _out(model, X)
+    assert np.asarray(clone.w).tobytes() == np.asarray(model.w).tobytes()
+    unfitted.fit(*data)
+    fresh = _all_rules()[i][0].fit(*data)
+    assert _out(unfitted, X) == _out(fresh, X)
+
+
+# ------------------------------- shuffling pinned to a reference Generator
+def _reference_orders(rng, n, epochs):
+    order = np.arange(n)
+    out = []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        out.append(order.copy())
+    return out
+
+
+def test_shuffle_orders_follow_a_numpy_generator_epoch_by_epoch():
+    """Regression (issue 17 item 13): the order of epoch k must be the k-th
+    ``np.random.default_rng(seed).shuffle`` of the previous one; a generator
+    re-seeded every epoch (the same order each epoch) fails this.  Expected
+    weights come from a NumPy float64 re-implementation of each rule over
+    those orders, not from pynn."""
+    n, epochs, seed = 23, 6, 12345
+    orders = _reference_orders(np.random.default_rng(seed), n, epochs)
+    assert len({o.tobytes() for o in orders}) == epochs   # orders differ
+    X, d = _weighted_data(n=n, n_in=4, seed=9)
+    # LMS online.
+    w, b, losses = np.zeros(4), 0.0, []
+    for order in orders:
+        total = 0.0
+        for i in order:
+            u = dot(w, X[i]) + b
+            e = d[i] - u
+            total += 0.5 * e * e
+            c = 0.03 * (d[i] - u)
+            w, b = w + c * X[i], b + c
+        losses.append(total / n)
+    m = LMS(lr=0.03, epochs=epochs, shuffle=True, seed=seed, dtype="float64").fit(X, d)
+    np.testing.assert_array_equal(m.w, w)
+    assert m.b == b
+    np.testing.assert_array_equal(m.loss_, losses)
+    # Perceptron (XOR-like labels, so that it never converges in 6 epochs).
+    t = (X[:, 0] * X[:, 1] > 0).astype(float)
+    w, b, errors = np.zeros(4), 0.0, []
+    for order in orders:
+        k = 0
+        for i in order:
+            y = 1.0 if dot(w, X[i]) + b > 0 else 0.0
+            if t[i] != y:
+                k += 1
+                w, b = w + (0.7 * (t[i] - y)) * X[i], b + 0.7 * (t[i] - y)
+        errors.append(k)
+    p = Perceptron(lr=0.7, max_epochs=epochs, shuffle=True, seed=seed,
+                   dtype="float64").fit(X, t)
+    np.testing.assert_array_equal(p.w, w)
+    assert p.b == b and p.errors_.tolist() == errors
+    # Oja: the same Generator draws w_init first, then the epoch orders.
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(4)
+    w = v / np.linalg.norm(v)
+    for order in _reference_orders(rng, n, epochs):
+        for i in order:
+            y = dot(w, X[i])
+            c = 0.01 * y
+            w = (1.0 - c * y) * w + c * X[i]
+    h = Hebbian("oja", lr=0.01, epochs=epochs, shuffle=True, seed=seed,
+                dtype="float64").fit(X)
+    np.testing.assert_array_equal(h.w, w)
+
+
+def test_kernel_shuffle_is_numpy_generator_shuffle_for_every_size():
+    for n in (1, 2, 3, 17, 1000):
+        order = np.arange(n, dtype=np.intp)
+        _rules.fit_epochs(_rules.Rule.LMS, np.ones((n, 1)), np.ones((n, 1)),
+                          np.zeros((1, 1)), np.zeros(1), 0.01, 3, order=order,
+                          shuffle=True, seed=99)
+        ref = np.arange(n, dtype=np.intp)
+        g = np.random.default_rng(99)
+        for _ in range(3):
+            g.shuffle(ref)
+        np.testing.assert_array_equal(order, ref)
+    # A Generator passed as the seed is advanced, like any other use of it.
+    g = np.random.default_rng(5)
+    order = np.arange(10, dtype=np.intp)
+    _rules.fit_epochs(_rules.Rule.LMS, np.ones((10, 1)), np.ones((10, 1)),
+                      np.zeros((1, 1)), np.zeros(1), 0.01, 2, order=order,
+                      shuffle=True, seed=g)
+    h = np.random.default_rng(5)
+    ref = np.arange(10)
+    h.shuffle(ref)
+    h.shuffle(ref)
+    np.testing.assert_array_equal(order, ref)
+    assert g.integers(1 << 30) == h.integers(1 << 30)
