@@ -268,7 +268,7 @@ class Model:
 
     __call__ = forward
 
-    def _forward_range(self, X, start, stop):
+    def _forward_range(self, X, start, stop, name="X"):
         """Output of dense layers start … stop−1 for input X (inference).
 
         Runs the same kernels over a view of the layers (their parameters
@@ -287,7 +287,7 @@ class Model:
                 b_offsets=lay.b_offsets[start:stop],
                 n_params=lay.n_params, w_trans=lay.w_trans[start:stop])
         layout = cache[key]
-        X = check_X(X, layers[0].n_in, self.dtype)
+        X = check_X(X, layers[0].n_in, self.dtype, name=name)
         work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)
         return self._run(X.shape[0], 1, _network.forward, layout,
                          self._params, X, work).copy()
@@ -476,6 +476,17 @@ class Model:
         return "\n".join(lines)
 
 
+def _size_list(sizes):
+    """``sizes`` as a list, or None when it is not a sequence of widths (the
+    caller's message then names it)."""
+    if isinstance(sizes, (str, bytes)):
+        return None
+    try:
+        return list(sizes)
+    except TypeError:                      # MLP(5), MLP(None)
+        return None
+
+
 def _init_state(init):
     """An initialiser as pickled: its registered name, else the callable."""
     if init is None:
@@ -516,12 +527,12 @@ class MLP(Model):
 
     def __init__(self, sizes, hidden="relu", output="identity",
                  dtype="float32", seed=None, init="glorot_normal"):
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
+        given, sizes = sizes, _size_list(sizes)
         if sizes is None or len(sizes) < 2 or not all(
                 isinstance(s, numbers.Integral) and not isinstance(s, bool)
                 and s >= 1 for s in sizes):
             raise ValueError("sizes must be a list of at least two positive "
-                             f"integers [n_inputs, ..., n_outputs], got {sizes!r}")
+                             f"integers [n_inputs, ..., n_outputs], got {given!r}")
         get_activation(hidden), get_activation(output)
         layers = [Dense(sizes[i], sizes[i + 1],
                         hidden if i < len(sizes) - 2 else output)
