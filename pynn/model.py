@@ -46,6 +46,14 @@ class Model:
         Default initialiser for W (see ``pynn.init``; default
         "glorot_normal", the notes' N(0, 2/(n_in + n_out))); biases are 0.
 
+    Notes
+    -----
+    ``pickle`` and ``copy.deepcopy`` work: the state is the architecture
+    description, the parameters and gradients, and the initialisers (by
+    name when registered in ``pynn.init``), never the compiled layout; the
+    copy predicts and trains bit-identically.  ``save``/``pynn.load`` write
+    a pickle-free file instead.
+
     Examples
     --------
     >>> model = Model([Dense(64, 32, "sigmoid"), Dense(32, 10, "softmax")])
@@ -85,11 +93,9 @@ class Model:
                 layer._attach(self._params, self._grads, int(w_off), int(b_off))
             if params is None:
                 self.initialize(seed)
-            elif np.shape(params) != self._params.shape:
-                raise ValueError(f"params must have shape "
-                                 f"{self._params.shape}, got {np.shape(params)}")
             else:
-                self._params[...] = params
+                self._params[...] = checked_shape(params, self._params.shape,
+                                                  "params")
         except BaseException:
             for layer in dense:          # leave the layers reusable
                 layer._W = layer._b = layer._dW = layer._db = None
@@ -461,11 +467,12 @@ class Model:
     def __setstate__(self, state):
         plan = _architecture.parse(state["architecture"], cls=type(self))
         Model._setup(self, plan.stack, plan.parsed, plan.dtype,
-                     init=_init_from_state(state["init"]),
+                     init=get_initializer(state["init"]),
                      params=state["params"])
-        self._grads[...] = state["grads"]
+        self._grads[...] = checked_shape(state["grads"], self._grads.shape,
+                                         "grads")
         for layer, init in zip(self.layers, state["layer_inits"]):
-            layer.init = None if init is None else _init_from_state(init)
+            layer.init = None if init is None else get_initializer(init)
         self.__dict__.update(plan.extra)
         self.__dict__.update(state["attributes"])
 
@@ -474,6 +481,14 @@ class Model:
                  f"params={self.n_params})"]
         lines += [f"  ({i}) {layer!r}" for i, layer in enumerate(self._stack)]
         return "\n".join(lines)
+
+
+def checked_shape(value, shape, name):
+    """``value`` as an array of exactly ``shape`` (no broadcasting)."""
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr
 
 
 def _size_list(sizes):
@@ -493,10 +508,6 @@ def _init_state(init):
         return None
     return next((name for name, fn in INITIALIZERS.items() if fn is init),
                 init)
-
-
-def _init_from_state(init):
-    return get_initializer(init)
 
 
 def _seed(noise_seed):
