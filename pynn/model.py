@@ -51,8 +51,9 @@ class Model:
     ``pickle`` and ``copy.deepcopy`` work: the state is the architecture
     description, the parameters and gradients, and the initialisers (by
     name when registered in ``pynn.init``), never the compiled layout; the
-    copy predicts and trains bit-identically.  ``save``/``pynn.load`` write
-    a pickle-free file instead.
+    copy predicts and trains bit-identically (``copy.copy`` too gives an
+    independent model: layers cannot be shared between two models).
+    ``save``/``pynn.load`` write a pickle-free file instead.
 
     Examples
     --------
