@@ -16,7 +16,7 @@ import numpy as np
 
 from pynn._validation import as_float_array, check_positive
 from pynn.layers import Dense
-from pynn.model import Model
+from pynn.model import Model, _size_list
 from pynn.regularization import Dropout, GaussianNoise
 from pynn.trainer import Trainer
 
@@ -53,10 +53,10 @@ class Autoencoder(Model):
                  sparsity=None, input_dropout=0.0, input_noise=0.0,
                  code_dropout=0.0, dtype="float32", seed=None,
                  init="glorot_normal"):
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else []
+        given, sizes = sizes, _size_list(sizes) or []
         if len(sizes) < 2:
             raise ValueError("sizes must list at least [n_inputs, code_size], "
-                             f"got {sizes!r}")
+                             f"got {given!r}")
         k = len(sizes) - 1
         stack = []
         if input_dropout:
@@ -109,7 +109,8 @@ class Autoencoder(Model):
 
     def decode(self, C):
         """The reconstruction from codes C (n_samples, code_size)."""
-        return self._forward_range(C, self.n_encoder_layers, len(self.layers))
+        return self._forward_range(C, self.n_encoder_layers, len(self.layers),
+                                   name="C")
 
     def reconstruct(self, X):
         """decode(encode(X)), in one pass."""

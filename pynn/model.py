@@ -46,6 +46,15 @@ class Model:
         Default initialiser for W (see ``pynn.init``; default
         "glorot_normal", the notes' N(0, 2/(n_in + n_out))); biases are 0.
 
+    Notes
+    -----
+    ``pickle`` and ``copy.deepcopy`` work: the state is the architecture
+    description, the parameters and gradients, and the initialisers (by
+    name when registered in ``pynn.init``), never the compiled layout; the
+    copy predicts and trains bit-identically (``copy.copy`` too gives an
+    independent model: layers cannot be shared between two models).
+    ``save``/``pynn.load`` write a pickle-free file instead.
+
     Examples
     --------
     >>> model = Model([Dense(64, 32, "sigmoid"), Dense(32, 10, "softmax")])
@@ -85,11 +94,9 @@ class Model:
                 layer._attach(self._params, self._grads, int(w_off), int(b_off))
             if params is None:
                 self.initialize(seed)
-            elif np.shape(params) != self._params.shape:
-                raise ValueError(f"params must have shape "
-                                 f"{self._params.shape}, got {np.shape(params)}")
             else:
-                self._params[...] = params
+                self._params[...] = checked_shape(params, self._params.shape,
+                                                  "params")
         except BaseException:
             for layer in dense:          # leave the layers reusable
                 layer._W = layer._b = layer._dW = layer._db = None
@@ -268,7 +275,7 @@ class Model:
 
     __call__ = forward
 
-    def _forward_range(self, X, start, stop):
+    def _forward_range(self, X, start, stop, name="X"):
         """Output of dense layers start … stop−1 for input X (inference).
 
         Runs the same kernels over a view of the layers (their parameters
@@ -287,7 +294,7 @@ class Model:
                 b_offsets=lay.b_offsets[start:stop],
                 n_params=lay.n_params, w_trans=lay.w_trans[start:stop])
         layout = cache[key]
-        X = check_X(X, layers[0].n_in, self.dtype)
+        X = check_X(X, layers[0].n_in, self.dtype, name=name)
         work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)
         return self._run(X.shape[0], 1, _network.forward, layout,
                          self._params, X, work).copy()
@@ -461,11 +468,12 @@ class Model:
     def __setstate__(self, state):
         plan = _architecture.parse(state["architecture"], cls=type(self))
         Model._setup(self, plan.stack, plan.parsed, plan.dtype,
-                     init=_init_from_state(state["init"]),
+                     init=get_initializer(state["init"]),
                      params=state["params"])
-        self._grads[...] = state["grads"]
+        self._grads[...] = checked_shape(state["grads"], self._grads.shape,
+                                         "grads")
         for layer, init in zip(self.layers, state["layer_inits"]):
-            layer.init = None if init is None else _init_from_state(init)
+            layer.init = None if init is None else get_initializer(init)
         self.__dict__.update(plan.extra)
         self.__dict__.update(state["attributes"])
 
@@ -476,16 +484,31 @@ class Model:
         return "\n".join(lines)
 
 
+def checked_shape(value, shape, name):
+    """``value`` as an array of exactly ``shape`` (no broadcasting)."""
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr
+
+
+def _size_list(sizes):
+    """``sizes`` as a list, or None when it is not a sequence of widths (the
+    caller's message then names it)."""
+    if isinstance(sizes, (str, bytes)):
+        return None
+    try:
+        return list(sizes)
+    except TypeError:                      # MLP(5), MLP(None)
+        return None
+
+
 def _init_state(init):
     """An initialiser as pickled: its registered name, else the callable."""
     if init is None:
         return None
     return next((name for name, fn in INITIALIZERS.items() if fn is init),
                 init)
-
-
-def _init_from_state(init):
-    return get_initializer(init)
 
 
 def _seed(noise_seed):
@@ -516,12 +539,12 @@ class MLP(Model):
 
     def __init__(self, sizes, hidden="relu", output="identity",
                  dtype="float32", seed=None, init="glorot_normal"):
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
+        given, sizes = sizes, _size_list(sizes)
         if sizes is None or len(sizes) < 2 or not all(
                 isinstance(s, numbers.Integral) and not isinstance(s, bool)
                 and s >= 1 for s in sizes):
             raise ValueError("sizes must be a list of at least two positive "
-                             f"integers [n_inputs, ..., n_outputs], got {sizes!r}")
+                             f"integers [n_inputs, ..., n_outputs], got {given!r}")
         get_activation(hidden), get_activation(output)
         layers = [Dense(sizes[i], sizes[i + 1],
                         hidden if i < len(sizes) - 2 else output)

@@ -21,6 +21,15 @@ kernel's status into attributes or errors.
 Training never loses the user's work: when the weights or the loss stop
 being finite, ``fit`` raises :class:`DivergenceError` and the model keeps the
 weights of the last finite epoch.
+
+``shuffle=True`` visits the samples of epoch k in the order obtained by
+applying ``rng.shuffle`` k times to 0..n−1, with one
+``rng = np.random.default_rng(seed)`` per ``fit`` (the compiled loop runs
+NumPy's own shuffle algorithm on that generator's bit stream).  The
+supervised rules take ``sample_weight`` in ``fit``: each sample's factor
+r_i is multiplied by s_i ≥ 0 (batch: the weighted mean over Σ s_i; online:
+a step scaled by s_i; s_i = 0 is exactly removing the sample).  Memory
+follows the epochs actually run, never ``max_epochs``/``epochs``.
 """
 
 import numpy as np
@@ -195,7 +204,8 @@ class Perceptron(_SingleLayerRule):
     max_epochs : int, default 100
         Upper bound on the epochs run.
     shuffle : bool, default False
-        Reshuffle the sample order at the start of every epoch.
+        Reshuffle the sample order at the start of every epoch (epoch k:
+        ``np.random.default_rng(seed).shuffle`` applied k times).
     seed : int or None, default None
         Seed of the shuffle (None: fresh entropy); unused without shuffle.
     dtype : {"float32", "float64"}, default "float32"
@@ -326,7 +336,8 @@ class LMS(_SingleLayerRule):
     batch : bool, default False
         Mean update once per epoch instead of one update per sample.
     shuffle : bool, default False
-        Reshuffle the sample order at the start of every epoch.
+        Reshuffle the sample order at the start of every epoch (epoch k:
+        ``np.random.default_rng(seed).shuffle`` applied k times).
     tol : float or None, default None
         Stop when |L_k − L_{k−1}| < tol (L_k = ``loss_[k]``); None: never.
     seed : int or None, default None

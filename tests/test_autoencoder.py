@@ -978,3 +978,12 @@ def test_autoencoder_save_load_keeps_encode(tmp_path):
     np.testing.assert_array_equal(loaded.reconstruct(X), ae.reconstruct(X))
     clf = pynn.MLP.from_encoders([loaded], n_classes=2)
     assert clf.sizes == [8, 4, 3, 2]
+
+
+def test_decode_names_the_code_argument():
+    """decode's argument is the code C; its errors said X (issue 17, item 10)."""
+    ae = pynn.Autoencoder([4, 2], seed=0)
+    with pytest.raises(ValueError, match=r"^C has 3 features per sample"):
+        ae.decode(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"^X has 3 features per sample"):
+        ae.encode(np.zeros((1, 3)))

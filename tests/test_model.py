@@ -534,3 +534,23 @@ def test_setters_accept_large_values_that_fit_the_dtype():
     m64 = pynn.MLP([3, 2], dtype="float64", seed=0)
     m64.layers[0].W = np.full((2, 3), 1e300)
     assert (m64.layers[0].W == 1e300).all()
+
+
+@pytest.mark.parametrize("sizes", [5, None, 2.5, "ab", [3]])
+@pytest.mark.parametrize("cls", [pynn.MLP, pynn.Autoencoder])
+def test_sizes_that_are_not_a_list_name_the_argument(cls, sizes):
+    """MLP(5) used to raise NumPy's/Python's "'int' object is not iterable"
+    (issue 17, item 10)."""
+    with pytest.raises(ValueError, match=r"sizes must .*got " + repr(sizes)
+                       .replace("[", r"\[").replace("]", r"\]")):
+        cls(sizes)
+
+
+def test_ragged_params_name_the_argument():
+    model = pynn.MLP([2, 2], seed=0)
+    before = model.params.copy()
+    with pytest.raises(ValueError, match=r"params must be an array of shape"):
+        model.params = [[1.0, 2.0], [3.0]]
+    with pytest.raises(ValueError, match=r"^W must be an array of shape"):
+        model.layers[0].W = [[1.0, 2.0], [3.0]]
+    assert model.params.tobytes() == before.tobytes()

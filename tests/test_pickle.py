@@ -73,7 +73,11 @@ def _used(model):
 
 ROUND_TRIPS = {
     "pickle": lambda m: pickle.loads(pickle.dumps(m)),
+    "pickle_protocol0": lambda m: pickle.loads(pickle.dumps(m, protocol=0)),
     "pickle_protocol2": lambda m: pickle.loads(pickle.dumps(m, protocol=2)),
+    # a shallow copy cannot share the buffer (the layer views belong to one
+    # model): it is an independent model too
+    "shallow_copy": copy.copy,
     "deepcopy": copy.deepcopy,
     "copy_method": lambda m: m.copy(),
 }

@@ -88,3 +88,50 @@ def test_sample_weight_masked_entries_are_refused():
         check_sample_weight(w, 3, np.float64)
     clean = np.ma.masked_array([1.0, 2.0, 3.0], mask=False)
     assert type(check_sample_weight(clean, 3, np.float64)) is np.ndarray
+
+
+# ------------------------------------------------ check_positive / check_seed
+from pynn._validation import check_positive, check_seed   # noqa: E402
+
+
+def test_check_positive_integers():
+    assert check_positive(np.int64(5), "n", integer=True) == 5
+    assert type(check_positive(np.uint8(5), "n", integer=True)) is int
+    assert check_positive(2 ** 63 - 1, "n", integer=True) == 2 ** 63 - 1
+    with pytest.raises(ValueError, match="^n must be at most 2\\*\\*63 - 1"):
+        check_positive(2 ** 63, "n", integer=True)
+    with pytest.raises(ValueError, match="^n must be > 0"):
+        check_positive(0, "n", integer=True)
+    assert check_positive(0, "n", integer=True, allow_zero=True) == 0
+    for bad in (True, 2.0, fractions.Fraction(2, 1), "2", None):
+        with pytest.raises(TypeError, match="^n must be an integer"):
+            check_positive(bad, "n", integer=True)
+
+
+def test_check_positive_reals():
+    assert check_positive(np.float32(0.5), "lr") == np.float32(0.5)
+    assert check_positive(2 ** 80, "lr") == 2 ** 80
+    assert check_positive(fractions.Fraction(3, 8), "lr") == 0.375
+    with pytest.raises(ValueError, match="not exactly a float64"):
+        check_positive(fractions.Fraction(1, 10), "lr")
+    with pytest.raises(ValueError, match="too large for float64"):
+        check_positive(10 ** 400, "lr")
+    with pytest.raises(ValueError, match="too large for float64"):
+        check_positive(fractions.Fraction(10 ** 400, 3), "lr")
+    for bad in (np.nan, np.inf, -1.0, 0.0):
+        with pytest.raises(ValueError, match="^lr must be > 0 and finite"):
+            check_positive(bad, "lr")
+    for bad in (True, 1j, "1", None, np.array([1.0])):
+        with pytest.raises(TypeError, match="^lr must be a real number"):
+            check_positive(bad, "lr")
+
+
+def test_check_seed():
+    assert check_seed(None) is None
+    assert check_seed(2 ** 200) == 2 ** 200
+    assert type(check_seed(np.uint64(2 ** 64 - 1))) is int
+    for bad in (1.0, fractions.Fraction(1, 1), True, "1"):
+        with pytest.raises(TypeError, match="^seed must be None"):
+            check_seed(bad)
+    with pytest.raises(ValueError, match="^seed must be None"):
+        check_seed(-1)
