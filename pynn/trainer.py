@@ -310,6 +310,42 @@ class Trainer:
         with limit_blas_threads(threads):
             return self._fit(X_check, y, sw, validation_data, resume_from)
 
+    def partial_fit(self, X, y, sample_weight=None):
+        """One more epoch over (X, y), continuing what earlier calls built.
+
+        The first call (or the first after ``fit``) starts the optimiser
+        state, the RNG, the schedule and a History; each further call trains
+        one epoch on its own data with that state carried on (as
+        scikit-learn's ``partial_fit``: Adam's moments, momentum and the
+        step count persist).  Validation, early stopping and ``epochs`` do
+        not apply; stopping rules are not asked.  Returns the History.
+        """
+        if self.optimizer.external:
+            raise ValueError(f"optimizer {self.optimizer.name!r} minimises "
+                             "over the whole training set: use fit")
+        X = check_X(X, self.model.n_inputs, self.model.dtype, allow_empty=False)
+        sw = self._sample_weight(sample_weight, X.shape[0])
+        B = X.shape[0] if self.batch_size is None else \
+            min(self.batch_size, X.shape[0])
+        threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
+        with limit_blas_threads(threads):
+            run = getattr(self, "_partial", None)
+            if run is None or run.history is not self.history or \
+                    not self.optimizer.initialized_for(self.model.n_params,
+                                                       self.model.dtype):
+                run = self._partial = self._start(X, y, sw, None, None,
+                                                  split=False)
+            else:
+                T = self._targets(y, X.shape[0])
+                run.X, run.T, run.sw = X, T, sw
+                self._full_batch = (X, T, sw)
+                run.runner = _EpochRunner(self, X, T, sw)
+            record = run.runner.epoch(run, self._schedule.lr(run.epoch))
+            run.history.append(record)
+            run.epoch += 1
+            self._schedule.update(record["loss"])
+        return run.history
+
     def _fit(self, X, y, sw, validation_data, resume_from):
         run = self._start(X, y, sw, validation_data, resume_from)
         history = run.history
@@ -328,13 +364,17 @@ class Trainer:
             run.rules["early"].restore(self.model, history)
         return history
 
-    def _start(self, X, y, sw, validation_data, resume_from):
+    def _start(self, X, y, sw, validation_data, resume_from, split=True):
         """Everything a fit needs, built once: data, RNG, optimiser state,
-        history, schedule and stopping rules (from a checkpoint if given)."""
+        history, schedule and stopping rules (from a checkpoint if given).
+        ``split=False`` keeps all of X for training (partial_fit)."""
         model = self.model
         split_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
-        X, T, sw, Xv, Tv = self._prepare_data(
-            X, y, sw, validation_data, np.random.default_rng(split_seq))
+        if split:
+            X, T, sw, Xv, Tv = self._prepare_data(
+                X, y, sw, validation_data, np.random.default_rng(split_seq))
+        else:
+            T, Xv, Tv = self._targets(y, X.shape[0]), None, None
         run = _Run(X, T, sw, Xv, Tv, np.random.default_rng(shuffle_seq))
         self.history = run.history
         self._schedule = copy.deepcopy(self.schedule)   # fresh state per fit
@@ -516,7 +556,7 @@ class Trainer:
     # ------------------------------------------------------------ pickling
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_snapshot_buf", "_full_batch"):
+        for key in ("_snapshot_buf", "_full_batch", "_partial"):
             state.pop(key, None)
         return state
 

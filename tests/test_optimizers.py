@@ -390,3 +390,27 @@ def test_trainer_pickles_and_continues_identically():
         a.fit(X, y)
         clone.fit(X, y)
         assert np.array_equal(a.model.params, clone.model.params)
+
+
+def test_partial_fit_carries_the_optimiser_state():
+    """Two partial_fit calls on halves equal one epoch... of two calls: the
+    Adam moments and step count persist (a fresh fit would restart them)."""
+    X, y = _data(n=32)
+    kw = dict(loss="cross_entropy", optimizer="adam", lr=0.01, batch_size=8,
+              shuffle=False)
+    a, b = _model(), _model()
+    ta = pynn.Trainer(a, **kw)
+    ta.partial_fit(X[:16], y[:16])
+    ta.partial_fit(X[16:], y[16:])
+    assert ta.optimizer.t == 4 and ta.history.epochs == 2
+    # One epoch over all 32 samples in order takes the same four steps.
+    pynn.Trainer(b, epochs=1, **kw).fit(X, y)
+    assert np.array_equal(a.params, b.params)
+    c = _model()
+    tc = pynn.Trainer(c, **kw)
+    tc.partial_fit(X[:16], y[:16])
+    pynn.Trainer(c, epochs=1, **kw).fit(X[16:], y[16:])   # restarts Adam
+    assert not np.array_equal(a.params, c.params)
+    with pytest.raises(ValueError, match="fit"):
+        pynn.Trainer(_model(), loss="cross_entropy",
+                     optimizer="lbfgs").partial_fit(X, y)
