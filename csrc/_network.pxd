@@ -1,25 +1,35 @@
 # Forward and backward passes of a whole MLP over one flat parameter buffer.
 from cython cimport floating
 
+cpdef enum LayerKind:
+    DENSE = 0           # U = D Wᵀ + 1 bᵀ, Z = φ(U)
+
+cdef struct LayerDesc:
+    # Layer ℓ = 1 … L (stored at index ℓ − 1): one branch per pass on kind.
+    int kind                     # LayerKind
+    Py_ssize_t n_in, n_out       # d_{ℓ−1}, d_ℓ
+    Py_ssize_t w_off, b_off      # W_ℓ and b_ℓ start at params[w_off], params[b_off]
+    bint w_trans                 # W_ℓ is tied, stored as (d_{ℓ−1} × d_ℓ) = W_ℓᵀ
+    int act                      # φ_ℓ (Activation code)
+    double act_param             # its parameter (leaky-relu α, gaussian β)
+
+cdef struct PosDesc:
+    # Activations Z_ℓ, ℓ = 0 … L (Z_0 = X): what acts on them in training,
+    # and where they live in the workspace (elements per batch row; −1: none).
+    double dropout               # inverted-dropout rate on Z_ℓ (ℓ < L)
+    double noise                 # Gaussian noise σ on Z_ℓ (ℓ < L)
+    int penalty                  # activity penalty kind on Z_ℓ (hidden ℓ)
+    double penalty_weight
+    double penalty_target
+    Py_ssize_t ws_u, ws_z        # U_ℓ, Z_ℓ
+    Py_ssize_t ws_d              # D_ℓ: Z_ℓ as the next layer sees it
+    Py_ssize_t ws_m              # M_ℓ: the dropout mask
+
 cdef struct Net:
     Py_ssize_t n_layers          # L
     const Py_ssize_t* sizes      # d_0 … d_L
-    const int* acts              # φ_1 … φ_L (Activation codes), index ℓ−1
-    const double* act_params     # their parameters, index ℓ−1
-    const Py_ssize_t* w_offsets  # W_ℓ starts at params[w_offsets[ℓ−1]]
-    const Py_ssize_t* b_offsets  # b_ℓ starts at params[b_offsets[ℓ−1]]
-    const int* w_trans           # 1: W_ℓ is tied, stored as (d_{ℓ−1} × d_ℓ) = W_ℓᵀ
-    const double* dropout        # index ℓ = 0 … L−1: inverted-dropout rate on Z_ℓ
-    const double* noise          # index ℓ = 0 … L−1: Gaussian noise σ on Z_ℓ
-    const int* penalty           # index ℓ: activity penalty kind on Z_ℓ (hidden)
-    const double* penalty_weight
-    const double* penalty_target
-    # Workspace, in elements per batch row: U_ℓ, Z_ℓ, D_ℓ (Z_ℓ as the next
-    # layer sees it, after dropout/noise; −1: none) and masks M_ℓ (−1: none).
-    const Py_ssize_t* ws_u
-    const Py_ssize_t* ws_z
-    const Py_ssize_t* ws_d
-    const Py_ssize_t* ws_m
+    const LayerDesc* layer       # L entries
+    const PosDesc* pos           # L + 1 entries
     Py_ssize_t ws_delta          # two max_width buffers for Δ / G
     Py_ssize_t ws_row            # total per row
     Py_ssize_t max_width         # max_ℓ d_ℓ, including d_0
@@ -62,6 +72,8 @@ cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
     cdef readonly object w_trans, dropout, noise, penalty, penalty_weight
     cdef readonly object penalty_target, _ws, regions
+    cdef LayerDesc* _layers
+    cdef PosDesc* _pos
     cdef readonly Py_ssize_t n_params
     cdef Net net
     cdef _fill_net(self, Py_ssize_t L, Py_ssize_t off, Py_ssize_t max_width)

@@ -34,6 +34,7 @@ entry points ``forward``/``backward`` on NumPy arrays for pynn.model.
 """
 from cython cimport floating
 from libc.string cimport memcpy, memset
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.math cimport isfinite, log, sqrt, cos, fabs, M_PI
 
 from pynn._blas cimport mm
@@ -81,31 +82,31 @@ cdef inline floating* _at(floating* work, Py_ssize_t batch,
 
 cdef const floating* output_of(const Net* net, Py_ssize_t batch,
                                floating* work) noexcept nogil:
-    return _at(work, batch, net.ws_z[net.n_layers])
+    return _at(work, batch, net.pos[net.n_layers].ws_z)
 
 
 cdef inline const floating* _seen(const Net* net, Py_ssize_t batch,
                                   floating* work, const floating* X,
                                   Py_ssize_t l, bint training) noexcept nogil:
     """D_ℓ: the input of layer ℓ+1 (X for ℓ = 0)."""
-    if training and net.ws_d[l] >= 0:
-        return _at(work, batch, net.ws_d[l])
+    if training and net.pos[l].ws_d >= 0:
+        return _at(work, batch, net.pos[l].ws_d)
     if l == 0:
         return X
-    return _at(work, batch, net.ws_z[l])
+    return _at(work, batch, net.pos[l].ws_z)
 
 
 cdef void _corrupt(const Net* net, Py_ssize_t l, const floating* Z,
                    Py_ssize_t n, floating* work, Py_ssize_t batch,
                    rng_t* rng) noexcept nogil:
     """D_ℓ = Z_ℓ ⊙ M_ℓ + σ ε (inverted dropout, then Gaussian noise)."""
-    cdef floating* D = _at(work, batch, net.ws_d[l])
+    cdef floating* D = _at(work, batch, net.pos[l].ws_d)
     cdef floating* M
-    cdef double p = net.dropout[l], sigma = net.noise[l]
+    cdef double p = net.pos[l].dropout, sigma = net.pos[l].noise
     cdef floating keep = <floating>(1.0 / (1.0 - p)) if p > 0 else 1
     cdef Py_ssize_t i
     if p > 0:
-        M = _at(work, batch, net.ws_m[l])
+        M = _at(work, batch, net.pos[l].ws_m)
         for i in range(n):
             M[i] = keep if _uniform(rng) > p else 0
             D[i] = Z[i] * M[i]
@@ -139,13 +140,13 @@ cdef double _penalty(const Net* net, Py_ssize_t l, const floating* Z,
                      Py_ssize_t batch, floating* g) noexcept nogil:
     """B·P for the activity penalty on Z_ℓ; adds B·∂P/∂Z to g unless NULL."""
     cdef Py_ssize_t i, j, d = net.sizes[l]
-    cdef double w = net.penalty_weight[l], rho = net.penalty_target[l]
+    cdef double w = net.pos[l].penalty_weight, rho = net.pos[l].penalty_target
     cdef double total = 0, mean
     cdef double sums[64]
     cdef floating v_tile[64]
     cdef Py_ssize_t j0, n_t
     cdef floating* g_row
-    if net.penalty[l] == KL_SPARSITY:
+    if net.pos[l].penalty == KL_SPARSITY:
         for j0 in range(0, d, 64):
             n_t = min(<Py_ssize_t>64, d - j0)
             _column_sums(Z, batch, d, j0, n_t, sums)
@@ -161,7 +162,7 @@ cdef double _penalty(const Net* net, Py_ssize_t l, const floating* Z,
                     for j in range(n_t):
                         g_row[j] += v_tile[j]
         return w * total * batch
-    elif net.penalty[l] == L1_ACTIVITY:
+    elif net.pos[l].penalty == L1_ACTIVITY:
         for i in range(batch * d):
             total += fabs(Z[i])
             if g != NULL:
@@ -185,27 +186,27 @@ cdef void forward_pass(const Net* net, const floating* params,
     cdef floating* U
     cdef floating* Z
     cdef bint training = rng != NULL
-    if training and net.ws_d[0] >= 0:
+    if training and net.pos[0].ws_d >= 0:
         _corrupt(net, 0, X, batch * net.sizes[0], work, batch, rng)
-        z_prev = _at(work, batch, net.ws_d[0])
+        z_prev = _at(work, batch, net.pos[0].ws_d)
     for l in range(1, net.n_layers + 1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
-        W = params + net.w_offsets[l - 1]
-        b = params + net.b_offsets[l - 1]
-        U = _at(work, batch, net.ws_u[l])
-        Z = _at(work, batch, net.ws_z[l])
+        W = params + net.layer[l - 1].w_off
+        b = params + net.layer[l - 1].b_off
+        U = _at(work, batch, net.pos[l].ws_u)
+        Z = _at(work, batch, net.pos[l].ws_z)
         for i in range(batch):
             memcpy(U + i * n_out, b, n_out * sizeof(floating))
         # U ← D_{ℓ−1} Wᵀ + U   (tied: W is stored transposed)
-        mm(False, not net.w_trans[l - 1], <int>batch, <int>n_out, <int>n_in,
+        mm(False, not net.layer[l - 1].w_trans, <int>batch, <int>n_out, <int>n_in,
            <floating>1.0, z_prev, <int>n_in, W,
-           <int>(n_out if net.w_trans[l - 1] else n_in),
+           <int>(n_out if net.layer[l - 1].w_trans else n_in),
            <floating>1.0, U, <int>n_out)
-        act_forward(net.acts[l - 1], net.act_params[l - 1], U, Z, batch, n_out)
-        if training and l < net.n_layers and net.ws_d[l] >= 0:
+        act_forward(net.layer[l - 1].act, net.layer[l - 1].act_param, U, Z, batch, n_out)
+        if training and l < net.n_layers and net.pos[l].ws_d >= 0:
             _corrupt(net, l, Z, batch * n_out, work, batch, rng)
-            z_prev = _at(work, batch, net.ws_d[l])
+            z_prev = _at(work, batch, net.pos[l].ws_d)
         else:
             z_prev = Z
 
@@ -227,7 +228,7 @@ cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
 
 cdef inline Py_ssize_t _n_packed(const Net* net) noexcept nogil:
     """Elements of params the layers use (the last b_L ends the buffer)."""
-    return net.b_offsets[net.n_layers - 1] + net.sizes[net.n_layers]
+    return net.layer[net.n_layers - 1].b_off + net.sizes[net.n_layers]
 
 
 cdef void _backward_layers(const Net* net, floating* params,
@@ -263,9 +264,9 @@ cdef void _backward_layers(const Net* net, floating* params,
     for l in range(L, 0, -1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
-        tied = net.w_trans[l - 1]
-        W = params + net.w_offsets[l - 1]
-        b = params + net.b_offsets[l - 1]
+        tied = net.layer[l - 1].w_trans
+        W = params + net.layer[l - 1].w_off
+        b = params + net.layer[l - 1].b_off
         z_prev = _seen(net, batch, work, X, l - 1, training)
 
         # G_{ℓ−1} = Δ_ℓ W_ℓ with the weights before any update.
@@ -274,15 +275,15 @@ cdef void _backward_layers(const Net* net, floating* params,
             mm(False, tied, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
                delta, <int>n_out, W, <int>(n_out if tied else n_in),
                <floating>0.0, dst, <int>n_in)
-            if training and net.ws_m[l - 1] >= 0:
-                M = _at(work, batch, net.ws_m[l - 1])
+            if training and net.pos[l - 1].ws_m >= 0:
+                M = _at(work, batch, net.pos[l - 1].ws_m)
                 for i in range(batch * n_in):
                     dst[i] *= M[i]
 
         if mode == GRADIENT or mode == SGD_UPDATE:
             if mode == GRADIENT:
-                W = grads + net.w_offsets[l - 1]
-                b = grads + net.b_offsets[l - 1]
+                W = grads + net.layer[l - 1].w_off
+                b = grads + net.layer[l - 1].b_off
             if tied:
                 # Owner's (d_{ℓ−1} × d_ℓ) block += α D_{ℓ−1}ᵀ Δ_ℓ = (α Δ_ℓᵀ D_{ℓ−1})ᵀ
                 mm(True, False, <int>n_in, <int>n_out, <int>batch, alpha,
@@ -294,12 +295,12 @@ cdef void _backward_layers(const Net* net, floating* params,
             _bias_step(delta, batch, n_out, alpha, mode == GRADIENT, b)
 
         if l > 1:
-            if net.penalty[l - 1] != NO_PENALTY:
-                _penalty(net, l - 1, _at(work, batch, net.ws_z[l - 1]), batch,
+            if net.pos[l - 1].penalty != NO_PENALTY:
+                _penalty(net, l - 1, _at(work, batch, net.pos[l - 1].ws_z), batch,
                          g_prev)
-            act_backward(net.acts[l - 2], net.act_params[l - 2],
-                         _at(work, batch, net.ws_u[l - 1]),
-                         _at(work, batch, net.ws_z[l - 1]), g_prev, batch, n_in)
+            act_backward(net.layer[l - 2].act, net.layer[l - 2].act_param,
+                         _at(work, batch, net.pos[l - 1].ws_u),
+                         _at(work, batch, net.pos[l - 1].ws_z), g_prev, batch, n_in)
             swap = delta
             delta = g_prev
             g_prev = swap
@@ -328,12 +329,12 @@ cdef double _weighted_loss(const Net* net, const floating* T,
     of 1 gives that row's unweighted delta exactly.  ``norm`` ← Σ_i w_i.
     """
     cdef Py_ssize_t L = net.n_layers, i, j, d = net.sizes[L]
-    cdef const floating* U = _at(work, batch, net.ws_u[L])
-    cdef const floating* Z = _at(work, batch, net.ws_z[L])
+    cdef const floating* U = _at(work, batch, net.pos[L].ws_u)
+    cdef const floating* Z = _at(work, batch, net.pos[L].ws_z)
     cdef double total = 0, wsum = 0
     for i in range(batch):
         total += sw[i] * loss_and_delta(
-            loss, net.acts[L - 1], net.act_params[L - 1], U + i * d,
+            loss, net.layer[L - 1].act, net.layer[L - 1].act_param, U + i * d,
             Z + i * d, T + i * d, NULL if delta == NULL else delta + i * d,
             1, d)
         wsum += sw[i]
@@ -363,19 +364,19 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
     """
     cdef Py_ssize_t L = net.n_layers, l
     cdef floating* delta = _at(work, batch, net.ws_delta)
-    cdef floating* U = _at(work, batch, net.ws_u[L])
+    cdef floating* U = _at(work, batch, net.pos[L].ws_u)
     cdef double total, norm = batch
     cdef floating* d_out = NULL if mode == LOSS_ONLY else delta
 
     if sw == NULL or mode == INPUT_GRADIENT:
-        total = loss_and_delta(loss, net.acts[L - 1], net.act_params[L - 1],
-                               U, _at(work, batch, net.ws_z[L]), T, d_out,
+        total = loss_and_delta(loss, net.layer[L - 1].act, net.layer[L - 1].act_param,
+                               U, _at(work, batch, net.pos[L].ws_z), T, d_out,
                                batch, net.sizes[L])
     else:
         total = _weighted_loss(net, T, batch, loss, work, d_out, sw, &norm)
     if net.has_penalty:
         for l in range(1, L):
-            total += _penalty(net, l, _at(work, batch, net.ws_z[l]), batch, NULL)
+            total += _penalty(net, l, _at(work, batch, net.pos[l].ws_z), batch, NULL)
     if mode == LOSS_ONLY:
         return total
     if mode == SGD_UPDATE and not isfinite(total):
@@ -498,36 +499,51 @@ cdef class Layout:
         return np.ascontiguousarray(rows, dtype=np.intp).reshape(-1, 3)
 
     cdef _fill_net(self, Py_ssize_t L, Py_ssize_t off, Py_ssize_t max_width):
-        cdef Py_ssize_t[::1] sz = self.sizes, wo = self.w_offsets
-        cdef Py_ssize_t[::1] bo = self.b_offsets
-        cdef Py_ssize_t[:, ::1] ws = self._ws
-        cdef int[::1] ac = self.acts, wt = self.w_trans, pk = self.penalty
-        cdef double[::1] ap = self.act_params, dr = self.dropout, nz = self.noise
-        cdef double[::1] pw = self.penalty_weight, pt = self.penalty_target
+        """The kernels' view: one LayerDesc per layer, one PosDesc per
+        activation, built once from the per-layer arrays."""
+        cdef Py_ssize_t[::1] sz = self.sizes
         cdef Py_ssize_t[:, ::1] rg = self.regions
+        cdef Py_ssize_t l
+        PyMem_Free(self._layers)         # __init__ called again
+        PyMem_Free(self._pos)
+        self._layers = <LayerDesc*>PyMem_Malloc(L * sizeof(LayerDesc))
+        self._pos = <PosDesc*>PyMem_Malloc((L + 1) * sizeof(PosDesc))
+        if self._layers == NULL or self._pos == NULL:
+            raise MemoryError()
+        for l in range(L):
+            self._layers[l].kind = DENSE
+            self._layers[l].n_in = self.sizes[l]
+            self._layers[l].n_out = self.sizes[l + 1]
+            self._layers[l].w_off = self.w_offsets[l]
+            self._layers[l].b_off = self.b_offsets[l]
+            self._layers[l].w_trans = self.w_trans[l] != 0
+            self._layers[l].act = self.acts[l]
+            self._layers[l].act_param = self.act_params[l]
+        for l in range(L + 1):
+            self._pos[l].dropout = self.dropout[l]
+            self._pos[l].noise = self.noise[l]
+            self._pos[l].penalty = self.penalty[l]
+            self._pos[l].penalty_weight = self.penalty_weight[l]
+            self._pos[l].penalty_target = self.penalty_target[l]
+            self._pos[l].ws_u = self._ws[0, l]
+            self._pos[l].ws_z = self._ws[1, l]
+            self._pos[l].ws_d = self._ws[2, l]
+            self._pos[l].ws_m = self._ws[3, l]
         self.net.n_layers = L
+        self.net.sizes = &sz[0]
+        self.net.layer = self._layers
+        self.net.pos = self._pos
         self.net.regions = &rg[0, 0]
         self.net.n_regions = rg.shape[0]
-        self.net.sizes = &sz[0]
-        self.net.acts = &ac[0]
-        self.net.act_params = &ap[0]
-        self.net.w_offsets = &wo[0]
-        self.net.b_offsets = &bo[0]
-        self.net.w_trans = &wt[0]
-        self.net.dropout = &dr[0]
-        self.net.noise = &nz[0]
-        self.net.penalty = &pk[0]
-        self.net.penalty_weight = &pw[0]
-        self.net.penalty_target = &pt[0]
-        self.net.ws_u = &ws[0, 0]
-        self.net.ws_z = &ws[1, 0]
-        self.net.ws_d = &ws[2, 0]
-        self.net.ws_m = &ws[3, 0]
         self.net.ws_delta = off
         self.net.ws_row = off + 2 * max_width
         self.net.max_width = max_width
         self.net.has_tied = bool(np.any(self.w_trans))
         self.net.has_penalty = bool(np.any(self.penalty))
+
+    def __dealloc__(self):
+        PyMem_Free(self._layers)
+        PyMem_Free(self._pos)
 
     @property
     def has_penalty(self):
@@ -561,7 +577,7 @@ def forward(Layout layout, const floating[::1] params,
         with nogil:
             forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
     L = layout.net.n_layers
-    start = B * layout.net.ws_z[L]
+    start = B * layout.net.pos[L].ws_z
     return np.asarray(work)[start:start + B * layout.net.sizes[L]].reshape(
         B, layout.net.sizes[L])
 
