@@ -3,9 +3,9 @@
 For every drawn case, an array argument of an entry point is replaced by a
 hostile variant — dtype (float64/32/16, big-endian, int, uint8, bool,
 complex, object, str, nested lists) × layout (C, Fortran, strided,
-negative strides, read-only, 0-d, 1-d, 3-d) × shape (0, 1 or odd rows,
-wrong widths) × special values (NaN, ±inf, ±1e300, −0.0, subnormals) —
-and the call must give
+negative strides, read-only, unmasked masked arrays, 0-d, 1-d, 3-d) ×
+shape (0, 1 or odd rows, wrong widths) × special values (NaN, ±inf,
+±1e300, −0.0, subnormals) — and the call must give
 
   * the same result, bit for bit, as the same call on a clean C-contiguous
     float copy of that argument (real dtypes in any layout must be
@@ -22,10 +22,13 @@ test_property_sweep.py GROUP N``), so a crash fails one test, not the
 runner; the child prints each case before running it, so a crash names its
 case.  Draws come from numpy's seeded generator (no hypothesis needed).
 
-Cases left out on purpose (defects other helpers own, reported in issue 17):
-Adaline's target errors naming ``d`` instead of ``t`` (item 10); ``MLP(5)``
-/ ``MLP(None)`` errors that do not name ``sizes`` (item 10); complex
-weights in ``ThresholdNetwork.add_unit`` (item 9).
+Cases left out on purpose (defects in code other helpers own; see issue 17
+and the report of this change): Adaline's target errors naming ``d``
+instead of ``t`` (item 10); ``MLP(5)`` / ``MLP(None)`` errors that do not
+name ``sizes`` (item 10); ``MLP([3, 2**64, 2])`` raising OverflowError;
+float32 setters storing inf for values beyond float32 (item 6); a
+Perceptron target of 1e300 failing with "negative dimensions are not
+allowed".
 """
 import json
 import os
@@ -42,7 +45,8 @@ import pytest
 SPECIALS = [np.nan, np.inf, -np.inf, 1e300, -1e300, -0.0, 5e-324, 1e-40, 0.0]
 DTYPES = ["float64", "float32", "float16", ">f8", ">f4", "int64", "int32",
           "uint8", "bool", "complex128", "object", "str", "list"]
-LAYOUTS = ["C", "C", "F", "strided", "negstride", "readonly", "0d", "1d", "3d"]
+LAYOUTS = ["C", "C", "F", "strided", "negstride", "readonly", "masked", "0d",
+           "1d", "3d"]
 STRICT = "biuf"     # kinds whose clean copy must give the same result
 
 
@@ -61,7 +65,8 @@ def as_dtype(rng, v, dtype):
     with np.errstate(all="ignore"):
         if dtype in ("int64", "int32", "uint8"):
             w = np.round(np.nan_to_num(v, nan=0.0, posinf=7.0, neginf=-7.0))
-            w = np.clip(w, 0 if dtype == "uint8" else -1e6, 255 if dtype == "uint8" else 1e6)
+            lo, hi = (0, 255) if dtype == "uint8" else (-1e6, 1e6)
+            w = np.clip(w, lo, hi)
             return w.astype(dtype)
         if dtype == "bool":
             return v > 0
@@ -107,6 +112,10 @@ def as_layout(a, layout):
         return big[..., ::2]
     if layout == "negstride":
         return a[::-1].copy()[::-1]
+    if layout == "masked":
+        # Nothing masked: the data are the values.  (Masked entries are
+        # issue 17 item 7, other owner.)
+        return np.ma.masked_array(a, mask=np.zeros(a.shape, bool))
     if layout == "readonly":
         r = a.copy()
         r.flags.writeable = False
@@ -258,7 +267,9 @@ def _rows(rng):
 
 
 def _width(rng, good):
-    return good if rng.random() < 0.85 else int(rng.choice([max(good - 1, 0), good + 1]))
+    if rng.random() < 0.85:
+        return good
+    return int(rng.choice([max(good - 1, 0), good + 1]))
 
 
 ARCHS = [  # (sizes, hidden, output, loss, target kind)
@@ -368,8 +379,10 @@ def group_mlp(sw, rng, n_cases):
         ("int32 list", [np.int32(s) for s in good]), ("range", range(3, 5)),
         ("floats", [3.0, 4.0, 2.0]), ("bool", [3, True, 2]), ("zero", [3, 0, 2]),
         ("negative", [3, -4, 2]), ("one", [3]), ("empty", []), ("str", "342"),
-        ("nested", [[3, 4], 2]), ("complex", [3, 4j, 2]), # [3, 2**64, 2] raises OverflowError (reported, other owner): left out.
-        ("float array", np.array(good, dtype=float)), ("object", np.array(good, dtype=object)),
+        ("nested", [[3, 4], 2]), ("complex", [3, 4j, 2]),
+        # [3, 2**64, 2] raises OverflowError (reported, other owner): left out.
+        ("float array", np.array(good, dtype=float)),
+        ("object", np.array(good, dtype=object)),
         ("nan", [3, float("nan"), 2]), ("generator", (s for s in good)),
         # MLP(5), MLP(None): issue 17 item 10 (other owner), left out here.
     ]
@@ -406,7 +419,8 @@ def group_mlp(sw, rng, n_cases):
             ref = pynn.MLP(sizes=[int(s) for s in model.sizes],
                            hidden=model.layers[0].activation.name,
                            output=model.layers[-1].activation.name,
-                           dtype=model.dtype.name, seed=kw["seed"] if which == "seed" else 1)
+                           dtype=model.dtype.name,
+                           seed=kw["seed"] if which == "seed" else 1)
             if which == "sizes" and label != "range" and model.sizes != good:
                 sw.fail(f"sizes {label} built {model.sizes}")
             if which == "dtype" and model.dtype.name not in ("float32", "float64"):
@@ -497,6 +511,11 @@ def group_rules(sw, rng, n_cases):
             h = with_specials(rng, rng.standard_normal((n, _width(rng, n_in))))
         else:
             h = with_specials(rng, t, p=0.2)
+            if kind == "Perceptron":
+                # A huge whole-number t (1e300) is read as a class index and
+                # fails with "negative dimensions are not allowed", not naming
+                # t (reported; rules.py, other owner): left out here.
+                h[h == 1e300] = 1.0
         t = None if t is None else t[:n]
         desc, a = hostile(rng, h)
         sw.case(f"{i} {kind}.{entry}({arg}={desc}) {dtype}")
@@ -515,7 +534,9 @@ def group_rules(sw, rng, n_cases):
                 fn = est.transform if kind == "Hebbian" else est.predict
                 return est, lambda: fn(x)
             Xa, ta = (x, t) if arg == "X" else (X, x)
-            return est, (lambda: est.fit(Xa)) if t is None else (lambda: est.fit(Xa, ta))
+            if t is None:
+                return est, lambda: est.fit(Xa)
+            return est, lambda: est.fit(Xa, ta)
 
         def state(est):
             return np.array(est.w, copy=True), np.array(est.b, copy=True)
@@ -531,7 +552,8 @@ def group_rules(sw, rng, n_cases):
 def group_logic(sw, rng, n_cases):
     from pynn import logic
     for i in range(n_cases):
-        entry = ["evaluate", "evaluate", "from_truth_table", "add_unit"][rng.integers(4)]
+        entry = ["evaluate", "evaluate", "from_truth_table",
+                 "add_unit"][rng.integers(4)]
         if entry == "evaluate":
             n = _rows(rng)
             X = with_specials(rng, rng.integers(0, 2, size=(n, _width(rng, 2))))
@@ -548,10 +570,7 @@ def group_logic(sw, rng, n_cases):
             sw.check("values", call, a, lambda s: None)
         else:
             w = with_specials(rng, rng.standard_normal(_width(rng, 3)), p=0.2)
-            # complex weights are accepted (imaginary part dropped): issue 17
-            # item 9 (other owner), left out here.
-            dts = [d for d in DTYPES if d != "complex128"]
-            desc, a = hostile(rng, w, dtypes=dts,
+            desc, a = hostile(rng, w,
                               layouts=["C", "strided", "readonly", "1d", "3d"])
             sw.case(f"{i} add_unit(weights={desc})")
 
