@@ -28,7 +28,9 @@ instead of ``t`` (item 10); ``MLP(5)`` / ``MLP(None)`` errors that do not
 name ``sizes`` (item 10); ``MLP([3, 2**64, 2])`` raising OverflowError;
 float32 setters storing inf for values beyond float32 (item 6); a
 Perceptron target of 1e300 failing with "negative dimensions are not
-allowed".
+allowed"; ragged lists for targets, setters and pynn.logic, and timedelta
+values for ``logic.from_truth_table``, whose errors do not name the
+argument.
 """
 import json
 import os
@@ -43,8 +45,13 @@ import pytest
 
 # ------------------------------------------------------------ hostile arrays
 SPECIALS = [np.nan, np.inf, -np.inf, 1e300, -1e300, -0.0, 5e-324, 1e-40, 0.0]
-DTYPES = ["float64", "float32", "float16", ">f8", ">f4", "int64", "int32",
-          "uint8", "bool", "complex128", "object", "str", "list"]
+DTYPES = ["float64", "float32", "float16", ">f8", ">f4", "longdouble",
+          "int64", "int32", "uint8", "bool", "complex128", "object", "str",
+          "bytes", "timedelta", "list", "ragged"]
+# Ragged lists for targets, parameter setters and pynn.logic give NumPy's
+# "inhomogeneous shape" error without the argument's name (issue 17 item 10
+# and the report of this change; other owners): not swept there.
+NOT_RAGGED = [d for d in DTYPES if d != "ragged"]
 LAYOUTS = ["C", "C", "F", "strided", "negstride", "readonly", "masked", "0d",
            "1d", "3d"]
 STRICT = "biuf"     # kinds whose clean copy must give the same result
@@ -79,6 +86,19 @@ def as_dtype(rng, v, dtype):
             return v.astype(object)
         if dtype == "str":
             return v.astype(str)
+        if dtype == "bytes":
+            return v.astype("S32")
+        if dtype == "timedelta":
+            return np.round(np.nan_to_num(v, nan=0.0, posinf=7.0, neginf=-7.0)
+                            ).clip(-1e6, 1e6).astype("m8[s]")
+        if dtype == "ragged":              # rows of unequal lengths
+            rows = v.tolist() if v.ndim == 2 else [v.tolist()]
+            if not rows or not rows[0]:
+                return [[0.0], [0.0, 0.0]]
+            if len(rows) == 1:
+                return rows + [rows[0] + [0.0]]
+            rows[-1] = rows[-1][:-1]
+            return rows
         if dtype == "list":
             return v.tolist()
         return v.astype(dtype)
@@ -126,7 +146,7 @@ def as_layout(a, layout):
 def hostile(rng, v, dtypes=DTYPES, layouts=LAYOUTS):
     """(description, hostile argument) from the float64 values v."""
     dtype = dtypes[rng.integers(len(dtypes))]
-    layout = layouts[rng.integers(len(layouts))]
+    layout = layouts[rng.integers(len(layouts))] if dtype != "ragged" else "C"
     a = as_layout(as_dtype(rng, v, dtype), layout)
     return f"{dtype}/{layout}/shape{np.shape(v)}", a
 
@@ -139,7 +159,10 @@ def clean_copy(a, dtype=np.float64):
     fine), None when a must be refused (complex with an imaginary part: a
     float copy would drop it)."""
     if isinstance(a, (list, float)):
-        arr = np.asarray(a, dtype=np.float64)
+        try:
+            arr = np.asarray(a, dtype=np.float64)
+        except ValueError:                  # ragged: must be refused
+            return None, None
         mode = "strict"
     else:
         arr = np.asarray(a)
@@ -149,7 +172,10 @@ def clean_copy(a, dtype=np.float64):
                 return None, None
             arr = arr.real
         if mode == "either":
-            arr = arr.astype(np.float64)
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):     # no float copy: refuse
+                return None, None
     with np.errstate(all="ignore"):
         return np.ascontiguousarray(arr, dtype=dtype).reshape(arr.shape), mode
 
@@ -320,7 +346,7 @@ def group_model(sw, rng, n_cases):
         else:
             h = with_specials(rng, targets(rng, tkind, n + (rng.random() < 0.1),
                                            sizes[-1], bad=True), p=0.2)
-        desc, a = hostile(rng, h)
+        desc, a = hostile(rng, h, DTYPES if arg == "X" else NOT_RAGGED)
         sw.case(f"{i} {entry}({arg}={desc}) {sizes} {hidden}/{output} "
                 f"{loss} {dtype}")
 
@@ -359,7 +385,7 @@ def group_setters(sw, rng, n_cases):
             # Values finite in float64 but beyond float32 are stored as inf:
             # issue 17 item 6 (other owner), left out here.
             v[np.isfinite(v) & (np.abs(v) > 1e38)] = 1.0
-        desc, a = hostile(rng, v)
+        desc, a = hostile(rng, v, NOT_RAGGED)
         sw.case(f"{i} {target} = {desc} {dtype}")
 
         def call(x, base=base, target=target):
@@ -450,7 +476,8 @@ def group_trainer(sw, rng, n_cases):
             rows = n if arg == "y" else nv
             h = with_specials(rng, targets(rng, tkind, rows + (rng.random() < 0.1),
                                            sizes[-1], bad=True), p=0.2)
-        desc, a = hostile(rng, h)
+        desc, a = hostile(rng, h, DTYPES if "y" not in arg and "[1]" not in arg
+                          else NOT_RAGGED)
         batch = [None, 1, 2][rng.integers(3)]
         opt = ["sgd", "adam", "momentum"][rng.integers(3)]
         sw.case(f"{i} fit({arg}={desc}) {sizes} {loss} {dtype} batch={batch} {opt}")
@@ -517,7 +544,7 @@ def group_rules(sw, rng, n_cases):
                 # t (reported; rules.py, other owner): left out here.
                 h[h == 1e300] = 1.0
         t = None if t is None else t[:n]
-        desc, a = hostile(rng, h)
+        desc, a = hostile(rng, h, DTYPES if arg == "X" else NOT_RAGGED)
         sw.case(f"{i} {kind}.{entry}({arg}={desc}) {dtype}")
         X0 = np.random.default_rng(5).standard_normal((4, n_in))
         t0 = {"Perceptron": [0.0, 1, 1, 0], "Adaline": [-1.0, 1, 1, -1],
@@ -557,13 +584,16 @@ def group_logic(sw, rng, n_cases):
         if entry == "evaluate":
             n = _rows(rng)
             X = with_specials(rng, rng.integers(0, 2, size=(n, _width(rng, 2))))
-            desc, a = hostile(rng, X)
+            desc, a = hostile(rng, X, NOT_RAGGED)
             sw.case(f"{i} XOR().evaluate(X={desc})")
             call = lambda x: (None, lambda: logic.XOR().evaluate(x))
             sw.check("X", call, a, lambda s: None)
         elif entry == "from_truth_table":
             v = rng.integers(0, 2, size=int(rng.choice([2, 3, 4, 8])))
-            desc, a = hostile(rng, with_specials(rng, v, p=0.15),
+            # timedelta values give int()'s TypeError without the name
+            # (reported; logic.py, other owner): left out here.
+            dts = [d for d in NOT_RAGGED if d != "timedelta"]
+            desc, a = hostile(rng, with_specials(rng, v, p=0.15), dts,
                               layouts=["C", "F", "strided", "readonly", "0d", "3d"])
             sw.case(f"{i} from_truth_table(values={desc})")
             call = lambda x: (None, lambda: logic.from_truth_table(x).truth_table())
