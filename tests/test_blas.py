@@ -262,8 +262,9 @@ def test_product_path_rejects_bad_dimensions():
                                          (4, 4, 16, 256), (3, 5, 40, 1000)])
 def test_auto_takes_the_reported_path(m, n, k, limit, dtype):
     """matmul(path="auto") runs ``mm``: its bits equal those of the path that
-    product_path names (hand loops or GEMM), and those two differ on these
-    shapes, so a dispatcher deciding apart from product_path is caught."""
+    product_path names (hand loops or GEMM).  On 2×200000·200000×2 the two
+    paths' sums of 200000 products differ in their last bits, so there a
+    dispatcher deciding apart from product_path is caught."""
     from pynn._threads import limit_blas_threads
     rng = np.random.default_rng(m * n + k)
     A = rng.standard_normal((m, k)).astype(dtype)
@@ -275,7 +276,8 @@ def test_auto_takes_the_reported_path(m, n, k, limit, dtype):
             out[path] = _blas.matmul(A, B, C, path=path)
         named = _blas.product_path(m, n, k)
     assert named in ("loops", "gemm")
-    assert not np.array_equal(out["loops"], out["blas"]), \
-        "loops and GEMM agree bit for bit: this shape cannot tell them apart"
+    if k == 200000:
+        assert not np.array_equal(out["loops"], out["blas"]), \
+            "loops and GEMM agree bit for bit: this shape cannot tell them apart"
     np.testing.assert_array_equal(out["auto"],
                                   out["loops" if named == "loops" else "blas"])
