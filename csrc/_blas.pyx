@@ -7,10 +7,11 @@ Layers of this file (see sklearn/_loss/_loss.pyx.tp for the pattern):
      swapping the operands);
   2. ``small_mm``: hand-written loops for products too small for a BLAS call
      to pay off (its fixed cost is ~0.1-1 µs);
-  3. ``mm``: the one entry the kernels use; it picks the hand loops below
-     ``small_product_limit`` multiply-adds, else GER for rank-1 updates
-     (k == 1), GEMV for matrix-vector products (m == 1 or n == 1), GEMM
-     otherwise;
+  3. ``mm``: the one entry the kernels use; ``choose_path`` (its only
+     decision, also behind ``product_path``) picks the hand loops up to
+     ``small_product_limit`` multiply-adds m·n·k (or when k == 0), else GER
+     for rank-1 updates (k == 1), GEMV for matrix-vector products (m == 1 or
+     n == 1), GEMM otherwise;
   4. ``def`` entry points taking NumPy arrays, for tests and benchmarks.
 
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
@@ -155,26 +156,51 @@ cdef void small_mm(bint trans_a, bint trans_b, int m, int n, int k,
 
 
 # ---------------------------------------------------------------- layer 3
+# The paths of ``mm``, in the order ``product_path`` names them.
+cdef enum:
+    PATH_LOOPS = 0
+    PATH_GER = 1
+    PATH_GEMV = 2
+    PATH_GEMM = 3
+
+_PATH_NAMES = ("loops", "ger", "gemv", "gemm")
+
+
+cdef inline int choose_path(int m, int n, int k) noexcept nogil:
+    """The path of an m×n×k product (m, n ≥ 1): the hand loops when it costs
+    at most ``_small_limit`` multiply-adds m·n·k (or k ≤ 0), else GER (k == 1),
+    GEMV (m == 1 or n == 1), GEMM.  ``mm`` decides here and only here."""
+    if k <= 0 or <Py_ssize_t>m * n * k <= _small_limit:
+        return PATH_LOOPS
+    if k == 1:
+        return PATH_GER
+    if m == 1 or n == 1:
+        return PATH_GEMV
+    return PATH_GEMM
+
+
 cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
              floating alpha, const floating* A, int lda,
              const floating* B, int ldb,
              floating beta, floating* C, int ldc) noexcept nogil:
     """C (m×n) ← α op(A) op(B) + β C, row-major, choosing the cheapest path."""
+    cdef int path
     if m <= 0 or n <= 0:
         return
-    if k <= 0 or <Py_ssize_t>m * n * k <= _small_limit:
+    path = choose_path(m, n, k)
+    if path == PATH_LOOPS:
         small_mm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
-    elif k == 1:
+    elif path == PATH_GER:
         # Rank-1 update: C += α a bᵀ with a = op(A)[:, 0], b = op(B)[0, :].
         _scale_rows(m, n, beta, C, ldc)
         ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1,
             C, ldc)
-    elif m == 1:
+    elif path == PATH_GEMV and m == 1:
         # Row vector times matrix: cᵀ = α op(B)ᵀ a + β c.
         gemv(not trans_b, k if not trans_b else n, n if not trans_b else k,
              alpha, B, ldb, A, lda if trans_a else 1, beta, C, 1)
-    elif n == 1:
-        # Matrix times column vector: c = α op(A) b + β c.
+    elif path == PATH_GEMV:
+        # Matrix times column vector (n == 1): c = α op(A) b + β c.
         gemv(trans_a, k if trans_a else m, m if trans_a else k,
              alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
     else:
@@ -182,6 +208,23 @@ cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
 
 
 # ---------------------------------------------------------------- layer 4
+def product_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
+    """Name of the path ``mm`` (and ``matmul(..., path="auto")``) takes for
+    C (m×n) ← α op(A) op(B) + β C with inner dimension k.
+
+    Returns "loops" (the hand loops: k == 0, or m·n·k at most
+    ``get_small_product_limit()`` multiply-adds), "ger" (k == 1), "gemv"
+    (m == 1 or n == 1), "gemm" (otherwise), or "empty" when m·n == 0 (no
+    work).  Decided by the same ``choose_path`` that ``mm`` calls.
+    """
+    for name, dim in (("m", m), ("n", n), ("k", k)):
+        if dim < 0 or dim > INT_MAX:
+            raise ValueError(f"{name} must be in [0, {INT_MAX}], got {dim}")
+    if m == 0 or n == 0:
+        return "empty"
+    return _PATH_NAMES[choose_path(<int>m, <int>n, <int>k)]
+
+
 def matmul(const floating[:, ::1] A, const floating[:, ::1] B,
            floating[:, ::1] C_out, bint trans_a=False, bint trans_b=False,
            double alpha=1.0, double beta=0.0, str path="auto"):

@@ -216,3 +216,32 @@ def test_raw_kernel_shape_checks():
         _activations.forward(ACTIVATIONS["tanh"].code, 0.0, u, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="same shape"):
         _activations.backward(ACTIVATIONS["tanh"].code, 0.0, u, u, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_values_and_derivatives_at_the_kinks(dtype):
+    """Exactly at 0 (and −0.0, and the smallest subnormals either side):
+    relu′(0) = 0, leaky_relu′(0) = α (the slope of u ≤ 0), step(0) = 0,
+    sign(0) = −1, in the forward, derivative and backward paths."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    u = np.array([0.0, -0.0, tiny, -tiny], dtype=dtype)
+    g = np.array([3.0, 5.0, 7.0, 11.0], dtype=dtype)
+    alpha = 0.25
+    cases = {   # name: (φ(u), φ′(u)) by hand
+        "relu": ([0, 0, tiny, 0], [0, 0, 1, 0]),
+        "leaky_relu": ([0, 0, tiny, -alpha * tiny], [alpha, alpha, 1, alpha]),
+        "step": ([0, 0, 1, 0], [0, 0, 0, 0]),
+        "sign": ([-1, -1, 1, -1], [0, 0, 0, 0]),
+    }
+    for name, (want_z, want_d) in cases.items():
+        p = alpha if name == "leaky_relu" else None
+        want_z = np.array(want_z, dtype=dtype)
+        want_d = np.array(want_d, dtype=dtype)
+        np.testing.assert_array_equal(apply(name, u, p), want_z, err_msg=name)
+        np.testing.assert_array_equal(derivative(name, u, p), want_d,
+                                      err_msg=name)
+        np.testing.assert_array_equal(backward(name, u, g, p), want_d * g,
+                                      err_msg=name)
+        # The float64 oracle agrees at the kinks.
+        np.testing.assert_array_equal(oracle.dphi(name, u, p), want_d,
+                                      err_msg=name)

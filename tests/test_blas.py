@@ -191,3 +191,93 @@ def test_matmul_random_cases(draw):
     A, B, C = operands(m, n, k, dtype, ta, tb, seed=m * 169 + n * 13 + k)
     with small_product_limit(limit):
         check(A, B, C, ta, tb, alpha, beta, path)
+
+
+# ------------------------------------------------ which path the dispatcher takes
+def rule_path(m, n, k, limit):
+    """The documented dispatch rule of ``mm``, written out independently."""
+    if m == 0 or n == 0:
+        return "empty"
+    if k == 0 or m * n * k <= limit:
+        return "loops"
+    if k == 1:
+        return "ger"
+    if m == 1 or n == 1:
+        return "gemv"
+    return "gemm"
+
+
+# (m, n, k, limit, path): shapes whose m·n is at most the limit but whose
+# m·n·k is above it (a crossover computed from m·n would take the loops),
+# and both sides of the boundary m·n·k == limit.
+PATH_CASES = [
+    (2, 2, 200000, 256, "gemm"),     # 2×200000 · 200000×2: m·n = 4
+    (3, 3, 29, 256, "gemm"),         # m·n·k = 261 > 256, m·n = 9
+    (4, 4, 16, 256, "loops"),        # m·n·k = 256 exactly: still the loops
+    (4, 4, 17, 256, "gemm"),
+    (1, 16, 17, 256, "gemv"),        # 272 > 256, m·n = 16
+    (16, 1, 17, 256, "gemv"),
+    (1, 1, 257, 256, "gemv"),        # a dot product, m·n = 1
+    (16, 16, 1, 255, "ger"),         # rank-1 update, 256 > 255
+    (16, 16, 1, 256, "loops"),
+    (9, 9, 0, 0, "loops"),           # k = 0: nothing to multiply
+    (0, 9, 9, 0, "empty"),
+    (9, 0, 9, 0, "empty"),
+    (5, 7, 3, 0, "gemm"),            # limit 0: everything to BLAS
+    (1000, 1000, 1000, 10**9, "loops"),
+    (1000, 1000, 1000, 10**9 - 1, "gemm"),
+]
+
+
+@pytest.mark.parametrize("m,n,k,limit,path", PATH_CASES)
+def test_product_path_uses_m_n_k(m, n, k, limit, path):
+    assert rule_path(m, n, k, limit) == path       # the table is the rule
+    with small_product_limit(limit):
+        assert _blas.product_path(m, n, k) == path
+
+
+def test_product_path_follows_the_limit():
+    """The default crossover, and a sweep of shapes × limits against the rule."""
+    limit = _blas.get_small_product_limit()
+    assert _blas.product_path(2, 2, 200000) == "gemm"
+    assert _blas.product_path(2, 2, 1) == ("loops" if 4 <= limit else "ger")
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        m, n, k = (int(v) for v in rng.integers(0, 40, size=3))
+        lim = int(rng.choice([0, 1, 64, 256, 4096, m * n, m * n * k,
+                              max(m * n * k - 1, 0)]))
+        with small_product_limit(lim):
+            assert _blas.product_path(m, n, k) == rule_path(m, n, k, lim), \
+                (m, n, k, lim)
+
+
+def test_product_path_rejects_bad_dimensions():
+    for bad in [(-1, 2, 2), (2, -1, 2), (2, 2, -1), (2**31, 1, 1)]:
+        with pytest.raises(ValueError, match="must be in"):
+            _blas.product_path(*bad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k,limit", [(2, 2, 200000, 256), (3, 3, 29, 256),
+                                         (4, 4, 16, 256), (3, 5, 40, 1000)])
+def test_auto_takes_the_reported_path(m, n, k, limit, dtype):
+    """matmul(path="auto") runs ``mm``: its bits equal those of the path that
+    product_path names (hand loops or GEMM).  On 2×200000·200000×2 the two
+    paths' sums of 200000 products differ in their last bits, so there a
+    dispatcher deciding apart from product_path is caught."""
+    from pynn._threads import limit_blas_threads
+    rng = np.random.default_rng(m * n + k)
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    out = {}
+    with small_product_limit(limit), limit_blas_threads(1):
+        for path in ("auto", "loops", "blas"):
+            C = np.zeros((m, n), dtype)
+            out[path] = _blas.matmul(A, B, C, path=path)
+        named = _blas.product_path(m, n, k)
+    assert named in ("loops", "gemm")
+    if k == 200000:
+        assert not np.array_equal(out["loops"], out["blas"]), \
+            "loops and GEMM agree bit for bit: this shape cannot tell them apart"
+    np.testing.assert_array_equal(out["auto"],
+                                  out["loops" if named == "loops" else "blas"])
