@@ -26,6 +26,8 @@ import numbers
 
 import numpy as np
 
+from pynn._network import Penalty
+
 
 def _rate(value, name, low_open=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
@@ -63,7 +65,7 @@ class GaussianNoise:
 class KLSparsity:
     """Sparsity penalty β Σ_j KL(ρ ‖ ρ̂_j) on a hidden layer's mean activation."""
 
-    code = 1
+    code = Penalty.KL_SPARSITY
     needs_unit_interval = True      # ρ̂ must be a mean activation in (0, 1)
 
     def __init__(self, target=0.05, weight=1.0):
@@ -81,7 +83,7 @@ class KLSparsity:
 class L1Activity:
     """Penalty λ · mean over the batch of Σ_j |z_j| on a hidden layer."""
 
-    code = 2
+    code = Penalty.L1_ACTIVITY
     target = 0.0
 
     def __init__(self, weight=1e-3):
