@@ -1,0 +1,23 @@
+"""Export pynn models to other formats and import them back.
+
+==============  ===============================  =====================
+function        other side                       optional dependency
+==============  ===============================  =====================
+to_onnx         ONNX (onnxruntime, ...)          onnx  (``pynn[onnx]``)
+to_fann         libfann 2.2 ``FANN_FLO_2.1``     none
+from_fann       files libfann wrote              none
+to_genann       genann text files                none
+from_genann     genann text files                none
+to_c            a C99 header, float or fixed     none
+from_sklearn    fitted MLPClassifier/Regressor   scikit-learn
+to_torch        torch.nn.Sequential              torch
+from_torch      torch.nn.Sequential              torch
+==============  ===============================  =====================
+
+Each format lives in its own module; an optional dependency is imported
+only inside the function that needs it, so ``import pynn.interop`` imports
+none of them.  Importers never execute code from a file.
+"""
+from pynn.interop.onnx import to_onnx
+
+__all__ = ["to_onnx"]
