@@ -19,5 +19,6 @@ only inside the function that needs it, so ``import pynn.interop`` imports
 none of them.  Importers never execute code from a file.
 """
 from pynn.interop.onnx import to_onnx
+from pynn.interop.fann import from_fann, to_fann
 
-__all__ = ["to_onnx"]
+__all__ = ["to_onnx", "to_fann", "from_fann"]
