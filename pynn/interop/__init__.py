@@ -20,5 +20,6 @@ none of them.  Importers never execute code from a file.
 """
 from pynn.interop.onnx import to_onnx
 from pynn.interop.fann import from_fann, to_fann
+from pynn.interop.c import to_c
 
-__all__ = ["to_onnx", "to_fann", "from_fann"]
+__all__ = ["to_onnx", "to_fann", "from_fann", "to_c"]
