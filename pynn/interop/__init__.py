@@ -21,5 +21,6 @@ none of them.  Importers never execute code from a file.
 from pynn.interop.onnx import to_onnx
 from pynn.interop.fann import from_fann, to_fann
 from pynn.interop.c import to_c
+from pynn.interop.sklearn import from_sklearn
 
-__all__ = ["to_onnx", "to_fann", "from_fann", "to_c"]
+__all__ = ["to_onnx", "to_fann", "from_fann", "to_c", "from_sklearn"]
