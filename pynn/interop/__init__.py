@@ -23,6 +23,7 @@ from pynn.interop.fann import from_fann, to_fann
 from pynn.interop.c import to_c
 from pynn.interop.sklearn import from_sklearn
 from pynn.interop.genann import from_genann, to_genann
+from pynn.interop.torch import from_torch, to_torch
 
 __all__ = ["to_onnx", "to_fann", "from_fann", "to_c", "from_sklearn",
-           "to_genann", "from_genann"]
+           "to_genann", "from_genann", "to_torch", "from_torch"]
