@@ -395,95 +395,121 @@ def from_fann(path, dtype="float32"):
     """
     from pynn._validation import check_dtype
     dtype = check_dtype(dtype)
-    path = check_path(path)
-    net_type, rate, sizes, n_con, codes, steep, src, weights = _read_network(path)
-    shortcut = net_type == 1
-    # Neuron index ranges per layer, without bias neurons; the bias neuron
-    # of a layered network's layer is its last neuron (shortcut: only the
-    # input layer has one).
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    width = [sizes[0] - 1] + [n - (0 if shortcut else 1) for n in sizes[1:]]
-    if min(width) < 1:
-        raise ValueError(f"{path}: layer_sizes {sizes} leave an empty layer")
-    bias_of = {int(starts[l] + width[l]) for l in range(len(sizes))
-               if l == 0 or not shortcut}
-    con_start = np.concatenate([[0], np.cumsum(n_con)])
-    # Where each neuron's value sits in the concatenation [x; z_1; …].
-    column = np.full(sum(sizes), -1, dtype=np.int64)
-    offset = 0
-    for l, w in enumerate(width):
-        column[starts[l]:starts[l] + w] = np.arange(offset, offset + w)
-        offset += w
-    for n in list(range(starts[1])) + sorted(bias_of):
-        if n < sum(sizes) and n_con[n]:
-            raise ValueError(f"{path}: input or bias neuron {n} has "
-                             "connections")
-    layers, shifts = [], []           # shifts: (c, d) per earlier column
-    col_c, col_d = np.zeros(offset), np.ones(offset)
-    for l in range(1, len(sizes)):
-        first, n_out = int(starts[l]), width[l]
-        n_in = int(sum(width[:l]))
-        lcodes = codes[first:first + n_out]
-        where = f"layer {l}"
-        if (lcodes != lcodes[0]).any():
-            raise ValueError(f"{path}: {where} mixes activation functions "
-                             f"{sorted(set(lcodes.tolist()))}; pynn needs one "
+    net = _Network(check_path(path))
+    layers = []
+    # FANN's value of each earlier column is z = c + d·z′, z′ pynn's value
+    # (c, d = 0, 1 except after a negated threshold layer).
+    col_c, col_d = np.zeros(net.n_columns), np.ones(net.n_columns)
+    for l in range(1, len(net.sizes)):
+        act, param, factor, affine = net.activation(l)
+        W, b = net.sums(l)
+        n_in, n_out = W.shape[1], W.shape[0]
+        # pynn's u = factor·s·Σ: sigmoid 2s (σ(2sΣ)), tanh, gaussian and
+        # linear s, threshold −s (the layer is negated, see above).
+        scale = factor * net.steepness(l)
+        b = (b + W @ col_c[:n_in]) * scale
+        W = W * col_d[:n_in] * scale[:, None]
+        if affine is not None:
+            col_c[n_in:n_in + n_out], col_d[n_in:n_in + n_out] = affine
+        layers.append((W, b, act, param))
+    if not np.isfinite([np.abs(W).max() for W, *_ in layers]).all():
+        raise ValueError(f"{net.path}: weights overflow after scaling")
+    if net.shortcut:
+        cast = np.dtype(dtype)
+        return ShortcutNetwork([(W.astype(cast), b.astype(cast), a, p or 0.0)
+                                for W, b, a, p in layers], cast)
+    return build_model([(W[:, -net.width[l]:], b, a, p) for l, (W, b, a, p)
+                        in enumerate(layers)], dtype)
+
+
+class _Network:
+    """A parsed FANN file: neurons, connections and where each value sits.
+
+    Neuron n of layer l is column ``column[n]`` of the concatenation
+    [x; z_1; …] (−1 for bias neurons, which are the constant 1: the last
+    neuron of every layer of a layered network, of the input layer only in
+    a shortcut network).
+    """
+
+    def __init__(self, path):
+        self.path = path
+        (net_type, self.rate, self.sizes, self.n_con, self.codes, self.steep,
+         self.src, self.weights) = _read_network(path)
+        self.shortcut = net_type == 1
+        sizes = self.sizes
+        self.starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.width = [sizes[0] - 1] + [n - (0 if self.shortcut else 1)
+                                       for n in sizes[1:]]
+        if min(self.width) < 1:
+            raise ValueError(f"{path}: layer_sizes {sizes} leave an empty layer")
+        self.bias = {int(self.starts[l] + self.width[l]) for l in range(len(sizes))
+                     if l == 0 or not self.shortcut}
+        self.con_start = np.concatenate([[0], np.cumsum(self.n_con)])
+        self.column = np.full(sum(sizes), -1, dtype=np.int64)
+        self.n_columns = 0
+        for l, w in enumerate(self.width):
+            first = self.starts[l]
+            self.column[first:first + w] = np.arange(self.n_columns, self.n_columns + w)
+            self.n_columns += w
+        for n in list(range(self.starts[1])) + sorted(self.bias):
+            if n < sum(sizes) and self.n_con[n]:
+                raise ValueError(f"{path}: input or bias neuron {n} has "
+                                 "connections")
+
+    def neurons(self, l):
+        first = int(self.starts[l])
+        return range(first, first + self.width[l])
+
+    def steepness(self, l):
+        s = self.steep[self.neurons(l)]
+        if (s <= 0).any():
+            raise ValueError(f"{self.path}: layer {l} has steepness {s.min()}; "
+                             "only positive steepness is supported")
+        return s
+
+    def activation(self, l):
+        """(pynn activation, param, factor, affine) of layer l, or ValueError."""
+        codes = self.codes[self.neurons(l)]
+        if (codes != codes[0]).any():
+            raise ValueError(f"{self.path}: layer {l} mixes activation functions "
+                             f"{sorted(set(codes.tolist()))}; pynn needs one "
                              "per layer")
-        act, param, factor, affine = _pynn_unit(int(lcodes[0]), path, where)
-        if affine is not None and l == len(sizes) - 1:
-            raise ValueError(f"{path}: the output layer uses a threshold "
+        unit = _pynn_unit(int(codes[0]), self.path, f"layer {l}")
+        if unit[3] is not None and l == len(self.sizes) - 1:
+            raise ValueError(f"{self.path}: the output layer uses a threshold "
                              "function, which is 1 at v = 0 where pynn's "
                              "step/sign are not; pynn cannot read it exactly")
-        W, b = np.zeros((n_out, n_in)), np.zeros(n_out)
-        full = n_in + 1 if shortcut else width[l - 1] + 1
-        for j in range(n_out):
-            neuron = first + j
-            if rate >= 1 and n_con[neuron] != full:
-                # libfann's fann_run then ignores the connection list and
-                # reads the first n_con neurons: the file is inconsistent.
-                raise ValueError(f"{path}: neuron {neuron} has {n_con[neuron]} "
-                                 f"connections, but connection_rate >= 1 "
-                                 f"means all {full}")
-            lo, hi = con_start[neuron], con_start[neuron + 1]
-            base = 0 if shortcut else starts[l - 1]
-            if rate >= 1 and (src[lo:hi] != np.arange(base, base + full)).any():
-                raise ValueError(f"{path}: neuron {neuron}'s connections are "
-                                 "not in libfann's order (with "
-                                 "connection_rate >= 1 libfann ignores the "
-                                 "listed sources)")
-            s = steep[neuron]
-            if s <= 0:
-                raise ValueError(f"{path}: neuron {neuron} has steepness {s}; "
-                                 "only positive steepness is supported")
-            lo, hi = con_start[neuron], con_start[neuron + 1]
-            for source, w in zip(src[lo:hi], weights[lo:hi]):
-                if source in bias_of and source < first and (
-                        shortcut or source == starts[l] - 1):
+        return unit
+
+    def sums(self, l):
+        """Layer l's Σ as (W, b): W over all earlier columns, b the bias weights."""
+        n_in = int(sum(self.width[:l]))
+        prev = int(self.starts[l - 1])
+        full = n_in + 1 if self.shortcut else self.width[l - 1] + 1
+        W, b = np.zeros((self.width[l], n_in)), np.zeros(self.width[l])
+        for j, neuron in enumerate(self.neurons(l)):
+            lo, hi = self.con_start[neuron], self.con_start[neuron + 1]
+            if self.rate >= 1:
+                # libfann's fann_run then ignores the listed sources and reads
+                # the first n_con neurons in order: anything else is
+                # inconsistent.
+                base = 0 if self.shortcut else prev
+                if hi - lo != full or (self.src[lo:hi] != np.arange(
+                        base, base + full)).any():
+                    raise ValueError(
+                        f"{self.path}: neuron {neuron}'s connections are not "
+                        f"all {full} of the layers before it in libfann's "
+                        "order, but connection_rate >= 1 says they are")
+            for source, w in zip(self.src[lo:hi], self.weights[lo:hi]):
+                if source in self.bias and (self.shortcut or source == prev +
+                                            self.width[l - 1]):
                     b[j] += w
                     continue
-                col = column[source]
-                if col < 0 or col >= n_in or (not shortcut and
-                                              col < n_in - width[l - 1]):
-                    raise ValueError(f"{path}: neuron {neuron} is connected "
-                                     f"to neuron {source}, which is not "
-                                     "before it in the network")
+                col = self.column[source]
+                if col < 0 or col >= n_in or (not self.shortcut and
+                                              col < n_in - self.width[l - 1]):
+                    raise ValueError(f"{self.path}: neuron {neuron} is "
+                                     f"connected to neuron {source}, which is "
+                                     "not before it in the network")
                 W[j, col] += w
-        # pynn's u = factor·s·Σ: sigmoid 2s (σ(2sΣ)), tanh and gaussian s,
-        # linear s, threshold −s (the layer is negated, see above).
-        scale = factor * steep[first:first + n_out]
-        # Earlier negated layers: z = c + d z′.
-        b = b + W @ col_c[:n_in]
-        W = W * col_d[:n_in]
-        W, b = W * scale[:, None], b * scale
-        if affine is not None:
-            cols = slice(n_in, n_in + n_out)
-            col_c[cols], col_d[cols] = affine
-        layers.append((W, b, act, param))
-    if not (np.isfinite([np.abs(W).max() for W, *_ in layers]).all()):
-        raise ValueError(f"{path}: weights overflow after scaling")
-    if shortcut:
-        cast = np.dtype(dtype)
-        return ShortcutNetwork([(W.astype(cast), b.astype(cast), a, p if p else 0.0)
-                                for W, b, a, p in layers], cast)
-    return build_model([(W[:, -width[l]:], b, a, p) for l, (W, b, a, p)
-                        in enumerate(layers)], dtype)
+        return W, b
