@@ -119,6 +119,16 @@ def test_fixed_point_threshold_is_exact(tmp_path):
     assert report.max_abs_error == 0
 
 
+def test_fixed_point_saturates_out_of_range_inputs(tmp_path):
+    model = pynn.MLP([2, 3, 1], hidden="sigmoid", output="identity", seed=0)
+    report = to_c(model, tmp_path / "s.h", name="s", fixed_point=True,
+                  X=np.ones((4, 2), np.float32))
+    X = np.array([[1e30, -1e30], [3e38, 0.5]], np.float32)
+    got = compile_and_run(tmp_path, tmp_path / "s.h", "s", X, 1)
+    np.testing.assert_array_equal(got.astype(np.float32),
+                                  fixed_point_outputs(model, X, report.decimal_point))
+
+
 def test_bad_arguments(tmp_path):
     model = make("relu")
     for bad in ("1net", "int", "a-b", "", 3):

@@ -215,11 +215,18 @@ def _fixed_params(layers, d):
     return [(q(l.W), q(l.b)) for l in layers]
 
 
+_FLOAT_LIMIT = 2147483520.0      # the largest float32 below 2^31
+
+
 def _to_fixed_input(X, d):
-    """x_q = (int32)(x·2^d + 0.5) (mirrored for x < 0), in float arithmetic."""
+    """x_q = (int32)(|x|·2^d + 0.5) with x's sign, in float arithmetic,
+    saturated at ±2147483520 (NaN too: the C cast would be undefined)."""
     X = np.asarray(X, dtype=np.float32)
     one = np.float32(2.0 ** d)
-    mag = np.trunc(np.abs(X) * one + np.float32(0.5)).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):   # inf saturates below
+        v = np.abs(X) * one + np.float32(0.5)
+    v = np.where(v <= np.float32(_FLOAT_LIMIT), v, np.float32(_FLOAT_LIMIT))
+    mag = np.trunc(v).astype(np.int64)
     return np.where(X >= 0, mag, -mag)
 
 
@@ -359,9 +366,11 @@ static inline void {name}_predict_fixed(const int32_t *x, int32_t *y) {{
 static inline void {name}_predict(const float *x, float *y) {{
     int32_t xq[{N}_N_INPUTS], yq[{N}_N_OUTPUTS];
     int i;
-    for (i = 0; i < {N}_N_INPUTS; i++)
-        xq[i] = x[i] >= 0 ? (int32_t)(x[i] * (float){one} + 0.5f)
-                          : -(int32_t)(-x[i] * (float){one} + 0.5f);
+    for (i = 0; i < {N}_N_INPUTS; i++) {{
+        float v = (x[i] >= 0 ? x[i] : -x[i]) * (float){one} + 0.5f;
+        if (!(v <= {_FLOAT_LIMIT!r}f)) v = {_FLOAT_LIMIT!r}f;   /* saturate (and NaN) */
+        xq[i] = x[i] >= 0 ? (int32_t)v : -(int32_t)v;
+    }}
     {name}_predict_fixed(xq, yq);
     for (i = 0; i < {N}_N_OUTPUTS; i++) y[i] = (float)yq[i] / (float){one};
 }}
