@@ -1,4 +1,6 @@
 """ONNX export checked by the real other side: onnx.checker and onnxruntime."""
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -121,8 +123,14 @@ def test_bad_arguments():
         to_onnx(model)
 
 
-def test_import_pynn_imports_no_optional_dependency():
+def test_import_pynn_imports_no_optional_dependency(tmp_path):
     code = ("import sys, pynn, pynn.interop; "
             "bad = [m for m in ('onnx', 'onnxruntime', 'torch', 'sklearn', "
             "'skl2onnx') if m in sys.modules]; print(bad); assert not bad")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # The same pynn as this test's, not a source folder in the cwd.
+    root = str(pathlib.Path(pynn.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
