@@ -30,7 +30,8 @@ interpolation, in integers, in a table of φ at the points −16 + k/16
 tails of softplus and swish); softmax as exp from the same kind of table on
 [−16, 0] after subtracting the row maximum, then an integer division.
 ``model_predict_fixed(const int32_t *x, int32_t *y)`` runs on fixed-point
-numbers, ``model_predict`` converts from and to float around it.
+numbers, ``model_predict`` converts from and to float around it
+(inputs beyond ±2^31 / 2^d, and NaN, saturate).
 :func:`to_c` evaluates exactly this arithmetic in Python on the data and
 returns the largest difference from the model's own outputs.
 """
