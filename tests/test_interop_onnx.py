@@ -1,0 +1,136 @@
+"""ONNX export checked by the real other side: onnx.checker and onnxruntime."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pynn
+from pynn.interop import to_onnx
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+ACTIVATIONS = ["identity", "step", "sign", "sigmoid", "tanh", "relu",
+               "leaky_relu", "softplus", "swish", "gaussian", "softmax"]
+RTOL = {"float32": 1e-6, "float64": 1e-12}
+# Input scales: exact zeros, ordinary, saturating, large and tiny magnitudes.
+SCALES = [0.0, 1.0, 30.0, 1e4, 1e-30]
+
+
+def run_onnx(proto, X):
+    onnx.checker.check_model(proto, full_check=True)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(proto.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    return sess.run(["Y"], {"X": X})[0]
+
+
+def max_rel_diff(model, proto, seed=0):
+    """Largest |onnxruntime − pynn| / max|pynn| over batches at each scale."""
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for scale in SCALES:
+        X = (rng.normal(size=(64, model.n_inputs)) * scale).astype(model.dtype)
+        X[::7, 0] = 0.0                               # exact zeros inside rows
+        want, got = model(X), run_onnx(proto, X)
+        assert got.dtype == model.dtype and got.shape == want.shape
+        scale_out = max(np.max(np.abs(want)), np.finfo(model.dtype).tiny)
+        worst = max(worst, np.max(np.abs(got - want)) / scale_out)
+    return worst
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_every_activation_matches_onnxruntime(act, dtype):
+    output = "softmax" if act == "softmax" else act
+    hidden = "tanh" if act == "softmax" else act
+    model = pynn.MLP([5, 7, 6, 3], hidden=hidden, output=output, dtype=dtype,
+                     seed=1)
+    assert max_rel_diff(model, to_onnx(model)) <= RTOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activation_parameters_and_kinks(dtype):
+    # Non-default α and β; W = I and b = 0 make u = x, so exact zeros reach
+    # the kinks of step (0 at 0), sign (−1 at 0, where ONNX Sign gives 0).
+    layers = [pynn.Dense(4, 4, "leaky_relu", 0.3), pynn.Dense(4, 4, "gaussian", 2.5),
+              pynn.Dense(4, 4, "sign"), pynn.Dense(4, 4, "step")]
+    model = pynn.Model(layers, dtype=dtype, seed=0)
+    assert max_rel_diff(model, to_onnx(model)) <= RTOL[dtype]
+    for layer in model.layers:
+        layer.W = np.eye(4)
+        layer.b = np.zeros(4)
+    X = np.array([[0.0, -0.0, 1e-30, -1e-30]], dtype=dtype)
+    got = run_onnx(to_onnx(model), X)
+    np.testing.assert_array_equal(got, model(X))
+    sign = pynn.Model([pynn.Dense(4, 4, "sign")], dtype=dtype)
+    sign.layers[0].W = np.eye(4)
+    np.testing.assert_array_equal(run_onnx(to_onnx(sign), X), [[-1, -1, 1, -1]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_autoencoder_tied_and_dropout(dtype):
+    ae = pynn.Autoencoder([8, 5, 3], hidden="sigmoid", output="identity",
+                          tied=True, dtype=dtype, seed=2)
+    assert max_rel_diff(ae, to_onnx(ae)) <= RTOL[dtype]
+    model = pynn.Model([pynn.Dense(6, 9, "relu"), pynn.Dropout(0.5),
+                        pynn.GaussianNoise(0.3), pynn.Dense(9, 2, "softmax")],
+                       dtype=dtype, seed=3)
+    proto = to_onnx(model)
+    assert [n.op_type for n in proto.graph.node].count("Gemm") == 2
+    assert max_rel_diff(model, proto) <= RTOL[dtype]
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_opsets_and_file(tmp_path, opset):
+    model = pynn.MLP([3, 4, 2], hidden="softplus", output="swish", seed=4)
+    path = tmp_path / "m.onnx"
+    proto = to_onnx(model, path, opset=opset)
+    assert proto.opset_import[0].version == opset
+    loaded = onnx.load(str(path))
+    assert loaded == proto
+    assert max_rel_diff(model, loaded) <= RTOL["float32"]
+
+
+def test_graph_is_one_gemm_per_layer_in_pynn_layout():
+    model = pynn.MLP([3, 4, 2], hidden="relu", output="identity",
+                     dtype="float64", seed=5)
+    proto = to_onnx(model)
+    gemms = [n for n in proto.graph.node if n.op_type == "Gemm"]
+    assert len(gemms) == 2
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    for node, layer in zip(gemms, model.layers):
+        assert [a.i for a in node.attribute if a.name == "transB"] == [1]
+        np.testing.assert_array_equal(inits[node.input[1]], layer.W)
+        np.testing.assert_array_equal(inits[node.input[2]], layer.b)
+
+
+def test_bad_arguments():
+    model = pynn.MLP([2, 2], seed=0)
+    with pytest.raises(TypeError, match="model must be a pynn.Model"):
+        to_onnx("not a model")
+    for bad in (12, 10**6, 17.0, True):
+        with pytest.raises(ValueError, match="opset"):
+            to_onnx(model, opset=bad)
+    with pytest.raises(TypeError, match="path"):
+        to_onnx(model, path=3.5)
+    model.params[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        to_onnx(model)
+
+
+def test_import_pynn_imports_no_optional_dependency(tmp_path):
+    code = ("import sys, pynn, pynn.interop; "
+            "bad = [m for m in ('onnx', 'onnxruntime', 'torch', 'sklearn', "
+            "'skl2onnx') if m in sys.modules]; print(bad); assert not bad")
+    # The same pynn as this test's, not a source folder in the cwd.
+    root = str(pathlib.Path(pynn.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
