@@ -279,6 +279,23 @@ cdef inline const floating* _rows(const floating* A, Py_ssize_t width,
     return buf
 
 
+cdef int _state_of(Update update, floating[::1] params, floating** s1,
+                   floating** s2) except -1:
+    """Check ``update``'s state buffers against params and point s1, s2 at
+    them (NULL where the optimiser has none).  The arrays stay alive in
+    ``update`` for as long as the pointers are used."""
+    cdef floating[::1] v
+    update.check(params.shape[0], np.asarray(params).dtype)
+    s1[0] = s2[0] = NULL
+    if update.state1 is not None and params.shape[0]:
+        v = update.state1
+        s1[0] = &v[0]
+    if update.state2 is not None and params.shape[0]:
+        v = update.state2
+        s2[0] = &v[0]
+    return 0
+
+
 cdef double _sum(const floating* a, Py_ssize_t n) noexcept nogil:
     cdef double s = 0
     cdef Py_ssize_t i
@@ -385,7 +402,6 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef const floating* wb
     cdef floating* s1 = NULL
     cdef floating* s2 = NULL
-    cdef floating[::1] s1_v, s2_v
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef Rule r
@@ -421,13 +437,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     if work.shape[0] < workspace_size(net, batch_size):
         raise ValueError("work buffer too small")
     if not fused:
-        update.check(params.shape[0], np.asarray(params).dtype)
-        if update.state1 is not None:
-            s1_v = update.state1
-            s1 = &s1_v[0]
-        if update.state2 is not None:
-            s2_v = update.state2
-            s2 = &s2_v[0]
+        _state_of(update, params, &s1, &s2)
     if start == stop:
         return 0.0, 0.0, 0, 0, 0
     cdef rng_t base = 0
@@ -527,17 +537,10 @@ def step(Layout layout, floating[::1] params, const floating[::1] grads,
     """
     cdef floating* s1 = NULL
     cdef floating* s2 = NULL
-    cdef floating[::1] s1_v, s2_v
     cdef Rule r
     if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
         raise ValueError("params/grads do not match the layout")
-    update.check(params.shape[0], np.asarray(params).dtype)
-    if update.state1 is not None:
-        s1_v = update.state1
-        s1 = &s1_v[0]
-    if update.state2 is not None:
-        s2_v = update.state2
-        s2 = &s2_v[0]
+    _state_of(update, params, &s1, &s2)
     r = update.rule(lr, update.step + 1)
     with nogil:
         apply_update(&layout.net, &params[0], &grads[0], s1, s2, &r)
