@@ -406,7 +406,9 @@ def group_mlp(sw, rng, n_cases):
         ("floats", [3.0, 4.0, 2.0]), ("bool", [3, True, 2]), ("zero", [3, 0, 2]),
         ("negative", [3, -4, 2]), ("one", [3]), ("empty", []), ("str", "342"),
         ("nested", [[3, 4], 2]), ("complex", [3, 4j, 2]),
-        # [3, 2**64, 2] raises OverflowError (reported, other owner): left out.
+        ("2**64", [3, 2 ** 64, 2]), ("2**63", [3, 2 ** 63, 2]),
+        ("beyond memory", [3, 2 ** 40, 2]),
+        ("int64 overflow", np.array([2 ** 62, 2 ** 62])),
         ("float array", np.array(good, dtype=float)),
         ("object", np.array(good, dtype=object)),
         ("nan", [3, float("nan"), 2]), ("generator", (s for s in good)),
@@ -538,11 +540,6 @@ def group_rules(sw, rng, n_cases):
             h = with_specials(rng, rng.standard_normal((n, _width(rng, n_in))))
         else:
             h = with_specials(rng, t, p=0.2)
-            if kind == "Perceptron":
-                # A huge whole-number t (1e300) is read as a class index and
-                # fails with "negative dimensions are not allowed", not naming
-                # t (reported; rules.py, other owner): left out here.
-                h[h == 1e300] = 1.0
         t = None if t is None else t[:n]
         desc, a = hostile(rng, h, DTYPES if arg == "X" else NOT_RAGGED)
         sw.case(f"{i} {kind}.{entry}({arg}={desc}) {dtype}")
@@ -584,16 +581,13 @@ def group_logic(sw, rng, n_cases):
         if entry == "evaluate":
             n = _rows(rng)
             X = with_specials(rng, rng.integers(0, 2, size=(n, _width(rng, 2))))
-            desc, a = hostile(rng, X, NOT_RAGGED)
+            desc, a = hostile(rng, X)
             sw.case(f"{i} XOR().evaluate(X={desc})")
             call = lambda x: (None, lambda: logic.XOR().evaluate(x))
             sw.check("X", call, a, lambda s: None)
         elif entry == "from_truth_table":
             v = rng.integers(0, 2, size=int(rng.choice([2, 3, 4, 8])))
-            # timedelta values give int()'s TypeError without the name
-            # (reported; logic.py, other owner): left out here.
-            dts = [d for d in NOT_RAGGED if d != "timedelta"]
-            desc, a = hostile(rng, with_specials(rng, v, p=0.15), dts,
+            desc, a = hostile(rng, with_specials(rng, v, p=0.15), DTYPES,
                               layouts=["C", "F", "strided", "readonly", "0d", "3d"])
             sw.case(f"{i} from_truth_table(values={desc})")
             call = lambda x: (None, lambda: logic.from_truth_table(x).truth_table())
