@@ -112,9 +112,6 @@ class Dense:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
                     or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-            if value > MAX_WIDTH:
-                raise ValueError(f"{name} must be at most {MAX_WIDTH} (the "
-                                 f"kernels' widest layer), got {value!r}")
         self.n_in = int(n_in)
         self.n_out = int(n_out)
         count = self.n_out * (self.n_in + 1)     # W and b; Python ints: exact
@@ -123,6 +120,10 @@ class Dense:
                 f"n_in = {self.n_in} and n_out = {self.n_out} make a layer of "
                 f"n_out·(n_in + 1) = {count} parameters; one buffer holds at "
                 f"most {MAX_PARAMS}")
+        for name, value in (("n_in", self.n_in), ("n_out", self.n_out)):
+            if value > MAX_WIDTH:
+                raise ValueError(f"{name} must be at most {MAX_WIDTH} (the "
+                                 f"kernels' widest layer), got {value!r}")
         self.activation = get_activation(activation)
         if activation_param is None:
             activation_param = self.activation.default_param

@@ -543,6 +543,8 @@ class MLP(Model):
             raise ValueError("sizes must be a list of at least two positive "
                              f"integers [n_inputs, ..., n_outputs], got {given!r}")
         sizes = [int(s) for s in sizes]      # exact products below
+        count = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        check_param_count(count, None, "sizes")        # one buffer
         if max(sizes) > MAX_WIDTH:
             raise ValueError(f"sizes must be at most {MAX_WIDTH} each (the "
                              f"kernels' widest layer), got {given!r}")
@@ -550,8 +552,7 @@ class MLP(Model):
             itemsize = np.dtype(check_dtype(dtype)).itemsize
         except ValueError:                   # reported by Model, naming dtype
             itemsize = None
-        check_param_count(sum(a * b + b for a, b in zip(sizes, sizes[1:])),
-                          itemsize, "sizes")
+        check_param_count(count, itemsize, "sizes")    # the machine's memory
         get_activation(hidden), get_activation(output)
         layers = [Dense(sizes[i], sizes[i + 1],
                         hidden if i < len(sizes) - 2 else output)

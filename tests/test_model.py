@@ -557,13 +557,17 @@ def test_ragged_params_name_the_argument():
 
 
 @pytest.mark.parametrize("sizes,msg", [
-    ([3, 2 ** 64, 2], r"sizes must be at most 2147483647 each"),
-    ([3, 2 ** 63, 2], r"sizes must be at most 2147483647 each"),
-    ([np.int64(2 ** 62), np.int64(2 ** 62)], r"sizes must be at most"),
-    ([3, 2 ** 31, 2], r"sizes must be at most 2147483647 each"),
+    ([3, 2 ** 64, 2], r"sizes give 110680464442257309698 parameters; one "
+     r"buffer holds at most 1152921504606846975"),
+    ([3, 2 ** 63, 2], r"sizes give 55340232221128654850 parameters;"),
+    ([np.int64(2 ** 62), np.int64(2 ** 62)],     # NumPy ints: no wrap-around
+     r"sizes give 21267647932558653971072598982912901120 parameters;"),
     # widths the kernels take, more parameters than one buffer holds
     ([2 ** 31 - 1, 2 ** 31 - 1], r"sizes give 4611686016279904256 parameters;"
      r" one buffer holds at most 1152921504606846975"),
+    # few parameters, a width beyond the kernels' C int
+    ([2 ** 31, 1], r"sizes must be at most 2147483647 each \(the kernels' "
+     r"widest layer\), got \[2147483648, 1\]"),
     # fewer than that, more than any machine's memory (256 TiB)
     ([2 ** 20, 2 ** 25, 2], r"sizes give \d+ parameters: params and grads "
      r"need \d+ bytes"),
@@ -578,9 +582,12 @@ def test_mlp_too_large_to_allocate_names_sizes(sizes, msg):
 
 
 @pytest.mark.parametrize("n_in,n_out,msg", [
-    (3, 2 ** 63, r"n_out must be at most 2147483647"),
-    (2 ** 64, 3, r"n_in must be at most 2147483647"),
-    (np.int64(2 ** 31), 3, r"n_in must be at most 2147483647"),
+    (3, 2 ** 63, r"n_in = 3 and n_out = 9223372036854775808 make a layer of "
+     r"n_out·\(n_in \+ 1\) = 36893488147419103232 parameters"),
+    (2 ** 64, 3, r"n_in = 18446744073709551616 and n_out = 3 make a layer"),
+    (np.int64(2 ** 31), 3, r"n_in must be at most 2147483647 \(the kernels' "
+     r"widest layer\), got 2147483648"),
+    (1, 2 ** 31, r"n_out must be at most 2147483647"),
     (2 ** 30, 2 ** 30, r"n_in = 1073741824 and n_out = 1073741824 make a "
      r"layer of n_out·\(n_in \+ 1\) = 1152921505680588800 parameters; one "
      r"buffer holds at most 1152921504606846975"),
