@@ -89,7 +89,10 @@ class Dense:
     Parameters
     ----------
     n_in, n_out : int
-        Input and output widths; ``W`` has shape (n_out, n_in).
+        Input and output widths; ``W`` has shape (n_out, n_in).  Each at
+        most ``MAX_WIDTH`` = 2³¹ − 1 (the kernels' widths are C ints), and
+        the layer's n_out·(n_in + 1) parameters at most ``MAX_PARAMS``;
+        ValueError naming them otherwise.
     activation : str
         A name from ``pynn.activations.ACTIVATIONS`` (default "identity").
     activation_param : float, optional

@@ -525,7 +525,11 @@ class MLP(Model):
     Parameters
     ----------
     sizes : list of int
-        [d_0, d_1, …, d_L]: input width, hidden widths, output width.
+        [d_0, d_1, …, d_L]: input width, hidden widths, output width.  The
+        model has n = Σ_ℓ d_ℓ (d_{ℓ−1} + 1) parameters; a ValueError naming
+        ``sizes`` refuses, before anything is allocated, n > MAX_PARAMS, a
+        width > 2³¹ − 1, or params + grads (2 · n · itemsize bytes) larger
+        than the machine's physical memory.
     hidden : str
         Activation of every hidden layer (default "relu").
     output : str
