@@ -5,11 +5,52 @@ the owning ``Model``'s flat buffer, so ``W``, ``b``, ``dW`` and ``db`` are
 writable views that exist once the layer belongs to a model.
 """
 import numbers
+import os
 
 import numpy as np
 
 from pynn.activations import get_activation
 from pynn.init import get_initializer
+
+# The most parameters one buffer may hold: its bytes must be addressable
+# with a signed 64-bit index even in float64.
+MAX_PARAMS = (2 ** 63 - 1) // 8
+# The widest layer the compiled kernels take (their widths are C ints).
+MAX_WIDTH = 2 ** 31 - 1
+
+
+def _physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_param_count(n_params, itemsize, name):
+    """Refuse, naming ``name``, a parameter count that cannot be allocated.
+
+    A model holds two buffers of ``n_params`` values (``params`` and
+    ``grads``), so it needs B = 2 · n_params · itemsize bytes.  Raises
+    ValueError when n_params > MAX_PARAMS (= (2⁶³ − 1) // 8, the largest
+    buffer a signed 64-bit byte index addresses in float64) or when B
+    exceeds the machine's physical memory (not checked when ``itemsize`` is
+    None: the dtype is not known yet) — before anything is allocated
+    (NumPy would raise MemoryError, or the system kill the process while
+    the initialiser writes the weights).  ``n_params`` is a Python int, so
+    the products are exact however large the widths.
+    """
+    if n_params > MAX_PARAMS:
+        raise ValueError(f"{name} give {n_params} parameters; one buffer "
+                         f"holds at most {MAX_PARAMS}")
+    if itemsize is None:
+        return
+    need, have = 2 * n_params * itemsize, _physical_memory()
+    if have is not None and need > have:
+        raise ValueError(
+            f"{name} give {n_params} parameters: params and grads need "
+            f"{need} bytes ({need / 2**30:.3g} GiB), more than this "
+            f"machine's memory of {have} bytes ({have / 2**30:.3g} GiB)")
 
 
 def checked_values(value, shape, dtype, name):
@@ -48,7 +89,10 @@ class Dense:
     Parameters
     ----------
     n_in, n_out : int
-        Input and output widths; ``W`` has shape (n_out, n_in).
+        Input and output widths; ``W`` has shape (n_out, n_in).  Each at
+        most ``MAX_WIDTH`` = 2³¹ − 1 (the kernels' widths are C ints), and
+        the layer's n_out·(n_in + 1) parameters at most ``MAX_PARAMS``;
+        ValueError naming them otherwise.
     activation : str
         A name from ``pynn.activations.ACTIVATIONS`` (default "identity").
     activation_param : float, optional
@@ -73,6 +117,16 @@ class Dense:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.n_in = int(n_in)
         self.n_out = int(n_out)
+        count = self.n_out * (self.n_in + 1)     # W and b; Python ints: exact
+        if count > MAX_PARAMS:
+            raise ValueError(
+                f"n_in = {self.n_in} and n_out = {self.n_out} make a layer of "
+                f"n_out·(n_in + 1) = {count} parameters; one buffer holds at "
+                f"most {MAX_PARAMS}")
+        for name, value in (("n_in", self.n_in), ("n_out", self.n_out)):
+            if value > MAX_WIDTH:
+                raise ValueError(f"{name} must be at most {MAX_WIDTH} (the "
+                                 f"kernels' widest layer), got {value!r}")
         self.activation = get_activation(activation)
         if activation_param is None:
             activation_param = self.activation.default_param

@@ -45,7 +45,7 @@ import numbers
 
 import numpy as np
 
-from pynn._validation import as_float_array
+from pynn._validation import as_float_array, refuse_masked, to_array
 
 __all__ = ["ThresholdUnit", "ThresholdNetwork", "all_inputs",
            "from_truth_table", "AND", "OR", "NOT", "NAND", "NOR", "XOR",
@@ -255,9 +255,9 @@ class ThresholdNetwork:
         """
         if not self.units:
             raise ValueError("the network has no units; add_unit first")
-        single = np.ndim(X) == 1
-        X = as_float_array(np.reshape(X, (1, -1)) if single else X, "X",
-                           np.float64)
+        X = to_array(X, "X")               # ragged rows: a ValueError naming X
+        single = X.ndim == 1
+        X = as_float_array(X.reshape(1, -1) if single else X, "X", np.float64)
         if X.shape[1] != self.n_inputs:
             raise ValueError(f"X has {X.shape[1]} inputs per sample, the "
                              f"network expects {self.n_inputs}")
@@ -385,20 +385,32 @@ def from_truth_table(values, name=None):
     Hidden unit p detects pattern p exactly — weight +1 on x_i where p_i = 1,
     −1 where p_i = 0, bias ½ − |p|, so its sum is ½ at x = p and ≤ −½
     elsewhere — and the output is I{Σ_p f(p) h_p − ½ > 0}.
+
+    Raises TypeError, naming ``values``, for values that are not real
+    numbers (complex, str, bytes, timedelta, datetime, structured) and
+    ValueError for anything else that is not 2ⁿ values in {0, 1} (ragged
+    lists included).
     """
-    v = np.asarray(values)
+    v = to_array(values, "values")
+    if v.dtype.kind not in "biufO":
+        raise TypeError(f"values must be 0/1 numbers (bool, int or float), "
+                        f"got dtype {v.dtype}")
     n = int(np.log2(v.size)) if v.size else 0
     if v.ndim != 1 or v.size < 2 or 2 ** n != v.size \
             or not np.isin(v, (0, 1)).all():
+        shown = v.ravel()[:16].tolist()
         raise ValueError("values must be a 1-D sequence of 2ⁿ (n ≥ 1) values "
-                         f"in {{0, 1}}, got {v.tolist()!r}")
+                         f"in {{0, 1}}, got shape {v.shape}: {shown!r}"
+                         + (" ..." if v.size > 16 else ""))
+    refuse_masked(v, "values")
+    bits = np.asarray(v == 1)            # 0/1 objects: no int() of them
     net = ThresholdNetwork(n, name=name)
     hidden = []
     for k, p in enumerate(all_inputs(n)):
         hidden.append(net.add_unit(
             {x: (1 if bit else -1) for x, bit in zip(net.inputs, p)},
             0.5 - p.sum(), name=f"h{k + 1}"))
-    net.add_unit({h: int(f) for h, f in zip(hidden, v)}, -0.5, name="y",
+    net.add_unit({h: int(f) for h, f in zip(hidden, bits)}, -0.5, name="y",
                  output=True)
     return net
 

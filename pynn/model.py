@@ -20,13 +20,10 @@ from pynn._validation import (all_finite, check_X, check_dtype,
 from pynn.activations import get_activation
 from pynn.init import INITIALIZERS, get_initializer
 from pynn.io import save_model
-from pynn.layers import Dense, checked_values
+from pynn.layers import (MAX_PARAMS, MAX_WIDTH, Dense, check_param_count,  # noqa: F401
+                         checked_values)
 from pynn.losses import check_pair, get_loss
 from pynn.regularization import Dropout, GaussianNoise
-
-# The most parameters one buffer may hold: its bytes must be addressable
-# with a signed 64-bit index even in float64.
-MAX_PARAMS = (2 ** 63 - 1) // 8
 
 
 class Model:
@@ -84,6 +81,8 @@ class Model:
         self._stack = stack
         self._layout = self._make_layout(dense, dropout, noise)
         check_seed(seed)
+        check_param_count(int(self._layout.n_params), self.dtype.itemsize,
+                          "layers")
         self._local = threading.local()      # per-thread work buffers
         self._sub_layouts = {}               # encode/decode views, by range
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
@@ -152,10 +151,8 @@ class Model:
         if dense[-1].activity_regularizer is not None:
             raise ValueError("activity_regularizer applies to hidden layers, "
                              "not the output layer")
-        total = sum(layer.n_params for layer in dense)
-        if total > MAX_PARAMS:
-            raise ValueError(f"the layers have {total} parameters; one "
-                             f"buffer holds at most {MAX_PARAMS}")
+        check_param_count(sum(layer.n_params for layer in dense), None,
+                          "layers")
         return dense, dropout, noise
 
     @staticmethod
@@ -528,7 +525,11 @@ class MLP(Model):
     Parameters
     ----------
     sizes : list of int
-        [d_0, d_1, …, d_L]: input width, hidden widths, output width.
+        [d_0, d_1, …, d_L]: input width, hidden widths, output width.  The
+        model has n = Σ_ℓ d_ℓ (d_{ℓ−1} + 1) parameters; a ValueError naming
+        ``sizes`` refuses, before anything is allocated, n > MAX_PARAMS, a
+        width > 2³¹ − 1, or params + grads (2 · n · itemsize bytes) larger
+        than the machine's physical memory.
     hidden : str
         Activation of every hidden layer (default "relu").
     output : str
@@ -545,6 +546,17 @@ class MLP(Model):
                 and s >= 1 for s in sizes):
             raise ValueError("sizes must be a list of at least two positive "
                              f"integers [n_inputs, ..., n_outputs], got {given!r}")
+        sizes = [int(s) for s in sizes]      # exact products below
+        count = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+        check_param_count(count, None, "sizes")        # one buffer
+        if max(sizes) > MAX_WIDTH:
+            raise ValueError(f"sizes must be at most {MAX_WIDTH} each (the "
+                             f"kernels' widest layer), got {given!r}")
+        try:
+            itemsize = np.dtype(check_dtype(dtype)).itemsize
+        except ValueError:                   # reported by Model, naming dtype
+            itemsize = None
+        check_param_count(count, itemsize, "sizes")    # the machine's memory
         get_activation(hidden), get_activation(output)
         layers = [Dense(sizes[i], sizes[i + 1],
                         hidden if i < len(sizes) - 2 else output)

@@ -146,6 +146,12 @@ class _SingleLayerRule:
 
 
 # --------------------------------------------------------------- perceptron
+def _below_2_63(x):
+    """x < 2**63 (so int64 holds it), exactly: an integer is compared as a
+    Python int (2**63 − 1 in uint64 would round up to 2.0**63 in float)."""
+    return int(x) < 2 ** 63 if isinstance(x, np.integer) else x < 2.0 ** 63
+
+
 def _perceptron_targets(t, n, dtype):
     """Return (T (n, k), mode, single, classes) for the perceptron's targets.
 
@@ -176,7 +182,7 @@ def _perceptron_targets(t, n, dtype):
         return np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype), "sign", \
             arr.ndim == 1, None
     if not (arr.ndim == 1 and arr.min() >= 0 and (arr == np.round(arr)).all()
-            and arr.max() < 2.0 ** 63):
+            and _below_2_63(arr.max())):
         raise ValueError(
             "t must hold {0, 1} targets (step unit), {-1, +1} targets (sign "
             "unit) or, 1-D, class labels (whole numbers in [0, 2**63)) "

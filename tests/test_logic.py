@@ -217,3 +217,48 @@ def test_input_layouts():
                X.astype(bool), X.tolist()):
         np.testing.assert_array_equal(logic.XOR()(Xl), ref)
     assert logic.XOR()(np.zeros((0, 2))).shape == (0,)
+
+
+@pytest.mark.parametrize("X", [[[1, 2], [1]], [[0, 1], [1, 0, 1]], [[0], 1]])
+def test_ragged_inputs_to_evaluate_name_x(X):
+    """Regression (issue 17 items 10/16): NumPy's "inhomogeneous shape"
+    error, which names no argument."""
+    with pytest.raises(ValueError, match=r"^X must be a numeric array with "
+                       "rows of equal lengths"):
+        logic.XOR().evaluate(X)
+
+
+@pytest.mark.parametrize("values", [[[0, 1], [1]], [0, [1, 0]]])
+def test_ragged_truth_table_names_values(values):
+    with pytest.raises(ValueError, match=r"^values must be a numeric array "
+                       "with rows of equal lengths"):
+        logic.from_truth_table(values)
+
+
+@pytest.mark.parametrize("values", [
+    np.array([0, 1, 1, 0], dtype="m8[s]"),
+    [np.timedelta64(0, "s"), np.timedelta64(1, "s")],
+    np.array([0, 1], dtype="M8[D]"),
+    np.array([0, 1, 1, 0], dtype=complex),
+    np.array(["0", "1"]),
+    np.array([b"0", b"1"]),
+])
+def test_non_numeric_truth_table_is_a_type_error_naming_values(values):
+    """Regression (issue 17 item 16's sweep): timedelta values reached
+    int(), whose TypeError names nothing."""
+    with pytest.raises(TypeError, match=r"^values must be 0/1 numbers .*got "
+                       r"dtype"):
+        logic.from_truth_table(values)
+
+
+def test_truth_table_value_kinds_that_are_accepted():
+    ref = logic.from_truth_table([0, 1, 1, 0]).truth_table()[1]
+    for values in (np.array([0.0, 1, 1, 0]), np.array([False, True, True, False]),
+                   np.array([0, 1, 1, 0], dtype=object), (0, 1, 1, 0),
+                   np.array([0, 1, 1, 0], dtype=np.uint8)[::-1][::-1]):
+        np.testing.assert_array_equal(
+            logic.from_truth_table(values).truth_table()[1], ref)
+    np.testing.assert_array_equal(ref, [0, 1, 1, 0])
+    masked = np.ma.masked_array([0, 1, 1, 0], mask=[0, 1, 0, 0])
+    with pytest.raises(ValueError, match=r"values is a masked array"):
+        logic.from_truth_table(masked)

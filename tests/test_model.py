@@ -554,3 +554,81 @@ def test_ragged_params_name_the_argument():
     with pytest.raises(ValueError, match=r"^W must be an array of shape"):
         model.layers[0].W = [[1.0, 2.0], [3.0]]
     assert model.params.tobytes() == before.tobytes()
+
+
+@pytest.mark.parametrize("sizes,msg", [
+    ([3, 2 ** 64, 2], r"sizes give 110680464442257309698 parameters; one "
+     r"buffer holds at most 1152921504606846975"),
+    ([3, 2 ** 63, 2], r"sizes give 55340232221128654850 parameters;"),
+    ([np.int64(2 ** 62), np.int64(2 ** 62)],     # NumPy ints: no wrap-around
+     r"sizes give 21267647932558653971072598982912901120 parameters;"),
+    # widths the kernels take, more parameters than one buffer holds
+    ([2 ** 31 - 1, 2 ** 31 - 1], r"sizes give 4611686016279904256 parameters;"
+     r" one buffer holds at most 1152921504606846975"),
+    # few parameters, a width beyond the kernels' C int
+    ([2 ** 31, 1], r"sizes must be at most 2147483647 each \(the kernels' "
+     r"widest layer\), got \[2147483648, 1\]"),
+    # fewer than that, more than any machine's memory (256 TiB)
+    ([2 ** 20, 2 ** 25, 2], r"sizes give \d+ parameters: params and grads "
+     r"need \d+ bytes"),
+])
+def test_mlp_too_large_to_allocate_names_sizes(sizes, msg):
+    """Regression (issue 17 item 16's sweep): MLP([3, 2**64, 2]) raised
+    OverflowError "Python int too large to convert to C long" (later a
+    ValueError naming no argument, or the kernels' "layer sizes must be in
+    [1, 2147483647]")."""
+    with pytest.raises(ValueError, match="^" + msg):
+        pynn.MLP(sizes)
+
+
+@pytest.mark.parametrize("n_in,n_out,msg", [
+    (3, 2 ** 63, r"n_in = 3 and n_out = 9223372036854775808 make a layer of "
+     r"n_out·\(n_in \+ 1\) = 36893488147419103232 parameters"),
+    (2 ** 64, 3, r"n_in = 18446744073709551616 and n_out = 3 make a layer"),
+    (np.int64(2 ** 31), 3, r"n_in must be at most 2147483647 \(the kernels' "
+     r"widest layer\), got 2147483648"),
+    (1, 2 ** 31, r"n_out must be at most 2147483647"),
+    (2 ** 30, 2 ** 30, r"n_in = 1073741824 and n_out = 1073741824 make a "
+     r"layer of n_out·\(n_in \+ 1\) = 1152921505680588800 parameters; one "
+     r"buffer holds at most 1152921504606846975"),
+])
+def test_dense_too_large_names_its_widths(n_in, n_out, msg):
+    with pytest.raises(ValueError, match="^" + msg):
+        pynn.Dense(n_in, n_out)
+
+
+def test_model_too_large_to_allocate_names_layers():
+    # Each layer fits one buffer (2**59 + 2**29 parameters), both do not.
+    layers = [pynn.Dense(2 ** 29, 2 ** 30), pynn.Dense(2 ** 30, 2 ** 29)]
+    with pytest.raises(ValueError, match=r"^layers give \d+ parameters; one "
+                       r"buffer holds at most"):
+        pynn.Model(layers)
+    # Below that bound, beyond the machine's memory: refused before any
+    # allocation, and the layer is not left attached (the same refusal).
+    layer = pynn.Dense(2 ** 20, 2 ** 25)
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"^layers give \d+ parameters: "
+                           r"params and grads need \d+ bytes"):
+            pynn.Model([layer])
+
+
+def test_width_bound_follows_physical_memory_and_dtype(monkeypatch):
+    """params + grads need 2·n·itemsize bytes: with 1 MiB of memory a
+    float32 model of 2**17 parameters (exactly 1 MiB) is built, one with
+    2**10 more is refused, and the same 2**17 in float64 too."""
+    from pynn import layers as players
+    monkeypatch.setattr(players, "_physical_memory", lambda: 2 ** 20)
+    fits = [2 ** 7 - 1, 2 ** 10]         # 127·1024 + 1024 = 2**17 parameters
+    assert pynn.MLP(fits, dtype="float32", seed=0).n_params == 2 ** 17
+    with pytest.raises(ValueError, match=r"^sizes give 132096 parameters: "
+                       r"params and grads need 1056768 bytes \(.* GiB\), "
+                       r"more than this machine's memory of 1048576 bytes"):
+        pynn.MLP([2 ** 7, 2 ** 10], dtype="float32")
+    with pytest.raises(ValueError, match=r"^sizes give 131072 parameters: "
+                       r"params and grads need 2097152 bytes"):
+        pynn.MLP(fits, dtype="float64")
+    with pytest.raises(ValueError, match=r"^layers give 131072 parameters: "
+                       r"params and grads need 2097152 bytes"):
+        pynn.Model([pynn.Dense(*fits)], dtype="float64")
+    monkeypatch.setattr(players, "_physical_memory", lambda: None)
+    assert pynn.MLP(fits, dtype="float64", seed=0).n_params == 2 ** 17

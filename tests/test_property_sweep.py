@@ -1,8 +1,9 @@
 """Seeded random sweep of the public entry points over hostile inputs.
 
 For every drawn case, an array argument of an entry point is replaced by a
-hostile variant — dtype (float64/32/16, big-endian, int, uint8, bool,
-complex, object, str, nested lists) × layout (C, Fortran, strided,
+hostile variant — dtype (float64/32/16, longdouble, big-endian, int,
+uint8, bool, complex, object, str, bytes, timedelta, nested and ragged
+lists) × layout (C, Fortran, strided,
 negative strides, read-only, unmasked masked arrays, 0-d, 1-d, 3-d) ×
 shape (0, 1 or odd rows, wrong widths) × special values (NaN, ±inf,
 ±1e300, −0.0, subnormals) — and the call must give
@@ -22,15 +23,13 @@ test_property_sweep.py GROUP N``), so a crash fails one test, not the
 runner; the child prints each case before running it, so a crash names its
 case.  Draws come from numpy's seeded generator (no hypothesis needed).
 
-Cases left out on purpose (defects in code other helpers own; see issue 17
-and the report of this change): Adaline's target errors naming ``d``
-instead of ``t`` (item 10); ``MLP(5)`` / ``MLP(None)`` errors that do not
-name ``sizes`` (item 10); ``MLP([3, 2**64, 2])`` raising OverflowError;
-float32 setters storing inf for values beyond float32 (item 6); a
-Perceptron target of 1e300 failing with "negative dimensions are not
-allowed"; ragged lists for targets, setters and pynn.logic, and timedelta
-values for ``logic.from_truth_table``, whose errors do not name the
-argument.
+Every case the first version of this sweep left out (issue 17 items 6
+and 10 and the defects it found) is swept now: huge MLP widths (2**63,
+2**64, beyond memory, int64-overflowing products), ``MLP(5)`` /
+``MLP(None)``, float32 setters given values beyond float32, huge Perceptron
+targets (1e300), Adaline's targets (named ``t``), and ragged lists and
+timedelta values for every array argument, pynn.logic included.  Masked
+entries (item 7) are not drawn: masked layouts mask nothing.
 """
 import json
 import os
@@ -48,10 +47,6 @@ SPECIALS = [np.nan, np.inf, -np.inf, 1e300, -1e300, -0.0, 5e-324, 1e-40, 0.0]
 DTYPES = ["float64", "float32", "float16", ">f8", ">f4", "longdouble",
           "int64", "int32", "uint8", "bool", "complex128", "object", "str",
           "bytes", "timedelta", "list", "ragged"]
-# Ragged lists for targets, parameter setters and pynn.logic give NumPy's
-# "inhomogeneous shape" error without the argument's name (issue 17 item 10
-# and the report of this change; other owners): not swept there.
-NOT_RAGGED = [d for d in DTYPES if d != "ragged"]
 LAYOUTS = ["C", "C", "F", "strided", "negstride", "readonly", "masked", "0d",
            "1d", "3d"]
 STRICT = "biuf"     # kinds whose clean copy must give the same result
@@ -346,7 +341,7 @@ def group_model(sw, rng, n_cases):
         else:
             h = with_specials(rng, targets(rng, tkind, n + (rng.random() < 0.1),
                                            sizes[-1], bad=True), p=0.2)
-        desc, a = hostile(rng, h, DTYPES if arg == "X" else NOT_RAGGED)
+        desc, a = hostile(rng, h)
         sw.case(f"{i} {entry}({arg}={desc}) {sizes} {hidden}/{output} "
                 f"{loss} {dtype}")
 
@@ -381,11 +376,7 @@ def group_setters(sw, rng, n_cases):
         if rng.random() < 0.1:
             shape = shape[:-1] + (shape[-1] + 1,)
         v = with_specials(rng, rng.standard_normal(shape))
-        if dtype == "float32":
-            # Values finite in float64 but beyond float32 are stored as inf:
-            # issue 17 item 6 (other owner), left out here.
-            v[np.isfinite(v) & (np.abs(v) > 1e38)] = 1.0
-        desc, a = hostile(rng, v, NOT_RAGGED)
+        desc, a = hostile(rng, v)
         sw.case(f"{i} {target} = {desc} {dtype}")
 
         def call(x, base=base, target=target):
@@ -406,11 +397,13 @@ def group_mlp(sw, rng, n_cases):
         ("floats", [3.0, 4.0, 2.0]), ("bool", [3, True, 2]), ("zero", [3, 0, 2]),
         ("negative", [3, -4, 2]), ("one", [3]), ("empty", []), ("str", "342"),
         ("nested", [[3, 4], 2]), ("complex", [3, 4j, 2]),
-        # [3, 2**64, 2] raises OverflowError (reported, other owner): left out.
+        ("2**64", [3, 2 ** 64, 2]), ("2**63", [3, 2 ** 63, 2]),
+        ("beyond memory", [3, 2 ** 40, 2]),
+        ("int64 overflow", np.array([2 ** 62, 2 ** 62])),
         ("float array", np.array(good, dtype=float)),
+        ("int", 5), ("None", None),
         ("object", np.array(good, dtype=object)),
         ("nan", [3, float("nan"), 2]), ("generator", (s for s in good)),
-        # MLP(5), MLP(None): issue 17 item 10 (other owner), left out here.
     ]
     acts = ["relu", "tanh", "Relu", "", None, 3, "softmax", "step"]
     dtypes = ["float32", "float64", np.float32, np.dtype("float64"), "f4",
@@ -476,8 +469,7 @@ def group_trainer(sw, rng, n_cases):
             rows = n if arg == "y" else nv
             h = with_specials(rng, targets(rng, tkind, rows + (rng.random() < 0.1),
                                            sizes[-1], bad=True), p=0.2)
-        desc, a = hostile(rng, h, DTYPES if "y" not in arg and "[1]" not in arg
-                          else NOT_RAGGED)
+        desc, a = hostile(rng, h)
         batch = [None, 1, 2][rng.integers(3)]
         opt = ["sgd", "adam", "momentum"][rng.integers(3)]
         sw.case(f"{i} fit({arg}={desc}) {sizes} {loss} {dtype} batch={batch} {opt}")
@@ -516,9 +508,7 @@ def group_rules(sw, rng, n_cases):
         elif kind == "Adaline":
             t = rng.choice([-1.0, 1.0], size=nt)
             make = lambda: pynn.Adaline(lr=0.01, epochs=3, dtype=dtype)
-            # Adaline's target errors name d, not t: issue 17 item 10
-            # (other owner); its target is not swept here.
-            targ = None
+            targ = "t"
         elif kind == "GeneralizedDelta":
             t = rng.uniform(0, 1, size=nt)
             make = lambda: pynn.GeneralizedDelta(lr=0.1, epochs=3, dtype=dtype)
@@ -538,13 +528,8 @@ def group_rules(sw, rng, n_cases):
             h = with_specials(rng, rng.standard_normal((n, _width(rng, n_in))))
         else:
             h = with_specials(rng, t, p=0.2)
-            if kind == "Perceptron":
-                # A huge whole-number t (1e300) is read as a class index and
-                # fails with "negative dimensions are not allowed", not naming
-                # t (reported; rules.py, other owner): left out here.
-                h[h == 1e300] = 1.0
         t = None if t is None else t[:n]
-        desc, a = hostile(rng, h, DTYPES if arg == "X" else NOT_RAGGED)
+        desc, a = hostile(rng, h)
         sw.case(f"{i} {kind}.{entry}({arg}={desc}) {dtype}")
         X0 = np.random.default_rng(5).standard_normal((4, n_in))
         t0 = {"Perceptron": [0.0, 1, 1, 0], "Adaline": [-1.0, 1, 1, -1],
@@ -584,16 +569,13 @@ def group_logic(sw, rng, n_cases):
         if entry == "evaluate":
             n = _rows(rng)
             X = with_specials(rng, rng.integers(0, 2, size=(n, _width(rng, 2))))
-            desc, a = hostile(rng, X, NOT_RAGGED)
+            desc, a = hostile(rng, X)
             sw.case(f"{i} XOR().evaluate(X={desc})")
             call = lambda x: (None, lambda: logic.XOR().evaluate(x))
             sw.check("X", call, a, lambda s: None)
         elif entry == "from_truth_table":
             v = rng.integers(0, 2, size=int(rng.choice([2, 3, 4, 8])))
-            # timedelta values give int()'s TypeError without the name
-            # (reported; logic.py, other owner): left out here.
-            dts = [d for d in NOT_RAGGED if d != "timedelta"]
-            desc, a = hostile(rng, with_specials(rng, v, p=0.15), dts,
+            desc, a = hostile(rng, with_specials(rng, v, p=0.15), DTYPES,
                               layouts=["C", "F", "strided", "readonly", "0d", "3d"])
             sw.case(f"{i} from_truth_table(values={desc})")
             call = lambda x: (None, lambda: logic.from_truth_table(x).truth_table())

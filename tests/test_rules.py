@@ -1269,3 +1269,38 @@ def test_avx2_build_is_bit_identical_with_sample_weights(dtype, batch):
         results.append((W.tobytes(), b.tobytes(), repr(out)))
     assert results[0] == results[1]
     assert results[0][0] != np.zeros((2, 37), dtype).tobytes()
+
+
+@pytest.mark.parametrize("t", [
+    [1e300],                                       # "negative dimensions"
+    [2.0 ** 63],                                   # beyond int64
+    np.array([2 ** 63], dtype=np.uint64),
+    np.array([2 ** 64 - 1], dtype=np.uint64),
+])
+def test_perceptron_labels_beyond_int64_name_t(t):
+    """Regression (issue 17 item 16's sweep): a huge whole-number target was
+    read as a class index and gave NumPy's "negative dimensions are not
+    allowed" (1e300) or an IndexError (uint64 2**63), naming nothing."""
+    X = np.ones((1, 3))
+    p = Perceptron()
+    with pytest.raises(ValueError, match=r"^t must hold \{0, 1\} targets .*"
+                       r"class labels \(whole numbers in \[0, 2\*\*63\)\)"):
+        p.fit(X, t)
+    assert p.w is None
+    # With three samples, as the sweep found it: [0, 1, 2**63] in uint64.
+    with pytest.raises(ValueError, match=r"^t must hold"):
+        Perceptron().fit(np.eye(3), np.array([0, 1, 2 ** 63], dtype=np.uint64))
+
+
+def test_perceptron_largest_labels_are_classes():
+    """The largest labels that fit int64 are trained one-vs-rest and
+    predicted back exactly (uint64 and float64 alike)."""
+    X = np.eye(3)
+    big = 2 ** 63 - 1
+    p = Perceptron(max_epochs=50).fit(X, np.array([0, 1, big], dtype=np.uint64))
+    assert p.classes_.tolist() == [0, 1, big] and p.classes_.dtype == np.int64
+    assert p.predict(X).tolist() == [0, 1, big]
+    f = 2.0 ** 63 - 1024                         # the largest float below 2**63
+    q = Perceptron(max_epochs=50).fit(X, [0.0, f, 1.0])
+    assert q.classes_.tolist() == [0, 1, int(f)]
+    assert q.predict(X).tolist() == [0, int(f), 1]
