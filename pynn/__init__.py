@@ -27,7 +27,7 @@ from pynn.autoencoder import Autoencoder, pretrain_stack
 from pynn import activations, datasets, init, logic, losses, schedules
 from pynn.io import load_model as load
 
-__version__ = "0.1.0"
+from pynn._version import __version__
 
 __all__ = [
     "Dense", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",
