@@ -49,7 +49,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
         if (action.default is None or action.default is False
                 or action.default is argparse.SUPPRESS):
             return action.help or ""
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 def demo(args: argparse.Namespace) -> int:

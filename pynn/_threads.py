@@ -21,7 +21,7 @@ import math
 import os
 import threading
 import weakref
-from typing import Any
+from typing import Any, Callable, Literal, Tuple
 
 # A pass with fewer floating-point operations than this runs the BLAS on one
 # thread: waking a second thread costs more than it saves.  Measured on 2
@@ -34,8 +34,9 @@ SINGLE_THREAD_FLOPS = 5e6
 _NAMES = [("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
           ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
           ("openblas_set_num_threads", "openblas_get_num_threads")]
-_Lib = tuple  # (setter(int) -> None, getter() -> int), ctypes functions
-_lib: _Lib | bool | None = None       # None: not searched; False: not found
+# (setter(n) -> None, getter() -> n): the BLAS's ctypes functions.
+_Lib = Tuple[Callable[[int], None], Callable[[], int]]
+_lib: _Lib | Literal[False] | None = None   # None: not searched; False: none
 _find_lock = threading.Lock()
 
 
@@ -166,7 +167,7 @@ def _cgroup_cpu_limit() -> int | None:
     for no limit.  cgroup v1: ``cpu.cfs_quota_us`` (−1 for no limit) and
     ``cpu.cfs_period_us``.  Each allows ⌈quota / period⌉ CPUs.
     """
-    limits = []
+    limits: list[int | None] = []
     for d in _cgroup_dirs(""):
         fields = (_read(os.path.join(d, "cpu.max")) or "").split()
         if len(fields) == 2 and fields[0] != "max":
@@ -182,8 +183,8 @@ def _cgroup_cpu_limit() -> int | None:
                 limits.append(_cpus_of_quota(float(quota), float(period)))
             except ValueError:
                 pass
-    limits = [n for n in limits if n is not None]
-    return min(limits) if limits else None
+    found = [n for n in limits if n is not None]
+    return min(found) if found else None
 
 
 def available_cpus() -> int:
@@ -243,7 +244,7 @@ def _drop_dead() -> None:
             _held.pop(key, None)
 
 
-def _settle(lib: tuple[Any, Any]) -> None:
+def _settle(lib: _Lib) -> None:
     """Under ``_lock``: once no hold is left, put the saved count back.
 
     Idempotent: calling it again after it ran (or after an interrupt cut it
@@ -274,7 +275,7 @@ class _Limit:
 
     def __init__(self, n: int) -> None:
         self.n = int(n)
-        self.lib: tuple[Any, Any] | None = None
+        self.lib: _Lib | None = None
 
     def __enter__(self) -> _Limit:
         global _saved
@@ -296,7 +297,7 @@ class _Limit:
             self._release()
             raise
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         try:
             lib = self.lib
             if lib is not None:

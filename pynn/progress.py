@@ -52,7 +52,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last_draw = -1.0
         self.done = 0
-        self.loss = None
+        self.loss: float | None = None
         isatty = getattr(self.file, "isatty", None)
         self.interactive = bool(isatty and isatty())
 
