@@ -14,8 +14,8 @@ results (tested).
 
 Release builds (the default) compile with ``-g0`` and link with ``-s``: the
 modules carry no debug information or symbol table (Python's own CFLAGS add
-``-g``, which would make every module about five times larger; the wheel
-drops from 5.7 to about 1.3 MB).
+``-g``, which makes every module five to six times larger: the wheel is
+1.1 MB instead of 5.7 MB, 2.6 MB installed instead of 14 MB).
 
 Environment switches:
   PYNN_DEBUG=1   turn bounds checking, wraparound and initialised-memoryview
