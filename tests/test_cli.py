@@ -13,18 +13,13 @@ import pytest
 import pynn
 from pynn.__main__ import build_parser, main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def run_cli(*argv):
-    """``python -m pynn argv...`` in a fresh process, outside the checkout
-    (so that the tested pynn is the one on PYTHONPATH or installed)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    """``python -m pynn argv...`` in a fresh process, run outside the source
+    tree so that it imports the pynn this test session tests (the installed
+    one, or the build in place when its folder is on PYTHONPATH)."""
     return subprocess.run([sys.executable, "-m", "pynn", *argv],
                           capture_output=True, text=True, timeout=300,
-                          cwd=tempfile.gettempdir(), env=env)
+                          cwd=tempfile.gettempdir())
 
 
 def _subparsers():
