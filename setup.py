@@ -12,12 +12,19 @@ CPUs that have both.  ``-ffp-contract=off`` keeps every a·b + c as two
 roundings, as in the baseline build, so both builds give bit-identical
 results (tested).
 
+Release builds (the default) compile with ``-g0`` and link with ``-s``: the
+modules carry no debug information or symbol table (Python's own CFLAGS add
+``-g``, which makes every module five to six times larger: the wheel is
+1.1 MB instead of 5.7 MB, 2.6 MB installed instead of 14 MB).
+
 Environment switches:
   PYNN_DEBUG=1   turn bounds checking, wraparound and initialised-memoryview
-                 checks back on and compile with -O0 -g (for debugging).
+                 checks back on and compile with -O0 -g, unstripped (for
+                 debugging).
 """
 import glob
 import os
+import sys
 import sysconfig
 import tempfile
 
@@ -127,7 +134,11 @@ def extensions():
     # -O3 lets gcc vectorise the contiguous inner loops; never -march=native
     # in a wheel (it would crash on older CPUs).
     # -fno-math-errno lets sqrt vectorise (pynn never reads errno).
-    compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+    # -g0 comes after Python's CFLAGS (which hold -g), so it wins; -s strips
+    # the symbol table at link time.  A debug build keeps both.
+    compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno", "-g0"]
+    # (macOS's linker calls -s obsolete: there the -g0 modules stay as built.)
+    link_args = ["-s"] if not DEBUG and sys.platform.startswith("linux") else []
 
     def extension(name, pyx, extra_args=()):
         return Extension(
@@ -135,6 +146,7 @@ def extensions():
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
             extra_compile_args=compile_args + list(extra_args),
+            extra_link_args=link_args,
         )
     exts = [extension(os.path.splitext(os.path.basename(pyx))[0], pyx)
             for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx")))]

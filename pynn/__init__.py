@@ -30,7 +30,7 @@ from pynn import (activations, datasets, init, logic, losses, optimizers,
 from pynn.io import load_model as load
 from pynn import architecture
 
-__version__ = "0.1.0"
+from pynn._version import __version__
 
 __all__ = [
     "Dense", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",

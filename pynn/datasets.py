@@ -30,16 +30,21 @@ Zalando SE) under ``/usr/share/datasets/fashion-mnist/`` with the standard
 names ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
 ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``.
 """
+from __future__ import annotations
+
 import errno
 import gzip
 import numbers
 import os
 import zlib
 from importlib import resources
+from typing import Any, Union
 
 import numpy as np
 
 __all__ = ["load_digits", "load_idx", "load_mnist", "train_test_split"]
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 # --------------------------------------------------------------------------
@@ -50,7 +55,8 @@ _DIGITS_FILE = "digits.csv.gz"
 _DIGITS_SHAPE = (1797, 65)        # 64 pixels + 1 label per row
 
 
-def load_digits(*, dtype=np.float64, scale=False):
+def load_digits(*, dtype: Any = np.float64,
+                scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Load the 8x8 handwritten digits data set (classification, 10 classes).
 
     1797 grey-scale images of the digits 0-9, each 8x8 pixels whose values
@@ -127,7 +133,7 @@ _IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path):
+def _read_bytes(path: str) -> bytes:
     """Return the (decompressed) contents of ``path``.
 
     A file is gunzipped when it starts with the gzip magic bytes, whatever
@@ -148,7 +154,7 @@ def _read_bytes(path):
                 f"{path}: corrupt or truncated gzip data ({exc})") from exc
 
 
-def load_idx(path):
+def load_idx(path: PathLike) -> np.ndarray:
     """Read one IDX file (the MNIST / Fashion-MNIST format) into an array.
 
     The IDX format is a 4-byte magic number -- two zero bytes, a type byte
@@ -241,7 +247,7 @@ def load_idx(path):
 _MNIST_PREFIX = {"train": "train", "test": "t10k"}
 
 
-def _find_idx(directory, prefix, what, idx_dims):
+def _find_idx(directory: str, prefix: str, what: str, idx_dims: int) -> str:
     """Return the first existing file among the usual MNIST spellings."""
     stem = f"{prefix}-{what}"
     names = [f"{stem}-idx{idx_dims}-ubyte.gz", f"{stem}-idx{idx_dims}-ubyte",
@@ -256,7 +262,8 @@ def _find_idx(directory, prefix, what, idx_dims):
         f"{', '.join(names)})", directory)
 
 
-def load_mnist(directory, kind="train", *, scale=True):
+def load_mnist(directory: PathLike, kind: str = "train", *,
+               scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Load the MNIST (or Fashion-MNIST) training or test set.
 
     Reads ``train-images-idx3-ubyte.gz`` and ``train-labels-idx1-ubyte.gz``
@@ -338,7 +345,7 @@ def load_mnist(directory, kind="train", *, scale=True):
 # train/test split
 # --------------------------------------------------------------------------
 
-def _n_test(test_size, n):
+def _n_test(test_size: Any, n: int) -> int:
     """Number of test samples for ``test_size`` (fraction or count)."""
     if isinstance(test_size, bool) or not isinstance(
             test_size, (numbers.Integral, numbers.Real)):
@@ -365,7 +372,9 @@ def _n_test(test_size, n):
     return n_test
 
 
-def train_test_split(X, y, test_size=0.25, stratify=True, seed=0):
+def train_test_split(X: Any, y: Any, test_size: float | int = 0.25,
+                     stratify: bool = True, seed: Any = 0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split ``X`` and ``y`` into random train and test subsets.
 
     With ``stratify=True`` each class keeps (as nearly as integers allow)

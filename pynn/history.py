@@ -1,4 +1,34 @@
-"""Per-epoch training records (like Keras' History)."""
+"""Per-epoch training records (like Keras' History).
+
+A History is what :meth:`pynn.Trainer.fit` returns: one entry per completed
+epoch in each of its lists.  Epochs are numbered from 1 where they are shown
+(the progress bar, the x axis of :meth:`History.plot`) and indexed from 0 in
+the lists: ``history.loss[0]`` is the loss of epoch 1.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:                                   # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["History"]
+
+
+def _key_property(key: str) -> property:
+    """A read/write attribute for the list ``key`` of a History.
+
+    Reading returns the stored list; assigning stores a new list (a copy of
+    the values, as floats) without touching the other lists.
+    """
+    def get(self: History) -> list[float]:
+        return self._lists[key]
+
+    def set_(self: History, values: Any) -> None:
+        new = [float(v) for v in values]
+        self._lists = {**self._lists, key: new}
+
+    return property(get, set_, doc=f"Per-epoch ``{key}`` values (list of float).")
 
 
 class History:
@@ -7,66 +37,121 @@ class History:
     Attributes
     ----------
     loss : list of float
-        Mean training loss of each epoch (each sample's loss taken before
-        the update that it drives, as Keras and scikit-learn report it).
+        Mean training loss of each epoch, L = (1/n) Σᵢ ℓ(y(xᵢ), tᵢ) over the
+        n training samples, each sample's loss ℓ taken before the update
+        that it drives (as Keras and scikit-learn report it).
     val_loss : list of float
         Mean validation loss after each epoch (empty without validation).
     accuracy, val_accuracy : list of float
-        Fraction of correct predictions, for classification losses.
+        Fraction of samples whose arg-max output equals the class label, for
+        classification losses (empty otherwise).
     lr : list of float
         Learning rate used in each epoch.
     time : list of float
         Wall time of each epoch in seconds.
-    stopped_reason : str
+    stopped_reason : str or None
         "max_epochs", "tol", "grad_tol", "early_stopping", "callback",
         "interrupted" or "diverged" (then fit raised DivergenceError).
     best_epoch : int or None
-        The epoch whose weights early stopping restored.
+        0-based *index* into the lists above of the epoch whose weights
+        early stopping restored (the epoch with the lowest validation loss),
+        or None without early stopping: ``history.val_loss[best_epoch]`` is
+        the best validation loss.  The progress bar and :meth:`plot` number
+        epochs from 1, so that epoch is shown as ``best_epoch + 1``
+        (:attr:`best_epoch_number`).
+    interrupted : bool
+        True if fit stopped on Ctrl-C (KeyboardInterrupt).
+
+    Notes
+    -----
+    :meth:`append` is atomic with respect to KeyboardInterrupt: it builds
+    all the new lists first and installs them with a single attribute
+    store, so an interrupt leaves either the old lists or the new ones,
+    never lists of different lengths.
     """
 
     KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "lr", "time")
 
-    def __init__(self):
-        for key in self.KEYS:
-            setattr(self, key, [])
-        self.stopped_reason = None
-        self.best_epoch = None
-        self.interrupted = False
+    loss = _key_property("loss")
+    val_loss = _key_property("val_loss")
+    accuracy = _key_property("accuracy")
+    val_accuracy = _key_property("val_accuracy")
+    lr = _key_property("lr")
+    time = _key_property("time")
+
+    def __init__(self) -> None:
+        # All per-epoch lists in one dict, replaced (never mutated) as a
+        # whole by append: one STORE_ATTR commits an epoch.
+        self._lists: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self.stopped_reason: str | None = None
+        self.best_epoch: int | None = None
+        self.interrupted: bool = False
 
     @property
-    def epochs(self):
-        return len(self.loss)
+    def epochs(self) -> int:
+        """Number of completed epochs (the length of ``loss``)."""
+        return len(self._lists["loss"])
 
-    def append(self, record):
-        # Build every list first, then swap them in, so an interrupt never
-        # leaves lists of different lengths.
-        new = {k: getattr(self, k) + ([record[k]] if record.get(k) is not None
-                                      else []) for k in self.KEYS}
-        for k, v in new.items():
-            setattr(self, k, v)
+    @property
+    def best_epoch_number(self) -> int | None:
+        """The best epoch as the progress bar and plot number it (1-based):
+        ``best_epoch + 1``, or None when ``best_epoch`` is None."""
+        return None if self.best_epoch is None else int(self.best_epoch) + 1
 
-    def as_dict(self):
-        d = {k: list(getattr(self, k)) for k in self.KEYS}
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Record one epoch: ``record[key]`` is appended to each list whose
+        key it holds with a value other than None (others are unchanged).
+
+        Atomic with respect to KeyboardInterrupt (see Notes of the class).
+        """
+        lists = self._lists
+        new = {k: (lists[k] + [record[k]] if record.get(k) is not None
+                   else lists[k]) for k in self.KEYS}
+        self._lists = new                      # the single committing store
+
+    def as_dict(self) -> dict[str, Any]:
+        """The records as a plain dict (lists copied), for checkpoints."""
+        lists = self._lists
+        d: dict[str, Any] = {k: list(lists[k]) for k in self.KEYS}
         d.update(stopped_reason=self.stopped_reason, best_epoch=self.best_epoch,
                  interrupted=self.interrupted)
         return d
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
+        """Rebuild a History from :meth:`as_dict`'s output."""
         h = cls()
-        for k in cls.KEYS:
-            setattr(h, k, [float(x) for x in d.get(k, [])])
+        h._lists = {k: [float(x) for x in d.get(k, [])] for k in cls.KEYS}
         h.stopped_reason = d.get("stopped_reason")
         h.best_epoch = d.get("best_epoch")
         h.interrupted = bool(d.get("interrupted", False))
         return h
 
-    def plot(self, path=None, show=False):
-        """Draw loss (and accuracy) curves with matplotlib.
+    def plot(self, path: Any = None, show: bool = False) -> Figure:
+        """Draw loss (and accuracy) curves against the epoch number (from 1).
 
-        Returns the matplotlib Figure; saves it to ``path`` if given.
-        Needs matplotlib: ``pip install "pynn[plot]"`` or
-        ``pip install matplotlib``.
+        One panel for the loss and, for classification, one for the
+        accuracy; training and (when recorded) validation curves.  With
+        early stopping, each panel marks the best epoch (``best_epoch + 1``
+        on the x axis) with a dotted vertical line labelled "best epoch N".
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Save the figure there (any format matplotlib infers from the
+            suffix).
+        show : bool, default=False
+            Call ``matplotlib.pyplot.show()``; otherwise the non-interactive
+            Agg backend is selected if no backend was chosen yet.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed (``pip install "pynn[plot]"``).
         """
         try:
             import matplotlib
@@ -82,10 +167,14 @@ class History:
             curves.append(("accuracy", self.accuracy, self.val_accuracy))
         fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5),
                                  squeeze=False)
+        best = self.best_epoch_number
         for ax, (name, train, val) in zip(axes[0], curves):
             ax.plot(range(1, len(train) + 1), train, label="training")
             if val:
                 ax.plot(range(1, len(val) + 1), val, label="validation")
+            if best is not None:
+                ax.axvline(best, color="0.4", linestyle=":", linewidth=1.2,
+                           label=f"best epoch {best}", gid="best_epoch")
             ax.set_xlabel("epoch")
             ax.set_ylabel(name)
             ax.legend()
@@ -96,7 +185,7 @@ class History:
             plt.show()
         return fig
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         last = f", last loss {self.loss[-1]:.4g}" if self.loss else ""
         return (f"History({self.epochs} epochs{last}, "
                 f"stopped: {self.stopped_reason})")
