@@ -80,11 +80,12 @@ import os
 import secrets
 import stat
 import struct
-import sys
 import zipfile
 import zlib
 
 import numpy as np
+
+from pynn._version import __version__
 
 from pynn.architecture import architecture, build, is_model, parse
 
@@ -477,12 +478,6 @@ _FILE_KEYS = frozenset({"format", "format_version", "pynn_version",
                         "n_params"})
 
 
-def _pynn_version():
-    """pynn.__version__, read from the already-imported package (importing
-    it here would make io and the package import each other)."""
-    return sys.modules[__name__.rpartition(".")[0]].__version__
-
-
 def save_model(model, path):
     """Save a ``pynn.Model`` (architecture and parameters) to ``path``.
 
@@ -503,7 +498,7 @@ def save_model(model, path):
         raise ValueError("the model's parameters contain NaN or infinity; "
                          "refusing to save them")
     meta = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-            "pynn_version": _pynn_version(), "dtype": arch["dtype"],
+            "pynn_version": __version__, "dtype": arch["dtype"],
             "layers": arch["layers"], "n_params": int(params.size)}
     meta.update({k: v for k, v in arch.items() if k not in ("dtype", "layers")})
     _write_snapshots(_fspath(path), {"params": params}, meta)
@@ -521,7 +516,7 @@ def _check_version(meta):
         raise _Invalid(
             f"the file has model format version {version} (written by "
             f"pynn {meta.get('pynn_version', '?')}), but this pynn "
-            f"{_pynn_version()} reads only format version "
+            f"{__version__} reads only format version "
             f"{MODEL_FORMAT_VERSION}: upgrade pynn to load it")
 
 
