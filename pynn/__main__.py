@@ -35,7 +35,6 @@ Run "pynn train --help" or "pynn demo --help" for the options of each."""
 # backpropagation cannot train through them; softmax is an output layer).
 HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "softplus",
                       "swish", "gaussian", "identity")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 DTYPES = ("float32", "float64")
 
 
@@ -189,13 +188,15 @@ def train(args: argparse.Namespace) -> int:
                      init="he_normal" if args.activation in ("relu", "leaky_relu")
                      else "glorot_normal")
     print(model)
+    full_batch = pynn.optimizers.OPTIMIZERS[args.optimizer].full_batch
     trainer = pynn.Trainer(
         model, loss="cross_entropy", optimizer=args.optimizer, lr=args.lr,
-        batch_size=args.batch_size or None, epochs=args.epochs, shuffle=True,
+        batch_size=None if full_batch else (args.batch_size or None),
+        epochs=args.epochs, shuffle=True,
         seed=args.seed, verbose=0 if args.quiet else 1,
         n_threads=args.threads)
     print(f"training: {args.optimizer}, lr {args.lr}, batch size "
-          f"{args.batch_size or 'full'}, {args.epochs} epochs, threads "
+          f"{trainer.batch_size or 'full'}, {args.epochs} epochs, threads "
           f"{args.threads or 'automatic'}")
     start = time.perf_counter()
     history = trainer.fit(X_train, y_train)
@@ -233,8 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hidden layer sizes, comma-separated, e.g. 256,128")
     p.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS,
                    help="activation of the hidden layers")
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
-                   help="update rule")
+    from pynn.optimizers import OPTIMIZERS       # every registered optimiser
+    p.add_argument("--optimizer", default="adam", choices=tuple(OPTIMIZERS),
+                   help="update rule (rprop and lbfgs are full-batch methods: "
+                        "they ignore --batch-size)")
     p.add_argument("--lr", type=_positive_float, default=0.003,
                    help="learning rate (> 0)")
     p.add_argument("--batch-size", type=_int_at_least(0), default=32,

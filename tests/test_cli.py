@@ -222,3 +222,15 @@ def test_demo_gradient_check_passes(capsys):
     out = capsys.readouterr().out
     err = float(re.search(r"relative error ([0-9.e+-]+)", out).group(1))
     assert err < 1e-6
+
+
+def test_full_batch_optimisers_train_from_the_cli(tmp_path):
+    """rprop and lbfgs come from the optimiser registry and run full batch."""
+    from pynn.__main__ import main
+    for opt in ("rprop", "lbfgs"):
+        out = tmp_path / f"{opt}.npz"
+        main(["train", "--optimizer", opt, "--epochs", "15", "--quiet",
+              "--output", str(out)])
+        model = pynn.load(str(out))
+        X, y = pynn.datasets.load_digits(scale=True)
+        assert (model(X).argmax(1) == y).mean() > 0.5
