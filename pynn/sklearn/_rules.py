@@ -45,9 +45,9 @@ def _dtype(estimator, X):
 class _RuleEstimator(BaseEstimator):
     """Validation shared by the wrappers."""
 
-    def _validate_fit(self, X, y=None, sample_weight=None):
+    def _validate_fit(self, X, y="no_validation", sample_weight=None):
         _refuse_sparse(X)
-        if y is None:
+        if isinstance(y, str) and y == "no_validation":
             X = validate_data(self, X, dtype=(np.float64, np.float32))
         else:
             X, y = validate_data(self, X, y, dtype=(np.float64, np.float32),
@@ -174,7 +174,8 @@ class Perceptron(_OneVsRestClassifier):
 
 class _LMSParams:
     _parameter_constraints = {
-        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "eta0": [Interval(Real, 0, None, closed="neither"),
+                 StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch": ["boolean"],
         "shuffle": ["boolean"],
@@ -183,8 +184,24 @@ class _LMSParams:
         "dtype": [StrOptions({"auto", "float32", "float64"})],
     }
 
-    def _rule_kwargs(self, X):
-        return dict(lr=self.eta0, epochs=self.max_iter, batch=self.batch,
+    _gain = 1.0          # the largest φ′ of the units
+
+    def _learning_rate(self, X, sample_weight=None):
+        """η; "auto": 1 / (φ′_max (m + 1)) with m = mean ‖x‖² (batch) or
+        max ‖x‖² (online): below 2/λ_max of the (bias-augmented) Hessian,
+        so gradient descent on the squared error is stable."""
+        if self.eta0 != "auto":
+            return self.eta0
+        sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        if sample_weight is not None:         # as if repeating the samples
+            m = (np.average(sq, weights=sample_weight) if self.batch
+                 else sq[sample_weight > 0].max())
+        else:
+            m = sq.mean() if self.batch else sq.max()
+        return 1.0 / (self._gain * (m + 1.0))
+
+    def _rule_kwargs(self, X, sample_weight=None):
+        return dict(lr=self._learning_rate(X, sample_weight), epochs=self.max_iter, batch=self.batch,
                     shuffle=self.shuffle, tol=self.tol,
                     seed=_seed(self.random_state), dtype=_dtype(self, X))
 
@@ -198,8 +215,9 @@ class _LMSParams:
 _LMS_DOC = """
     Parameters
     ----------
-    eta0 : float, default={eta0}
-        Learning rate η > 0.
+    eta0 : float or "auto", default="auto"
+        Learning rate η > 0; "auto" = 1 / (φ′_max (m + 1)), m = mean ‖x‖²
+        (batch) or max ‖x‖² (online), which keeps the descent stable.
     max_iter : int, default={max_iter}
         Epochs to run (fewer if ``tol`` stops it first).
     batch : bool, default=True
@@ -221,13 +239,20 @@ _LMS_DOC = """
 """
 
 
-class LMSRegressor(_LMSParams, RegressorMixin, _RuleEstimator):
+class _MultiOutputRegressor(RegressorMixin, _RuleEstimator):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class LMSRegressor(_LMSParams, _MultiOutputRegressor):
     __doc__ = ("The LMS (Widrow–Hoff) rule for linear units, "
                "u = wᵀx + b:  w ← w + η Σᵢ sᵢ (dᵢ − uᵢ) xᵢ / Σᵢ sᵢ (batch) "
                "— gradient descent on the weighted mean of ½‖d − u‖².\n"
-               + _LMS_DOC.format(eta0=0.1, max_iter=1000))
+               + _LMS_DOC.format(max_iter=1000))
 
-    def __init__(self, *, eta0=0.1, max_iter=1000, batch=True, shuffle=False,
+    def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
                  tol=None, random_state=None, dtype="auto"):
         self.eta0 = eta0
         self.max_iter = max_iter
@@ -241,7 +266,7 @@ class LMSRegressor(_LMSParams, RegressorMixin, _RuleEstimator):
         """Train on X (n, n_features) and targets y (n,) or (n, k)."""
         self._validate_params()
         X, y, sw = self._validate_fit(X, y, sample_weight)
-        self.model_ = pynn.LMS(**self._rule_kwargs(X)).fit(
+        self.model_ = pynn.LMS(**self._rule_kwargs(X, sw)).fit(
             X, y, sample_weight=sw)
         self._store()
         return self
@@ -256,10 +281,10 @@ class Adaline(_LMSParams, _OneVsRestClassifier):
     __doc__ = ("ADALINE: the LMS rule on ±1 targets (trained on the linear "
                "output u = wᵀx + b), prediction sign(u); one unit for two "
                "classes, one-vs-rest units (largest u wins) for more.\n"
-               + _LMS_DOC.format(eta0=0.1, max_iter=1000).replace(
+               + _LMS_DOC.format(max_iter=1000).replace(
                    "coef_ (n_outputs", "classes_, coef_ (n_units"))
 
-    def __init__(self, *, eta0=0.1, max_iter=1000, batch=True, shuffle=False,
+    def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
                  tol=None, random_state=None, dtype="auto"):
         self.eta0 = eta0
         self.max_iter = max_iter
@@ -274,26 +299,30 @@ class Adaline(_LMSParams, _OneVsRestClassifier):
         self._validate_params()
         X, y, sw = self._validate_fit(X, y, sample_weight)
         T = self._one_vs_rest(self._encode(y), -1.0)
-        self.model_ = pynn.Adaline(**self._rule_kwargs(X)).fit(
+        self.model_ = pynn.Adaline(**self._rule_kwargs(X, sw)).fit(
             X, T, sample_weight=sw)
         self._store()
         return self
 
 
-class GeneralizedDeltaRegressor(_LMSParams, RegressorMixin, _RuleEstimator):
+class GeneralizedDeltaRegressor(_LMSParams, _MultiOutputRegressor):
     __doc__ = ("The generalized delta rule for one layer of sigmoid or tanh "
                "units y = φ(wᵀx + b): w ← w + η Σᵢ sᵢ (dᵢ − yᵢ) φ′(uᵢ) xᵢ / "
                "Σᵢ sᵢ (batch).  The targets are mapped affinely onto "
                "[0.1, 0.9] (sigmoid) or [−0.8, 0.8] (tanh) by their range "
                "in ``fit`` and predictions mapped back.\n\n"
                "    activation : {\"sigmoid\", \"tanh\"}, default=\"sigmoid\"\n"
-               + _LMS_DOC.format(eta0=0.5, max_iter=1000))
+               + _LMS_DOC.format(max_iter=1000))
 
     _parameter_constraints = {**_LMSParams._parameter_constraints,
                               "activation": [StrOptions({"sigmoid", "tanh"})]}
     _RANGE = {"sigmoid": (0.1, 0.9), "tanh": (-0.8, 0.8)}
 
-    def __init__(self, activation="sigmoid", *, eta0=0.5, max_iter=1000,
+    @property
+    def _gain(self):
+        return 0.25 if self.activation == "sigmoid" else 1.0
+
+    def __init__(self, activation="sigmoid", *, eta0="auto", max_iter=1000,
                  batch=True, shuffle=False, tol=None, random_state=None,
                  dtype="auto"):
         self.activation = activation
@@ -311,12 +340,13 @@ class GeneralizedDeltaRegressor(_LMSParams, RegressorMixin, _RuleEstimator):
         X, y, sw = self._validate_fit(X, y, sample_weight)
         y = np.asarray(y, dtype=np.float64)
         lo, hi = self._RANGE[self.activation]
-        self.y_min_ = y.min(axis=0)
-        span = y.max(axis=0) - self.y_min_
+        used = y if sw is None else y[sw > 0]      # weight 0 = removed
+        self.y_min_ = used.min(axis=0)
+        span = used.max(axis=0) - self.y_min_
         self.y_scale_ = np.where(span > 0, span, 1.0) / (hi - lo)
         D = (y - self.y_min_) / self.y_scale_ + lo
         self.model_ = pynn.GeneralizedDelta(
-            activation=self.activation, **self._rule_kwargs(X)).fit(
+            activation=self.activation, **self._rule_kwargs(X, sw)).fit(
                 X, D, sample_weight=sw)
         self._store()
         return self
@@ -372,7 +402,7 @@ class Hebbian(TransformerMixin, _RuleEstimator):
     def fit(self, X, y=None):
         """Learn w from X (n, n_features); y is ignored."""
         self._validate_params()
-        X, _, _ = self._validate_fit(X)
+        X, _, _ = self._validate_fit(X, "no_validation")
         self.mean_ = X.mean(axis=0)
         Xc = X - self.mean_
         lr = self.eta0
@@ -454,7 +484,7 @@ class AutoencoderTransformer(TransformerMixin, _RuleEstimator):
     def fit(self, X, y=None):
         """Train the autoencoder on X (n, n_features); y is ignored."""
         self._validate_params()
-        X, _, _ = self._validate_fit(X)
+        X, _, _ = self._validate_fit(X, "no_validation")
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
         rs = check_random_state(self.random_state)
@@ -470,8 +500,7 @@ class AutoencoderTransformer(TransformerMixin, _RuleEstimator):
             l2=self.alpha)
         history = trainer.fit(X, X)
         self.model_ = model
-        self.loss_curve_ = [float(v) for v in history.history["loss"]] \
-            if hasattr(history, "history") else []
+        self.loss_curve_ = [float(v) for v in history.loss]
         self.n_iter_ = len(self.loss_curve_)
         return self
 
