@@ -22,7 +22,6 @@ log(1 − y)] (logistic units, binary and multi-label), or ½‖y_i − t_i‖²
 number of outputs as scikit-learn's ``squared_loss`` does, its gradient
 does not, as in scikit-learn).  Biases are not penalised.
 """
-import numbers
 from itertools import chain
 
 import numpy as np
@@ -30,12 +29,15 @@ import scipy.sparse as sp
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
-from sklearn.utils._param_validation import StrOptions
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from sklearn.model_selection import train_test_split
 
 from pynn import _train
+from pynn._threads import limit_blas_threads, threads_for
 from pynn.activations import ACTIVATIONS
 from pynn.init import INITIALIZERS
 from pynn.layers import Dense
@@ -79,6 +81,7 @@ _EXTRA_CONSTRAINTS = {
                    list, tuple],
     "dtype": [StrOptions({"auto", "float32", "float64"})],
     "init": [StrOptions({"sklearn"} | set(INITIALIZERS))],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
 }
 
 
@@ -203,6 +206,13 @@ class _PynnMLPMixin:
         return data + self.alpha * _train.l2_penalty(model._layout,
                                                      model.params) / sw_sum
 
+    def _threads(self, batch):
+        """BLAS threads for training: ``n_threads``, or pynn's rule (one
+        thread below 5 MFLOP per step, where waking more costs more)."""
+        if self.n_threads is not None:
+            return self.n_threads
+        return threads_for(self._model._flops(batch, 3))
+
     def _make_optimizer(self):
         n, dtype = self._model.n_params, self._model.dtype
         if self.solver == "sgd":
@@ -235,12 +245,11 @@ class _PynnMLPMixin:
 
     def _fit_stochastic(self, X, T, sample_weight, incremental):
         import warnings
-        from sklearn.exceptions import ConvergenceWarning
         model = self._model
         opt = getattr(self, "_optimizer", None)
         if not incremental or not isinstance(opt, (SGDState, AdamState)) \
                 or _state_size(opt) != model.n_params:
-            self._optimizer = opt = self._make_optimizer()
+            self._optimizer = self._make_optimizer()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.early_stopping:
@@ -249,7 +258,6 @@ class _PynnMLPMixin:
         else:
             X_val = y_val = sw_val = None
         n_samples = X.shape[0]
-        idx = np.arange(n_samples, dtype=int)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -257,8 +265,25 @@ class _PynnMLPMixin:
                 warnings.warn("Got `batch_size` less than 1 or larger than "
                               "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        params, grads = model.params, model.grads
         self.n_iter_ = 0
+        # small batches run the BLAS on one thread (waking more costs more)
+        with limit_blas_threads(self._threads(batch_size)):
+            self._epochs(X, T, sample_weight, batch_size, incremental,
+                         X_val, y_val, sw_val)
+        if self.early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+            self._load_coefs()
+
+    def _epochs(self, X, T, sample_weight, batch_size, incremental, X_val,
+                y_val, sw_val):
+        """scikit-learn's epoch loop: batches, loss curve, stopping rule."""
+        import warnings
+        from sklearn.exceptions import ConvergenceWarning
+        opt, model = self._optimizer, self._model
+        params, grads = model.params, model.grads
+        n_samples = X.shape[0]
+        idx = np.arange(n_samples, dtype=int)
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
@@ -297,10 +322,6 @@ class _PynnMLPMixin:
                         % self.max_iter, ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if self.early_stopping:
-            self.coefs_ = self._best_coefs
-            self.intercepts_ = self._best_intercepts
-            self._load_coefs()
 
     def _fit_lbfgs(self, X, T, sample_weight):
         """Full-batch L-BFGS-B over the flat parameter vector (SciPy), the
@@ -315,11 +336,12 @@ class _PynnMLPMixin:
                 model.grads.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        res = minimize(fun, params.astype(np.float64), method="L-BFGS-B",
-                       jac=True, options={"maxfun": self.max_fun,
-                                          "maxiter": self.max_iter,
-                                          "gtol": self.tol,
-                                          **_lbfgs_iprint(iprint)})
+        with limit_blas_threads(self._threads(X.shape[0])):
+            res = minimize(fun, params.astype(np.float64), method="L-BFGS-B",
+                           jac=True, options={"maxfun": self.max_fun,
+                                              "maxiter": self.max_iter,
+                                              "gtol": self.tol,
+                                              **_lbfgs_iprint(iprint)})
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
         self.loss_ = res.fun
         params[...] = res.x
@@ -357,6 +379,9 @@ _DOC_EXTRA = """
         "sklearn": scikit-learn's U(−a, a), a = √(f/(fan_in + fan_out)),
         f = 2 for logistic hidden units and 6 otherwise, for W and b; the
         others are pynn's initialisers for W (b = 0).
+    n_threads : int or None, default=None
+        BLAS threads of the training passes; None: one thread for steps
+        under 5 MFLOP, else the BLAS default.
     activation may also be any element-wise pynn activation name
     ("leaky_relu", "softplus", "swish", …) or one name per hidden layer.
 """
@@ -383,7 +408,7 @@ class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="auto", init="sklearn"):
+                 dtype="auto", init="sklearn", n_threads=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -398,6 +423,7 @@ class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
             max_fun=max_fun)
         self.dtype = dtype
         self.init = init
+        self.n_threads = n_threads
 
 
 class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
@@ -422,7 +448,7 @@ class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="auto", init="sklearn"):
+                 dtype="auto", init="sklearn", n_threads=None):
         super().__init__(
             loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -437,3 +463,4 @@ class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
             max_fun=max_fun)
         self.dtype = dtype
         self.init = init
+        self.n_threads = n_threads
