@@ -339,3 +339,17 @@ def test_autoencoder_transformer():
     err = np.mean((ae.inverse_transform(C) - X) ** 2) / np.mean(X ** 2)
     assert err < 1e-3
     assert ae.loss_curve_[-1] < ae.loss_curve_[0]
+
+
+def test_readme_section_runs():
+    """The code of README's "Use it from scikit-learn" runs as written."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split("## Use it from scikit-learn", 1)[1].split("\n## ")[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(code) == 1
+    out = subprocess.run([sys.executable, "-c", code[0]], check=True,
+                         capture_output=True, text=True).stdout.split("\n")
+    assert float(out[0]) > 0.95
+    assert out[1].startswith("{'alpha': ")
