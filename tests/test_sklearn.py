@@ -353,3 +353,37 @@ def test_readme_section_runs():
                          capture_output=True, text=True).stdout.split("\n")
     assert float(out[0]) > 0.95
     assert out[1].startswith("{'alpha': ")
+
+
+def test_rprop_solver(digits):
+    X, y = digits
+    est = ps.MLPClassifier(solver="rprop", hidden_layer_sizes=(20,),
+                           max_iter=60, learning_rate_init=0.01,
+                           random_state=0).fit(X, y)
+    assert est.n_iter_ == len(est.loss_curve_) > 10
+    assert est.loss_curve_[-1] < 0.2 * est.loss_curve_[0]
+    assert est.score(X, y) > 0.95
+    assert not hasattr(est, "partial_fit")
+    # the same steps as pynn's RPROP driven by hand through the seam
+    import pynn
+    from pynn import _train
+    from pynn._losses import Loss
+    ref = ps.MLPClassifier(solver="rprop", hidden_layer_sizes=(20,),
+                           max_iter=1, random_state=0).fit(X, y)
+    ref_coefs = [c.copy() for c in ref._best_coefs]       # the initial W
+    model = ref._model
+    for layer, c, b in zip(model.layers, ref_coefs, ref._best_intercepts):
+        layer.W[...] = c.T
+        layer.b[...] = b
+    T = np.eye(10)[y]
+    opt = pynn.optimizers.RPROP(lr=0.01)
+    for _ in range(5):
+        _train.gradient(model._layout, model.params, model.grads, X, T,
+                        Loss.CROSS_ENTROPY,
+                        1e-4 / len(X), model._workspace(len(X)))
+        opt.update(model)
+    five = ps.MLPClassifier(solver="rprop", hidden_layer_sizes=(20,),
+                            max_iter=5, learning_rate_init=0.01,
+                            random_state=0).fit(X, y)
+    np.testing.assert_allclose(five.coefs_[0], model.layers[0].W.T,
+                               rtol=0, atol=1e-15)

@@ -43,7 +43,7 @@ from pynn.init import INITIALIZERS
 from pynn.layers import Dense
 from pynn.losses import get_loss
 from pynn.model import Model
-from pynn.sklearn._optim import AdamState, SGDState
+from pynn.sklearn._optim import AdamState, RPROPState, SGDState
 
 # scikit-learn's activation names → pynn's (other pynn names pass through).
 _ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid",
@@ -82,6 +82,7 @@ _EXTRA_CONSTRAINTS = {
     "dtype": [StrOptions({"auto", "float32", "float64"})],
     "init": [StrOptions({"sklearn"} | set(INITIALIZERS))],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam", "rprop"})],
 }
 
 
@@ -174,12 +175,18 @@ class _PynnMLPMixin:
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, dtype)
+            if self.solver == "rprop":          # scikit-learn's stochastic set-up
+                self.loss_curve_, self._no_improvement_count = [], 0
+                self.best_loss_ = None if self.early_stopping else np.inf
+                self.validation_scores_ = [] if self.early_stopping else None
+                self.best_validation_score_ = (-np.inf if self.early_stopping
+                                               else None)
         model = self._ensure_model(dtype)
         if model.sizes != layer_units:
             raise ValueError(f"the network has layers {model.sizes} but X and "
                              f"y call for {layer_units}")
         T = np.ascontiguousarray(y, dtype=dtype)
-        if self.solver in ("sgd", "adam"):
+        if self.solver in ("sgd", "adam", "rprop"):
             self._fit_stochastic(X, T, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, T, sample_weight)
@@ -215,6 +222,8 @@ class _PynnMLPMixin:
 
     def _make_optimizer(self):
         n, dtype = self._model.n_params, self._model.dtype
+        if self.solver == "rprop":
+            return RPROPState(self._model, self.learning_rate_init)
         if self.solver == "sgd":
             return SGDState(n, dtype, self.learning_rate_init,
                             self.learning_rate, self.momentum,
@@ -247,7 +256,8 @@ class _PynnMLPMixin:
         import warnings
         model = self._model
         opt = getattr(self, "_optimizer", None)
-        if not incremental or not isinstance(opt, (SGDState, AdamState)) \
+        if not incremental or not isinstance(opt, (SGDState, AdamState,
+                                                   RPROPState)) \
                 or _state_size(opt) != model.n_params:
             self._optimizer = self._make_optimizer()
         if self.early_stopping and incremental:
@@ -258,7 +268,9 @@ class _PynnMLPMixin:
         else:
             X_val = y_val = sw_val = None
         n_samples = X.shape[0]
-        if self.batch_size == "auto":
+        if self.solver == "rprop":                # full batch only
+            batch_size = n_samples
+        elif self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
@@ -356,6 +368,8 @@ class _PynnMLPMixin:
 
 
 def _state_size(opt):
+    if isinstance(opt, RPROPState):
+        return opt.n_params
     return (opt.velocity if isinstance(opt, SGDState) else opt.m).size
 
 
@@ -379,6 +393,9 @@ _DOC_EXTRA = """
         "sklearn": scikit-learn's U(−a, a), a = √(f/(fan_in + fan_out)),
         f = 2 for logistic hidden units and 6 otherwise, for W and b; the
         others are pynn's initialisers for W (b = 0).
+    solver may also be "rprop": pynn's iRPROP− (full batch, initial step
+        Δ₀ = learning_rate_init, η⁻ = 0.5, η⁺ = 1.2, Δ in [1e-6, 50]), run
+        in scikit-learn's epoch loop (loss_curve_, tol stopping).
     n_threads : int or None, default=None
         BLAS threads of the training passes; None: one thread for steps
         under 5 MFLOP, else the BLAS default.

@@ -15,6 +15,9 @@ Adam (β₁, β₂, ε)
     m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²;
     η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);   w ← w − η_t m / (√v + ε)
     (ε is added to √v unscaled, as scikit-learn does).
+RPROP
+    pynn's iRPROP− (``pynn.optimizers.RPROP``), one full-batch step per
+    epoch through the compiled ``update`` seam.
 """
 import numpy as np
 
@@ -102,6 +105,29 @@ class AdamState:
         den += self.epsilon
         num /= den
         params += num
+
+    def iteration_ends(self, time_step):
+        pass
+
+    def trigger_stopping(self, msg, verbose):
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class RPROPState:
+    """pynn's iRPROP− behind the same interface (full batch; Δ₀ = η₀)."""
+
+    def __init__(self, model, learning_rate_init):
+        from pynn.optimizers import RPROP
+        self.learning_rate = float(learning_rate_init)
+        self.n_params = model.n_params
+        self._model = model
+        self._opt = RPROP(lr=learning_rate_init)
+
+    def update_params(self, params, grads):
+        """One iRPROP− step of the model whose buffers these are."""
+        self._opt.update(self._model)
 
     def iteration_ends(self, time_step):
         pass
