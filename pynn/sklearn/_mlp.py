@@ -1,0 +1,483 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's estimators on pynn kernels.
+
+Each class extends scikit-learn's own MLP estimator of the same name, so
+parameter validation, label handling (``LabelBinarizer``: string, boolean
+or any labels, binary with one logistic unit, multi-class with softmax,
+multi-label indicator matrices), ``predict``/``predict_proba``/``score``,
+``partial_fit``, early stopping and every fitted attribute behave exactly
+as in scikit-learn.  What changes is where the arithmetic runs: the
+forward and backward passes are pynn's compiled kernels
+(``pynn._train.gradient``, ``pynn._network.forward``) over one flat
+parameter buffer, and the optimiser steps are in-place updates of that
+buffer (``pynn.sklearn._optim``).
+
+The objective is scikit-learn's, per mini-batch B with weights s_i
+(s_i = 1 without ``sample_weight``) and S = Σ_{i∈B} s_i:
+
+    J(W) = Σ_i s_i L_i / S + α ‖W‖² / (2 S)
+
+L_i = −Σ_k t_ik log y_ik (softmax, multi-class), −Σ_k [t log y + (1 − t)
+log(1 − y)] (logistic units, binary and multi-label), or ½‖y_i − t_i‖²
+(identity output, regression; the reported loss divides this by the
+number of outputs as scikit-learn's ``squared_loss`` does, its gradient
+does not, as in scikit-learn).  Biases are not penalised.
+"""
+from itertools import chain
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.model_selection import train_test_split
+
+from pynn import _train
+from pynn._threads import limit_blas_threads, threads_for
+from pynn.activations import ACTIVATIONS
+from pynn.init import INITIALIZERS
+from pynn.layers import Dense
+from pynn.losses import get_loss
+from pynn.model import Model
+from pynn.sklearn._optim import AdamState, RPROPState, SGDState
+
+# scikit-learn's activation names → pynn's (other pynn names pass through).
+_ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid",
+                     "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
+# Output activation → (pynn loss, factor of the reported loss).
+_OUT_LOSS = {"softmax": "cross_entropy", "logistic": "multilabel_cross_entropy",
+             "identity": "squared_error"}
+
+
+def _pynn_activation(name):
+    return _ACTIVATION_NAMES.get(name, name)
+
+
+def _hidden_activations(activation, n_hidden):
+    """One pynn activation name per hidden layer."""
+    if isinstance(activation, str):
+        return [_pynn_activation(activation)] * n_hidden
+    names = list(activation)
+    if len(names) != n_hidden:
+        raise ValueError(f"activation lists {len(names)} names for "
+                         f"{n_hidden} hidden layers")
+    return [_pynn_activation(a) for a in names]
+
+
+def _refuse_sparse(X):
+    """scikit-learn's standard error for sparse input to a dense estimator."""
+    if sp.issparse(X):
+        check_array(X, accept_sparse=False)
+
+
+_EXTRA_CONSTRAINTS = {
+    "activation": [StrOptions(set(_ACTIVATION_NAMES) - {"softmax"}
+                              | {ACTIVATIONS[n].name for n in ACTIVATIONS
+                                 if ACTIVATIONS[n].elementwise}),
+                   list, tuple],
+    "dtype": [StrOptions({"auto", "float32", "float64"})],
+    "init": [StrOptions({"sklearn"} | set(INITIALIZERS))],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam", "rprop"})],
+}
+
+
+class _PynnMLPMixin:
+    """The compute half shared by both estimators (see the module doc)."""
+
+    # ------------------------------------------------------------ network
+    def _init_coef(self, fan_in, fan_out, dtype):
+        """scikit-learn's U(−a, a), a = √(f / (fan_in + fan_out)) with f = 2
+        for logistic units and 6 otherwise, for W and b alike
+        (``init="sklearn"``); or a pynn initialiser for W with b = 0, drawn
+        from the same random state."""
+        if self.init == "sklearn":
+            return super()._init_coef(fan_in, fan_out, dtype)
+        seed = self._random_state.randint(np.iinfo(np.int32).max)
+        W = INITIALIZERS[self.init](np.random.default_rng(seed), fan_out, fan_in)
+        return (np.ascontiguousarray(W.T, dtype=dtype),
+                np.zeros(fan_out, dtype=dtype))
+
+    def _compute_dtype(self, X):
+        return X.dtype if self.dtype == "auto" else np.dtype(self.dtype)
+
+    def _build_model(self, dtype):
+        """A pynn Model with the estimator's layers, parameters from
+        ``coefs_``/``intercepts_`` (pynn's W is coefs_ transposed)."""
+        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        acts = _hidden_activations(self.activation, len(sizes) - 2)
+        acts.append(_pynn_activation(self.out_activation_))
+        layers = [Dense(a, b, act) for a, b, act in zip(sizes, sizes[1:], acts)]
+        self._model = Model(layers, dtype=np.dtype(dtype).name, seed=0)
+        self._model_sizes = sizes
+        self._load_coefs()
+
+    def _load_coefs(self):
+        """Copy ``coefs_``/``intercepts_`` into the model unless they are
+        already views of its buffer."""
+        for layer, c, b in zip(self._model.layers, self.coefs_, self.intercepts_):
+            if not np.shares_memory(c, layer.W):
+                layer.W[...] = np.asarray(c).T
+            if not np.shares_memory(b, layer.b):
+                layer.b[...] = b
+
+    def _bind_coefs(self):
+        """Make ``coefs_``/``intercepts_`` views of the model's buffer."""
+        self.coefs_ = [layer.W.T for layer in self._model.layers]
+        self.intercepts_ = [layer.b for layer in self._model.layers]
+
+    def _ensure_model(self, dtype):
+        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        model = getattr(self, "_model", None)
+        if model is None or model.dtype != dtype or self._model_sizes != sizes:
+            self._build_model(dtype)
+        else:
+            self._load_coefs()
+        self._bind_coefs()
+        return self._model
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """Network output for X (pynn's compiled forward pass)."""
+        if check_input:
+            _refuse_sparse(X)
+            X = validate_data(self, X, dtype=(np.float64, np.float32),
+                              reset=False)
+        model = self._model
+        self._load_coefs()
+        if X.shape[0] == 0:
+            return np.empty((0, model.n_outputs), model.dtype)
+        return model.forward(np.ascontiguousarray(X, dtype=model.dtype))
+
+    # ------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self.hidden_layer_sizes
+        if not hasattr(hidden, "__iter__"):
+            hidden = [hidden]
+        hidden = list(hidden)
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental)
+        _refuse_sparse(X)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = self._compute_dtype(X)
+        X = np.ascontiguousarray(X, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+            if self.solver == "rprop":          # scikit-learn's stochastic set-up
+                self.loss_curve_, self._no_improvement_count = [], 0
+                self.best_loss_ = None if self.early_stopping else np.inf
+                self.validation_scores_ = [] if self.early_stopping else None
+                self.best_validation_score_ = (-np.inf if self.early_stopping
+                                               else None)
+        model = self._ensure_model(dtype)
+        if model.sizes != layer_units:
+            raise ValueError(f"the network has layers {model.sizes} but X and "
+                             f"y call for {layer_units}")
+        T = np.ascontiguousarray(y, dtype=dtype)
+        if self.solver in ("sgd", "adam", "rprop"):
+            self._fit_stochastic(X, T, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, T, sample_weight)
+        self.coefs_ = [np.ascontiguousarray(c) for c in self.coefs_]
+        self.intercepts_ = [np.array(b) for b in self.intercepts_]
+        if not all(np.isfinite(w).all()
+                   for w in chain(self.coefs_, self.intercepts_)):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data "
+                "may contain large values and need to be preprocessed.")
+        return self
+
+    def _objective(self, X, T, sample_weight):
+        """J and its gradient (into ``model.grads``) for one batch."""
+        model = self._model
+        loss = get_loss(_OUT_LOSS[self.out_activation_])
+        sw_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
+        total, wsum = _train.gradient(
+            model._layout, model.params, model.grads, X, T, loss.code,
+            self.alpha / sw_sum, model._workspace(X.shape[0]), sample_weight)
+        data = total / wsum
+        if self.out_activation_ == "identity":
+            data /= T.shape[1]
+        return data + self.alpha * _train.l2_penalty(model._layout,
+                                                     model.params) / sw_sum
+
+    def _threads(self, batch):
+        """BLAS threads for training: ``n_threads``, or pynn's rule (one
+        thread below 5 MFLOP per step, where waking more costs more)."""
+        if self.n_threads is not None:
+            return self.n_threads
+        return threads_for(self._model._flops(batch, 3))
+
+    def _make_optimizer(self):
+        n, dtype = self._model.n_params, self._model.dtype
+        if self.solver == "rprop":
+            return RPROPState(self._model, self.learning_rate_init)
+        if self.solver == "sgd":
+            return SGDState(n, dtype, self.learning_rate_init,
+                            self.learning_rate, self.momentum,
+                            self.nesterovs_momentum, self.power_t)
+        return AdamState(n, dtype, self.learning_rate_init, self.beta_1,
+                         self.beta_2, self.epsilon)
+
+    def _split_validation(self, X, T, sample_weight):
+        """scikit-learn's early-stopping split (same random draws)."""
+        stratify = T if (self._is_classifier() and self.n_outputs_ == 1) \
+            else None
+        arrays = [X, T] + ([] if sample_weight is None else [sample_weight])
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction,
+                                 stratify=stratify)
+        X_tr, X_val, T_tr, T_val = parts[:4]
+        sw_tr, sw_val = (parts[4], parts[5]) if sample_weight is not None \
+            else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase "
+                "'validation_fraction' or the size of your dataset.")
+        y_val = T_val
+        if self._is_classifier():
+            y_val = self._label_binarizer.inverse_transform(T_val)
+        return (np.ascontiguousarray(X_tr), np.ascontiguousarray(T_tr), sw_tr,
+                X_val, y_val, sw_val)
+
+    def _fit_stochastic(self, X, T, sample_weight, incremental):
+        import warnings
+        model = self._model
+        opt = getattr(self, "_optimizer", None)
+        if not incremental or not isinstance(opt, (SGDState, AdamState,
+                                                   RPROPState)) \
+                or _state_size(opt) != model.n_params:
+            self._optimizer = self._make_optimizer()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if self.early_stopping:
+            X, T, sample_weight, X_val, y_val, sw_val = \
+                self._split_validation(X, T, sample_weight)
+        else:
+            X_val = y_val = sw_val = None
+        n_samples = X.shape[0]
+        if self.solver == "rprop":                # full batch only
+            batch_size = n_samples
+        elif self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than "
+                              "sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        self.n_iter_ = 0
+        # small batches run the BLAS on one thread (waking more costs more)
+        with limit_blas_threads(self._threads(batch_size)):
+            self._epochs(X, T, sample_weight, batch_size, incremental,
+                         X_val, y_val, sw_val)
+        if self.early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+            self._load_coefs()
+
+    def _epochs(self, X, T, sample_weight, batch_size, incremental, X_val,
+                y_val, sw_val):
+        """scikit-learn's epoch loop: batches, loss curve, stopping rule."""
+        import warnings
+        from sklearn.exceptions import ConvergenceWarning
+        opt, model = self._optimizer, self._model
+        params, grads = model.params, model.grads
+        n_samples = X.shape[0]
+        idx = np.arange(n_samples, dtype=int)
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    idx = shuffle(idx, random_state=self._random_state)
+                accumulated = 0.0
+                for sl in gen_batches(n_samples, batch_size):
+                    rows = idx[sl] if self.shuffle else sl
+                    sw = None if sample_weight is None else sample_weight[rows]
+                    batch_loss = self._objective(X[rows], T[rows], sw)
+                    accumulated += batch_loss * (sl.stop - sl.start)
+                    opt.update_params(params, grads)
+                self.n_iter_ += 1
+                self.loss_ = accumulated / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_,
+                                                          self.loss_))
+                self._update_no_improvement_count(self.early_stopping, X_val,
+                                                  y_val, sw_val)
+                opt.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = ("Validation score" if self.early_stopping
+                            else "Training loss")
+                    msg = (f"{what} did not improve more than tol={self.tol:f}"
+                           f" for {self.n_iter_no_change} consecutive epochs.")
+                    if opt.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached "
+                        "and the optimization hasn't converged yet."
+                        % self.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+    def _fit_lbfgs(self, X, T, sample_weight):
+        """Full-batch L-BFGS-B over the flat parameter vector (SciPy), the
+        objective and gradient J above, options as scikit-learn's."""
+        from scipy.optimize import minimize
+        model = self._model
+        params = model.params
+
+        def fun(x):
+            params[...] = x
+            return self._objective(X, T, sample_weight), \
+                model.grads.astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        with limit_blas_threads(self._threads(X.shape[0])):
+            res = minimize(fun, params.astype(np.float64), method="L-BFGS-B",
+                           jac=True, options={"maxfun": self.max_fun,
+                                              "maxiter": self.max_iter,
+                                              "gtol": self.tol,
+                                              **_lbfgs_iprint(iprint)})
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = res.fun
+        params[...] = res.x
+
+    def _is_classifier(self):
+        return isinstance(self, _SkMLPClassifier)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _state_size(opt):
+    if isinstance(opt, RPROPState):
+        return opt.n_params
+    return (opt.velocity if isinstance(opt, SGDState) else opt.m).size
+
+
+def _lbfgs_iprint(iprint):
+    try:
+        from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+        return _get_additional_lbfgs_options_dict("iprint", iprint)
+    except ImportError:                               # pragma: no cover
+        return {}
+
+
+_DOC_EXTRA = """
+    pynn's extra parameters (after scikit-learn's; their defaults keep
+    scikit-learn's behaviour):
+
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Precision of parameters and arithmetic; "auto" keeps float32 input
+        in float32 and computes everything else in float64.
+    init : {"sklearn", "glorot_normal", "glorot_uniform", "he_normal",
+            "he_uniform"}, default="sklearn"
+        "sklearn": scikit-learn's U(−a, a), a = √(f/(fan_in + fan_out)),
+        f = 2 for logistic hidden units and 6 otherwise, for W and b; the
+        others are pynn's initialisers for W (b = 0).
+    solver may also be "rprop": pynn's iRPROP− (full batch, initial step
+        Δ₀ = learning_rate_init, η⁻ = 0.5, η⁺ = 1.2, Δ in [1e-6, 50]), run
+        in scikit-learn's epoch loop (loss_curve_, tol stopping).
+    n_threads : int or None, default=None
+        BLAS threads of the training passes; None: one thread for steps
+        under 5 MFLOP, else the BLAS default.
+    activation may also be any element-wise pynn activation name
+    ("leaky_relu", "softplus", "swish", …) or one name per hidden layer.
+"""
+
+
+class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
+    __doc__ = (
+        "Multi-layer perceptron classifier: scikit-learn's "
+        "``MLPClassifier`` trained by pynn's compiled kernels.\n\n"
+        "Same parameters, defaults, fitted attributes and results as "
+        "``sklearn.neural_network.MLPClassifier`` (see its documentation); "
+        "with ``init='sklearn'`` (the default), the same ``random_state`` "
+        "and float64 data the weights follow scikit-learn's trajectory to "
+        "rounding.\n" + _DOC_EXTRA)
+
+    _parameter_constraints = {**_SkMLPClassifier._parameter_constraints,
+                              **_EXTRA_CONSTRAINTS}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="auto", init="sklearn", n_threads=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun)
+        self.dtype = dtype
+        self.init = init
+        self.n_threads = n_threads
+
+
+class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
+    __doc__ = (
+        "Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` "
+        "(squared error) trained by pynn's compiled kernels.\n\n"
+        "Same parameters, defaults, fitted attributes and results as "
+        "``sklearn.neural_network.MLPRegressor`` with "
+        "``loss='squared_error'`` (the only loss offered here); 1-D or "
+        "multi-output targets.\n" + _DOC_EXTRA)
+
+    _parameter_constraints = {**_SkMLPRegressor._parameter_constraints,
+                              **_EXTRA_CONSTRAINTS,
+                              "loss": [StrOptions({"squared_error"})]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,),
+                 activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto",
+                 learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="auto", init="sklearn", n_threads=None):
+        super().__init__(
+            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+            random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun)
+        self.dtype = dtype
+        self.init = init
+        self.n_threads = n_threads
