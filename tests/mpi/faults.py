@@ -75,9 +75,9 @@ def main():
         callbacks.append(cb)
     elif mode == "root_stops" and rank == 0:
         callbacks.append(lambda epoch, logs, trainer: epoch == 1)
-    elif mode == "diverge":
-        kw["lr"] = 1e6
-        kw["optimizer"] = "sgd"
+    elif mode == "diverge":      # ReLU, identity output, squared error
+        kw.update(lr=1e4, optimizer="sgd")
+        y = np.eye(3)[y] * 1e3
     elif mode == "crash" and bad:
         faulty_local_sum(20, lambda: os._exit(3))
     elif mode == "checkpoint" and rank == 0:
@@ -85,9 +85,13 @@ def main():
         kw["checkpoint_path"] = out + ".ck"
         os.makedirs(kw["checkpoint_path"])
     model = cases.model()
+    loss = "cross_entropy"
+    if mode == "diverge":
+        model = pynn.MLP([6, 16, 3], hidden="relu", dtype="float64", seed=1)
+        loss = "squared_error"
     report = {"rank": rank, "error": None, "message": None, "failed_rank": None}
     try:
-        t = pynn.Trainer(model, loss="cross_entropy", callbacks=callbacks,
+        t = pynn.Trainer(model, loss=loss, callbacks=callbacks,
                          comm=comm, **kw)
         h = t.fit(X, y)
         report.update(interrupted=h.interrupted, epochs=len(h.loss),
