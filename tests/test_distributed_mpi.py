@@ -14,8 +14,12 @@ import sys
 import numpy as np
 import pytest
 
+import pynn  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+# The ranks import the same pynn as this process (a build in place or the
+# installed package).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pynn.__file__)))
 sys.path.insert(0, os.path.join(HERE, "mpi"))
 import cases  # noqa: E402
 
