@@ -120,3 +120,29 @@ def test_cases_train():
     for name in cases.CASES:
         params, h = reference(name)
         assert h.loss[-1] < 0.95 * h.loss[0], name
+
+
+def test_checkpoint_resume_same_ranks(tmp_path):
+    """3 epochs + a resume to 6 on 2 ranks is bit-identical to 6 epochs;
+    rank 0 alone writes the (atomic) checkpoint; resuming on 4 ranks is
+    refused on every rank."""
+    ck = tmp_path / "ck.pynn"
+    for args in (("full", 6, tmp_path / "ck_full.pynn"), ("first", 3, ck)):
+        res = run_mpi(2, "resume.py", tmp_path / args[0], args[1], args[2])
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if "ck" in p.name) == \
+        ["ck.pynn", "ck_full.pynn"]          # no temporary files left over
+    res = run_mpi(2, "resume.py", tmp_path / "second", 6,
+                  tmp_path / "ck2.pynn", ck)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for r in range(2):
+        full = np.load(tmp_path / f"full.{r}.npz")
+        second = np.load(tmp_path / f"second.{r}.npz")
+        assert full["params"].tobytes() == second["params"].tobytes()
+        assert full["loss"].tobytes() == second["loss"].tobytes()
+    res = run_mpi(4, "resume.py", tmp_path / "four", 6,
+                  tmp_path / "ck4.pynn", ck)
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors = {(tmp_path / f"four.{r}.err").read_text() for r in range(4)}
+    assert len(errors) == 1
+    assert "other trainer settings (ranks)" in errors.pop()
