@@ -428,11 +428,11 @@ class Runner:
                 _train.step(model._layout, model.params, model.grads,
                             self.update, lr)
         trainer.optimizer.t = self.update.step
-        loss = total / wsum if wsum else 0.0
+        loss = float(total / wsum) if wsum else 0.0
         if not (math.isfinite(loss) and np.isfinite(model.params).all()):
             trainer._diverged(run, snapshot)
         return {"loss": loss, "lr": lr,
-                "accuracy": correct / self.n if self.acc_kind else None,
+                "accuracy": float(correct / self.n) if self.acc_kind else None,
                 "time": time.perf_counter() - t0}
 
 
@@ -464,7 +464,7 @@ def objective(trainer, group, X, T, sw, params=None):
         np.divide(s[:P], wsum, out=model.grads, casting="unsafe")
     else:
         model.grads[...] = 0
-    value = s[P] / wsum if wsum else 0.0
+    value = float(s[P] / wsum) if wsum else 0.0
     if trainer.l2:
         for off, size, is_weight in model._layout.regions:
             if is_weight:

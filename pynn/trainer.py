@@ -755,7 +755,7 @@ class _Evaluator:
         if self.group is None:
             return local()
         total, correct = self.group.reduce(local, 2)
-        return total, correct
+        return float(total), int(correct)
 
     def loss(self, X, T):
         return self._run(X, T)[0] / X.shape[0]

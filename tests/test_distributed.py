@@ -149,3 +149,10 @@ def test_distributed_trainer_pickles_without_comm():
     assert t2.comm is None and t2._group is None
     with pytest.raises(ValueError, match="partial_fit"):
         t.partial_fit(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_comm_self_history_holds_python_floats():
+    (_, h1), (_, h2) = fit_pair(comm_self(), batch_size=8, epochs=2, seed=0,
+                                early_stopping=True)
+    for h in (h1, h2):
+        assert all(type(v) is float for v in h.loss + h.accuracy + h.val_loss)
