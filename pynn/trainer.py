@@ -412,7 +412,11 @@ class Trainer:
         history, schedule and stopping rules (from a checkpoint if given).
         ``split=False`` keeps all of X for training (partial_fit)."""
         model, group = self.model, self._group
-        split_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
+        seed = self.seed
+        if group is not None and seed is None:   # one random seed for all ranks
+            seed = group.comm.bcast(np.random.SeedSequence().entropy
+                                    if group.root else None, root=0)
+        split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         if split and group is not None:
             counts = group.counts(X.shape[0])
             X, T, sw, Xv, Tv = group.agree(lambda: self._prepare_data(

@@ -106,3 +106,14 @@ def test_crashed_rank_ends_the_job(tmp_path):
     with an error status instead of leaving them in a collective."""
     res = run_mpi(2, "faults.py", "crash", tmp_path / "crash", timeout=TIMEOUT)
     assert res.returncode != 0
+
+
+def test_seed_none_gives_every_rank_the_same_orders(tmp_path):
+    """seed=None: rank 0's random seed is used everywhere, so the ranks
+    split the same global batches (else batches would mix samples)."""
+    reports, _ = fault(tmp_path, "noseed", 4)
+    orders = [rep["orders"] for rep in reports]
+    assert len(orders[0]) == 6 and len(set(orders[0])) == 6
+    assert all(o == orders[0] for o in orders)
+    assert all(rep["error"] is None for rep in reports)
+    assert len({rep["params"] for rep in reports}) == 1

@@ -78,6 +78,15 @@ def main():
     elif mode == "diverge":      # ReLU, identity output, squared error
         kw.update(lr=1e4, optimizer="sgd")
         y = np.eye(3)[y] * 1e3
+    elif mode == "noseed":       # seed=None: every rank the same orders
+        kw["seed"] = None
+        orders = []
+        real = distributed.Runner._local_batches
+
+        def local_batches(self, order):
+            orders.append(hashlib.sha256(order.tobytes()).hexdigest())
+            return real(self, order)
+        distributed.Runner._local_batches = local_batches
     elif mode == "crash" and bad:
         faulty_local_sum(20, lambda: os._exit(3))
     elif mode == "checkpoint" and rank == 0:
@@ -99,6 +108,8 @@ def main():
     except Exception as exc:
         report.update(error=type(exc).__name__, message=str(exc),
                       failed_rank=getattr(exc, "rank", None))
+    if mode == "noseed":
+        report["orders"] = orders
     report["params"] = hashlib.sha256(model.params.tobytes()).hexdigest()
     with open(f"{out}.{rank}.json", "w") as f:
         json.dump(report, f)
