@@ -2,11 +2,14 @@
 same clear error (or, for Ctrl-C, the same interrupted History) — within
 the subprocess timeout, never a hang."""
 import json
+import os
+import signal
+import subprocess
 import time
 
 import pytest
 
-from test_distributed_mpi import run_mpi
+from test_distributed_mpi import mpi_command, run_mpi
 
 TIMEOUT = 120   # a hang fails the test here instead of blocking CI
 
@@ -17,11 +20,15 @@ def fault(tmp_path, mode, n=2):
     res = run_mpi(n, "faults.py", mode, prefix, timeout=TIMEOUT)
     elapsed = time.monotonic() - t0
     assert res.returncode == 0, res.stderr[-3000:]
+    return read_reports(prefix, n), elapsed
+
+
+def read_reports(prefix, n):
     reports = []
     for r in range(n):
         with open(f"{prefix}.{r}.json") as f:
             reports.append(json.load(f))
-    return reports, elapsed
+    return reports
 
 
 def same_error(reports, error, failed_rank, *words):
@@ -117,3 +124,28 @@ def test_seed_none_gives_every_rank_the_same_orders(tmp_path):
     assert all(o == orders[0] for o in orders)
     assert all(rep["error"] is None for rep in reports)
     assert len({rep["params"] for rep in reports}) == 1
+
+
+def test_ctrl_c_to_mpiexec_stops_all_ranks(tmp_path):
+    """Ctrl-C at the terminal: mpiexec forwards SIGINT to every rank; all
+    return an interrupted History with the same weights."""
+    prefix = tmp_path / "long"
+    cmd, env = mpi_command(2, "faults.py", "long", prefix)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not all(os.path.exists(f"{prefix}.{r}.started") for r in range(2)):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reports = read_reports(prefix, 2)
+    for rep in reports:
+        assert rep["error"] is None and rep["interrupted"] is True
+        assert rep["epochs"] < 100000
+    assert len({rep["params"] for rep in reports}) == 1
+    assert len({rep["epochs"] for rep in reports}) == 1

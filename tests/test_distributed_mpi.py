@@ -40,15 +40,21 @@ def mpiexec():
     return exe
 
 
-def run_mpi(n, script, *args, timeout=240):
-    """Run tests/mpi/<script> on n ranks (MPICH oversubscribes by default;
-    one BLAS/OpenMP thread per rank); returns the CompletedProcess."""
+def mpi_command(n, script, *args):
+    """(command, environment) that run tests/mpi/<script> on n ranks (MPICH
+    oversubscribes by default; one BLAS/OpenMP thread per rank)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(
                    [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     cmd = [mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py",
            os.path.join(HERE, "mpi", script), *map(str, args)]
+    return cmd, env
+
+
+def run_mpi(n, script, *args, timeout=240):
+    """Run tests/mpi/<script> on n ranks; returns the CompletedProcess."""
+    cmd, env = mpi_command(n, script, *args)
     return subprocess.run(cmd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -87,6 +87,13 @@ def main():
             orders.append(hashlib.sha256(order.tobytes()).hexdigest())
             return real(self, order)
         distributed.Runner._local_batches = local_batches
+    elif mode == "long":         # Ctrl-C sent to mpiexec by the test
+        kw["epochs"] = 100000
+
+        def started(epoch, logs, trainer):
+            if epoch == 0:
+                open(f"{out}.{rank}.started", "w").close()
+        callbacks.append(started)
     elif mode == "crash" and bad:
         faulty_local_sum(20, lambda: os._exit(3))
     elif mode == "checkpoint" and rank == 0:
