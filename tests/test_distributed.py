@@ -1,6 +1,7 @@
 """pynn.distributed without mpiexec: sharding of arrays, memory maps and
 IDX files; the Trainer's comm argument on one process (MPI.COMM_SELF)."""
 import gzip
+import os
 import pickle
 import subprocess
 import sys
@@ -96,10 +97,13 @@ def test_shard_idx_bad_files(tmp_path):
         distributed.shard(gz, rank=1, size=2)
 
 
-def test_import_pynn_does_not_import_mpi4py():
+def test_import_pynn_does_not_import_mpi4py(tmp_path):
+    # The same pynn as this process, not a source tree in the working folder.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pynn.__file__)))
     code = "import sys, pynn, pynn.distributed; print('mpi4py' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=tmp_path,
+                         env=dict(os.environ, PYTHONPATH=root)).stdout
     assert out.strip() == "False"
 
 
