@@ -172,56 +172,63 @@ class Group:
 
     # -- the rank-ordered sum
     def _plan(self, n):
+        """Buffers for sums of length n: (block length m, send (m·N, zero
+        padded), receive (m·N), block sum (m), result (m·N))."""
         plan = self._plans.get(n)
         if plan is None:
             m = -(-n // self.size)          # block length (padded)
             plan = (m, np.zeros(m * self.size), np.empty(m * self.size),
-                    np.empty(m * self.size))
+                    np.empty(m), np.empty(m * self.size))
             self._plans[n] = plan
         return plan
 
     def ordered_sum(self, vec):
         """Σ_r vec_r over ranks, added in rank order; float64, the same
         bits on every rank (the returned buffer is reused by the next call
-        of the same length).
+        of the same length)."""
+        vec = np.ascontiguousarray(vec, np.float64)
+        self._plan(vec.size)[1][:vec.size] = vec
+        return self._exchange(vec.size)
+
+    def _exchange(self, n):
+        """The rank sum of the first n entries of ``_plan(n)``'s send buffer.
 
         Rank k receives block k of every rank's vector (``Alltoall``), adds
         the N blocks in rank order and sends its sum to all
         (``Allgather``): each rank sends and receives 2(N − 1)/N of the
         vector.  (MPICH's ``Alltoallv`` was 15× slower here than the padded
         equal-block ``Alltoall``.)"""
-        vec = np.ascontiguousarray(vec, np.float64)
+        m, send, recv, acc, out = self._plan(n)
         if self.size == 1:
-            return vec.copy()
+            return send[:n]
         if not self.ordered:
-            out = np.empty_like(vec)
-            self.comm.Allreduce(vec, out)
-            return out
-        m, send, recv, out = self._plan(vec.size)
-        send[:vec.size] = vec
+            self.comm.Allreduce(send, out)
+            return out[:n]
         self.comm.Alltoall(send, recv)
         parts = recv.reshape(self.size, m)
-        acc = parts[0].copy()
+        np.copyto(acc, parts[0])
         for k in range(1, self.size):
-            acc += parts[k]
+            np.add(acc, parts[k], out=acc)
         self.comm.Allgather(acc, out)
-        return out[:vec.size]
+        return out[:n]
 
     # -- error protocol
     def reduce(self, compute, n):
-        """Run ``compute()`` (→ n floats) on every rank and return the rank
-        sum; if any rank raised (or got Ctrl-C), every rank raises."""
-        buf = np.zeros(n + 1)
+        """Run ``compute(out)`` (fills the n floats of ``out``) on every
+        rank and return the rank sum; if any rank raised (or got Ctrl-C),
+        every rank raises."""
+        buf = self._plan(n + 1)[1]
         err = None
         try:
             if self.sigint:
                 raise KeyboardInterrupt
-            buf[:n] = compute()
+            compute(buf[:n])
+            buf[n] = 0
         except BaseException as exc:      # includes KeyboardInterrupt
             err = exc
             buf[:n] = 0
             buf[n] = _INTERRUPTED if isinstance(exc, KeyboardInterrupt) else _FAILED
-        out = self.ordered_sum(buf)
+        out = self._exchange(n + 1)
         if out[n]:
             self._raise(err)
         return out[:n]
@@ -358,7 +365,6 @@ class Runner:
         self.acc_kind = get_loss(trainer.loss).accuracy
         self.update = trainer.optimizer.kernel(trainer.l2, trainer.clip_norm)
         self.stochastic = model._layout.stochastic
-        self.buf = np.zeros(model.n_params + 3)
 
     def _local_batches(self, order):
         """(local row indices or a slice, start offsets per global batch)."""
@@ -383,21 +389,22 @@ class Runner:
         w = None if self.sw is None else np.take(self.sw, idx, out=self.wb[:k])
         return X, T, w
 
-    def local_sum(self, X, T, w, seed):
-        """[Σ w ∇L, Σ w L, Σ w, correct] over this rank's rows (float64)."""
-        _train, model, buf = self._train, self.model, self.buf
-        buf[:] = 0
-        if X.shape[0]:
-            if self.acc_kind:
-                buf[-1] = _train.evaluate(model._layout, model.params, X, T,
-                                          self.loss_code, self.acc_kind,
-                                          X.shape[0], self.work)[1]
-            total, wsum = _train.gradient(model._layout, model.params,
-                                          model.grads, X, T, self.loss_code,
-                                          0.0, self.work, w, seed)
-            np.multiply(model.grads, wsum, out=buf[:-3])
-            buf[-3], buf[-2] = total, wsum
-        return buf
+    def local_sum(self, out, X, T, w, seed):
+        """out ← [Σ w ∇L, Σ w L, Σ w, correct] over this rank's rows."""
+        _train, model = self._train, self.model
+        if not X.shape[0]:
+            out[:] = 0
+            return
+        correct = 0
+        if self.acc_kind:
+            correct = _train.evaluate(model._layout, model.params, X, T,
+                                      self.loss_code, self.acc_kind,
+                                      X.shape[0], self.work)[1]
+        total, wsum = _train.gradient(model._layout, model.params,
+                                      model.grads, X, T, self.loss_code,
+                                      0.0, self.work, w, seed)
+        np.multiply(model.grads, wsum, out=out[:-3])
+        out[-3:] = total, wsum, correct
 
     def epoch(self, run, lr):
         """Train one epoch at rate ``lr``; returns its (global) record."""
@@ -417,7 +424,8 @@ class Runner:
             X, T, w = self._rows(ids, bounds[b], bounds[b + 1])
             seed = None if epoch_seed is None else \
                 (epoch_seed + b * 0xD1B54A32D192ED03 + group.rank * 0x9E3779B97F4A7C15) % 2**64
-            s = group.reduce(lambda: self.local_sum(X, T, w, seed), P + 3)
+            s = group.reduce(lambda out: self.local_sum(out, X, T, w, seed),
+                             P + 3)
             if not math.isfinite(s[P]):
                 trainer._diverged(run, snapshot)
             total += s[P]
@@ -446,8 +454,8 @@ def objective(trainer, group, X, T, sw, params=None):
         model.params[...] = params
     P = model.n_params
 
-    def local():
-        out = np.zeros(P + 2)
+    def local(out):
+        out[:] = 0
         if X.shape[0]:
             work = model._workspace(X.shape[0])
             total, wsum = _train.gradient(model._layout, model.params,
@@ -456,7 +464,6 @@ def objective(trainer, group, X, T, sw, params=None):
                                           work, sw)
             np.multiply(model.grads, wsum, out=out[:P])
             out[P:] = total, wsum
-        return out
 
     s = group.reduce(local, P + 2)
     wsum = s[P + 1]

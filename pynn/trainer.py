@@ -758,7 +758,9 @@ class _Evaluator:
                                    self.chunk, self.work)
         if self.group is None:
             return local()
-        total, correct = self.group.reduce(local, 2)
+        def into(out):
+            out[:] = local()
+        total, correct = self.group.reduce(into, 2)
         return float(total), int(correct)
 
     def loss(self, X, T):
