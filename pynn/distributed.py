@@ -346,6 +346,11 @@ class Runner:
         from pynn import _train
         from pynn.losses import get_loss
         model = trainer.model
+        if model._layout.has_penalty and group.size > 1:
+            raise ValueError(
+                "activity penalties (KLSparsity, L1Activity) depend on "
+                "statistics of the whole batch, which a batch split over "
+                "ranks does not have: train them on one process")
         self.trainer, self.model, self.group = trainer, model, group
         self._train = _train
         counts = group.counts(X.shape[0])

@@ -149,3 +149,10 @@ def test_ctrl_c_to_mpiexec_stops_all_ranks(tmp_path):
         assert rep["epochs"] < 100000
     assert len({rep["params"] for rep in reports}) == 1
     assert len({rep["epochs"] for rep in reports}) == 1
+
+
+def test_activity_penalty_refused_on_every_rank(tmp_path):
+    reports, _ = fault(tmp_path, "penalty")
+    for rep in reports:
+        assert rep["error"] == "ValueError"
+        assert "activity penalties" in rep["message"]

@@ -105,6 +105,11 @@ def main():
     if mode == "diverge":
         model = pynn.MLP([6, 16, 3], hidden="relu", dtype="float64", seed=1)
         loss = "squared_error"
+    if mode == "penalty":        # refused the same way on every rank
+        model = pynn.Model([
+            pynn.Dense(6, 4, "sigmoid",
+                       activity_regularizer=pynn.KLSparsity(0.2, 1.5)),
+            pynn.Dense(4, 3, "softmax")], dtype="float64", seed=1)
     report = {"rank": rank, "error": None, "message": None, "failed_rank": None}
     try:
         t = pynn.Trainer(model, loss=loss, callbacks=callbacks,
