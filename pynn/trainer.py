@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from pynn import _train
+from pynn import _train, distributed
 from pynn._threads import limit_blas_threads, threads_for
 from pynn._validation import (all_finite, check_positive, check_seed,
                               check_targets, check_X)
@@ -121,6 +121,16 @@ class Trainer:
         stopping-rule state) every k epochs (every epoch when only the path
         is given); ``fit(..., resume_from=path)`` continues from one with
         bit-identical results.
+    comm : mpi4py communicator or None
+        Train data-parallel over the ranks of ``comm`` (e.g.
+        ``MPI.COMM_WORLD``; see ``pynn.distributed``): each rank passes its
+        own shard of the data to ``fit`` (``pynn.distributed.shard``), the
+        parameters start from rank 0's, and every step follows the gradient
+        mean over the whole global batch, so training equals one process
+        on the concatenated shards up to rounding.  Histories are global;
+        rank 0 writes the checkpoints and its callbacks' decision to stop
+        holds on all ranks.  A failure on one rank raises
+        ``pynn.distributed.DistributedError`` on every rank.
     """
 
     def __init__(self, model, loss="squared_error", optimizer="sgd", lr=None,
@@ -130,7 +140,7 @@ class Trainer:
                  tol=None, n_iter_no_change=10, grad_tol=None,
                  early_stopping=False, validation_fraction=0.1, patience=10,
                  min_delta=0.0, callbacks=None, verbose=0, n_threads=None,
-                 checkpoint_path=None, checkpoint_every=None):
+                 checkpoint_path=None, checkpoint_every=None, comm=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a pynn.Model, got {type(model).__name__}")
         self.model = model
@@ -183,6 +193,8 @@ class Trainer:
             n_threads, "n_threads", integer=True)
         self.checkpoint_path, self.checkpoint_every = self._check_checkpoint(
             checkpoint_path, checkpoint_every)
+        self.comm = comm
+        self._group = distributed.make_group(comm)
         self.stop_training = False
         self.history = None
 
@@ -242,8 +254,9 @@ class Trainer:
                              "statistics are not per sample")
         return check_sample_weight(sample_weight, n, self.model.dtype)
 
-    def _prepare_data(self, X, y, sw, validation_data, split_rng):
+    def _prepare_data(self, X, y, sw, validation_data, split_rng, counts=None):
         # X was checked by fit (check_X): a C-contiguous finite array.
+        # counts: every rank's number of samples (distributed fits).
         T = self._targets(y, X.shape[0])
         Xv = Tv = None
         if validation_data is not None:
@@ -255,6 +268,10 @@ class Trainer:
                          allow_empty=False)
             Tv = self._targets(validation_data[1], Xv.shape[0],
                                name="validation_data[1]")
+        elif self.early_stopping and counts is not None:
+            X, T, sw, Xv, Tv = distributed.split_validation(
+                self.validation_fraction, counts, self._group.rank, split_rng,
+                X, T, sw)
         elif self.early_stopping:
             n_val = int(math.ceil(self.validation_fraction * X.shape[0]))
             if n_val < 1 or n_val >= X.shape[0]:
@@ -301,6 +318,9 @@ class Trainer:
         A non-finite loss raises ``DivergenceError`` and leaves the weights
         of the last epoch that ended finite.
         """
+        if self._group is not None:
+            return self._fit_distributed(X, y, validation_data, resume_from,
+                                         sample_weight)
         X_check = check_X(X, self.model.n_inputs, self.model.dtype,
                           allow_empty=False)
         sw = self._sample_weight(sample_weight, X_check.shape[0])
@@ -308,6 +328,26 @@ class Trainer:
             min(self.batch_size, X_check.shape[0])
         threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
         with limit_blas_threads(threads):
+            return self._fit(X_check, y, sw, validation_data, resume_from)
+
+    def _fit_distributed(self, X, y, validation_data, resume_from,
+                         sample_weight):
+        """``fit`` on every rank of ``comm`` with its own shard: the inputs
+        are checked on each rank and any rank's error raised on all."""
+        group = self._group
+        distributed.check_same(group, "model or trainer configuration", repr(
+            (self.model.architecture(), self._config())))
+
+        def check():
+            Xc = check_X(X, self.model.n_inputs, self.model.dtype,
+                         name=f"X (rank {group.rank})")
+            return Xc, self._sample_weight(sample_weight, Xc.shape[0])
+
+        X_check, sw = group.agree(check)
+        B = self.batch_size or max(1, X_check.shape[0])
+        threads = self.n_threads or threads_for(self.model._flops(
+            max(1, min(B, X_check.shape[0])), passes=3))
+        with limit_blas_threads(threads), group.sigint_guard():
             return self._fit(X_check, y, sw, validation_data, resume_from)
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -323,6 +363,9 @@ class Trainer:
         if self.optimizer.external:
             raise ValueError(f"optimizer {self.optimizer.name!r} minimises "
                              "over the whole training set: use fit")
+        if self._group is not None:
+            raise ValueError("partial_fit does not train over MPI (comm): "
+                             "use fit")
         X = check_X(X, self.model.n_inputs, self.model.dtype, allow_empty=False)
         sw = self._sample_weight(sample_weight, X.shape[0])
         B = X.shape[0] if self.batch_size is None else \
@@ -339,7 +382,7 @@ class Trainer:
                 T = self._targets(y, X.shape[0])
                 run.X, run.T, run.sw = X, T, sw
                 self._full_batch = (X, T, sw)
-                run.runner = _EpochRunner(self, X, T, sw)
+                run.runner = self._runner(X, T, sw)
             record = run.runner.epoch(run, self._schedule.lr(run.epoch))
             run.history.append(record)
             run.epoch += 1
@@ -368,9 +411,18 @@ class Trainer:
         """Everything a fit needs, built once: data, RNG, optimiser state,
         history, schedule and stopping rules (from a checkpoint if given).
         ``split=False`` keeps all of X for training (partial_fit)."""
-        model = self.model
-        split_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
-        if split:
+        model, group = self.model, self._group
+        seed = self.seed
+        if group is not None and seed is None:   # one random seed for all ranks
+            seed = group.comm.bcast(np.random.SeedSequence().entropy
+                                    if group.root else None, root=0)
+        split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        if split and group is not None:
+            counts = group.counts(X.shape[0])
+            X, T, sw, Xv, Tv = group.agree(lambda: self._prepare_data(
+                X, y, sw, validation_data, np.random.default_rng(split_seq),
+                counts))
+        elif split:
             X, T, sw, Xv, Tv = self._prepare_data(
                 X, y, sw, validation_data, np.random.default_rng(split_seq))
         else:
@@ -382,14 +434,24 @@ class Trainer:
         if not self.optimizer.external:
             self.optimizer.init(model.n_params, model.dtype)
         if resume_from is not None:
-            self._resume(resume_from, run)
+            if group is None:
+                self._resume(resume_from, run)
+            else:
+                group.agree(lambda: self._resume(resume_from, run))
+        if group is not None:
+            group.bcast_array(model.params)
         self.stop_training = False
         run.history.stopped_reason = "max_epochs"
         self._full_batch = (X, T, sw)
         if not self.optimizer.external:
-            run.runner = _EpochRunner(self, X, T, sw)
-        run.evaluator = _Evaluator(self, Xv, Tv, X.shape[0])
+            run.runner = self._runner(X, T, sw)
+        run.evaluator = _Evaluator(self, Xv, Tv, X.shape[0], group)
         return run
+
+    def _runner(self, X, T, sw):
+        if self._group is None:
+            return _EpochRunner(self, X, T, sw)
+        return distributed.Runner(self, X, T, sw, self._group)
 
     def _make_rules(self):
         rules = {}
@@ -415,14 +477,26 @@ class Trainer:
         for rule in run.rules.values():
             if rule.update(epoch, record, self):
                 reason = rule.reason
-        if self.checkpoint_every and run.epoch % self.checkpoint_every == 0:
-            self.save_checkpoint(self.checkpoint_path, run)
-        if Callbacks(self.callbacks).update(epoch, record, self) and reason is None:
+        if self._group is None:
+            stop = self._checkpoint_and_callbacks(run, epoch, record)
+        else:   # rank 0 decides; an error on any rank stops all
+            stop = self.stop_training = self._group.agree(
+                lambda: self._checkpoint_and_callbacks(run, epoch, record),
+                share=True)
+        if stop and reason is None:
             reason = Callbacks.reason
         if reason is not None:
             run.history.stopped_reason = reason
             return True
         return False
+
+    def _checkpoint_and_callbacks(self, run, epoch, record):
+        """The checkpoint (on rank 0 only when distributed), then the
+        callbacks; True when a callback stops training."""
+        if self.checkpoint_every and run.epoch % self.checkpoint_every == 0 \
+                and (self._group is None or self._group.root):
+            self.save_checkpoint(self.checkpoint_path, run)
+        return Callbacks(self.callbacks).update(epoch, record, self)
 
     def _diverged(self, run, snapshot):
         """Restore the weights of the last epoch that ended finite, raise."""
@@ -450,6 +524,8 @@ class Trainer:
         Σ w_i L_i / Σ w_i + λ/2 ‖W‖² — the seam's gradient pass."""
         model = self.model
         X, T, sw = self._full_batch
+        if self._group is not None:
+            return distributed.objective(self, self._group, X, T, sw, params)
         if params is not None:
             model.params[...] = params
         work = model._workspace(X.shape[0])
@@ -512,6 +588,8 @@ class Trainer:
             "clip_norm")}
         cfg["optimizer"] = self.optimizer.name
         cfg["optimizer_config"] = self.optimizer.config()
+        if self._group is not None:
+            cfg["ranks"] = self._group.size
         return cfg
 
     def save_checkpoint(self, path, run):
@@ -558,7 +636,14 @@ class Trainer:
         state = dict(self.__dict__)
         for key in ("_snapshot_buf", "_full_batch", "_partial"):
             state.pop(key, None)
+        if state.get("comm") is not None:   # a communicator does not pickle
+            state["comm"] = state["_group"] = None
         return state
+
+    def __setstate__(self, state):
+        state.setdefault("comm", None)
+        state.setdefault("_group", None)
+        self.__dict__.update(state)
 
 
 class _Run:
@@ -644,9 +729,18 @@ class _EpochRunner:
 class _Evaluator:
     """Loss and accuracy on held-out data, in chunks of a bounded size."""
 
-    def __init__(self, trainer, Xv, Tv, n_train):
+    def __init__(self, trainer, Xv, Tv, n_train, group=None):
         model = trainer.model
         self.model, self.Xv, self.Tv = model, Xv, Tv
+        self.group = group
+        self.n_val = None if Xv is None else Xv.shape[0]
+        self.n_train = n_train
+        if group is not None:
+            distributed.check_same(group, "validation setting (validation_data "
+                                   "given or not)", repr(Xv is None))
+            self.n_train = sum(group.counts(n_train))
+            if Xv is not None:
+                self.n_val = sum(group.counts(Xv.shape[0]))
         B = n_train if trainer.batch_size is None else min(trainer.batch_size,
                                                            n_train)
         self.chunk = min(max(B, 256), max(n_train, 0 if Xv is None else Xv.shape[0]))
@@ -655,9 +749,19 @@ class _Evaluator:
         self.acc_kind = get_loss(trainer.loss).accuracy
 
     def _run(self, X, T):
-        return _train.evaluate(self.model._layout, self.model.params, X, T,
-                               self.loss_code, self.acc_kind, self.chunk,
-                               self.work)
+        """(Σ L_i, correct), summed over the ranks when distributed."""
+        def local():
+            if not X.shape[0]:
+                return 0.0, 0
+            return _train.evaluate(self.model._layout, self.model.params, X,
+                                   T, self.loss_code, self.acc_kind,
+                                   self.chunk, self.work)
+        if self.group is None:
+            return local()
+        def into(out):
+            out[:] = local()
+        total, correct = self.group.reduce(into, 2)
+        return float(total), int(correct)
 
     def loss(self, X, T):
         return self._run(X, T)[0] / X.shape[0]
@@ -666,14 +770,14 @@ class _Evaluator:
         """Add val_loss / val_accuracy to an epoch's record."""
         if self.Xv is not None:
             total, correct = self._run(self.Xv, self.Tv)
-            record["val_loss"] = total / self.Xv.shape[0]
-            record["val_accuracy"] = (correct / self.Xv.shape[0]
+            record["val_loss"] = total / self.n_val
+            record["val_accuracy"] = (correct / self.n_val
                                       if self.acc_kind else None)
 
     def add_accuracy(self, record, run):
         """Training accuracy of the current weights (full-batch methods)."""
         if self.acc_kind:
-            record["accuracy"] = self._run(run.X, run.T)[1] / run.X.shape[0]
+            record["accuracy"] = self._run(run.X, run.T)[1] / self.n_train
 
 
 def _summary(record):
