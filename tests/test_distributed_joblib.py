@@ -31,3 +31,28 @@ def test_fit_in_loky_workers_equals_in_process():
         local = train(t, X, y)
         assert m.params.tobytes() == local.params.tobytes()
         np.testing.assert_array_equal(m.forward(X), local.forward(X))
+
+
+def test_grid_search_over_loky_workers():
+    """GridSearchCV with joblib's loky backend (process-based: every
+    estimator is pickled to a worker and back) gives the scores and the
+    refitted model of the in-process search."""
+    sk = pytest.importorskip("sklearn.model_selection")
+    from pynn.sklearn import MLPClassifier
+    X, y = pynn.datasets.load_digits(scale=True)
+    X, y = X[:300], y[:300]
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "alpha": [1e-4, 1e-2]}
+    est = MLPClassifier(max_iter=15, random_state=0, batch_size=32,
+                        learning_rate_init=0.01)
+    results = []
+    for backend, n_jobs in (("loky", 2), ("sequential", 1)):
+        with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
+            search = sk.GridSearchCV(est, grid, cv=3).fit(X, y)
+        results.append(search)
+    remote, local = results
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.predict_proba(X),
+                                  local.predict_proba(X))
+    assert remote.best_score_ > 0.5
