@@ -16,7 +16,8 @@ def test_readme_export_and_import_example(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("sklearn")
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Export and import"):text.index("## Performance")]
+    start = text.index("## Export and import")
+    section = text[start:text.index("\n## ", start + 1)]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert blocks, "the section has no python example"
     script = tmp_path / "example.py"

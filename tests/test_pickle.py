@@ -215,7 +215,8 @@ def test_pickle_loads_in_a_fresh_interpreter(tmp_path):
             "print(type(m).__name__, m.tied, m.code_size)\n")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.pkl"),
                           str(tmp_path / "X.npy"), str(tmp_path / "Y.npy")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)      # not the checkout's source folder
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["Autoencoder", "True", "2"]
     assert np.load(tmp_path / "Y.npy").tobytes() == model(X).tobytes()

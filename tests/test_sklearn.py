@@ -3,6 +3,7 @@ attributes and tools (Pipeline, GridSearchCV, cross_val_score, clone,
 pickle/joblib, pandas, sparse input)."""
 import pickle
 import subprocess
+import tempfile
 import sys
 import warnings
 
@@ -298,7 +299,8 @@ def test_import_pynn_does_not_import_sklearn():
     code = ("import sys, pynn; assert 'sklearn' not in sys.modules; "
             "assert 'pynn.sklearn' not in sys.modules; import pynn.sklearn; "
             "assert 'sklearn' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=tempfile.gettempdir())   # not the checkout's source folder
 
 
 # ------------------------------------------------------------ the rules
@@ -350,7 +352,8 @@ def test_readme_section_runs():
     code = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(code) == 1
     out = subprocess.run([sys.executable, "-c", code[0]], check=True,
-                         capture_output=True, text=True).stdout.split("\n")
+                         capture_output=True, text=True,
+                         cwd=tempfile.gettempdir()).stdout.split("\n")
     assert float(out[0]) > 0.95
     assert out[1].startswith("{'alpha': ")
 

@@ -2,6 +2,7 @@
 default parameters and no expected failures."""
 import os
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -26,7 +27,8 @@ def _run_with_array_api(estimator, check):
             f"check_array_api_input({name!r}, ps.{name}(), "
             f"**{check.keywords!r})\n")
     env = dict(os.environ, SCIPY_ARRAY_API="1")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env,
+                   cwd=tempfile.gettempdir())   # not the checkout's source folder
 
 
 @parametrize_with_checks(ESTIMATORS)
