@@ -148,6 +148,10 @@ def _estimator_data(kind, seed=0):
         y = np.array(["ant", "bee", "cat"])[score.argmax(axis=1)]
     elif kind == "int":
         y = np.array([-7, 3, 40])[score.argmax(axis=1)]
+    elif kind == "float":
+        y = np.array([-1.0, 3.0, 40.0])[score.argmax(axis=1)]
+    elif kind == "bool":
+        y = score[:, 1] > 0
     else:                                            # multi-label indicator
         y = (score > 0).astype(int)
     return X, y
@@ -176,7 +180,8 @@ def _fit_classifier(kind, dtype, **kw):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kind", ["binary", "str", "int", "multilabel"])
+@pytest.mark.parametrize("kind", ["binary", "str", "int", "multilabel",
+                                  "float", "bool"])
 def test_classifier_label_and_probabilities(kind, dtype):
     pytest.importorskip("sklearn")
     est, X = _fit_classifier(kind, dtype)
@@ -189,8 +194,9 @@ def test_classifier_label_and_probabilities(kind, dtype):
     np.testing.assert_allclose(proba, want_proba, rtol=0, atol=RTOL[dtype])
     assert label.shape == want_label.shape
     np.testing.assert_array_equal(label, want_label)
-    if kind == "int":
-        assert label.dtype == np.int64
+    if kind in ("int", "float", "bool"):
+        assert label.dtype == {"int": np.int64, "float": np.float64,
+                               "bool": np.bool_}[kind]
     if kind == "multilabel":
         assert label.dtype == np.int64 and set(np.unique(label)) <= {0, 1}
     if kind == "binary":
@@ -268,3 +274,11 @@ def test_same_outputs_as_skl2onnx(kind):
     np.testing.assert_array_equal(label, sk_label)
     assert label.dtype == sk_label.dtype and proba.dtype == sk_proba.dtype
     np.testing.assert_allclose(proba, sk_proba, rtol=0, atol=RTOL[dtype])
+
+
+def test_estimator_with_nan_weights_is_refused():
+    pytest.importorskip("sklearn")
+    est, _ = _fit_classifier("binary", "float64")
+    est.coefs_[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        to_onnx(est)
