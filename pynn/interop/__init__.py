@@ -14,6 +14,10 @@ to_torch        torch.nn.Sequential              torch
 from_torch      torch.nn.Sequential              torch
 ==============  ===============================  =====================
 
+``to_onnx`` also takes a fitted ``pynn.sklearn.MLPClassifier`` (outputs
+``label`` and ``probabilities``, as skl2onnx gives for scikit-learn's) or
+``MLPRegressor`` (output ``Y``).
+
 Each format lives in its own module; an optional dependency is imported
 only inside the function that needs it, so ``import pynn.interop`` imports
 none of them.  Importers never execute code from a file.

@@ -26,7 +26,22 @@ swish       u · σ(u), σ written out in pynn's two-branch form (ONNX
 gaussian    Exp(−β · u · u)              e^{−β u²}
 softmax     Softmax(axis=−1)             e^{u_i} / Σ_j e^{u_j} per row
 ==========  =====================================================
+
+A fitted ``pynn.sklearn.MLPClassifier`` gets, as skl2onnx gives
+scikit-learn's, two outputs computed from the network output y:
+
+=============  ==============================================================
+probabilities  binary (one logistic unit p): [1 − p, p]; otherwise y
+label          binary: classes_[I{p > 0.5}]; multi-class:
+               classes_[argmax_k y_k] (first maximum); multi-label:
+               I{y_k > 0.5} as int64
+=============  ==============================================================
+
+(skl2onnx calls them ``output_label`` and ``output_probability``.)  A fitted
+``pynn.sklearn.MLPRegressor`` exports its network output as ``Y``.
 """
+import sys
+
 import numpy as np
 
 from pynn.interop._common import check_path, dense_layers, write_bytes
@@ -66,6 +81,12 @@ class _Graph:
         """An initialiser holding ``value`` in the graph's dtype."""
         name = self.name(hint)
         arr = np.asarray(value, dtype=self.dtype)
+        self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def tensor(self, arr, hint):
+        """An initialiser holding ``arr`` with its own element type."""
+        name = self.name(hint)
         self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
         return name
 
@@ -138,9 +159,10 @@ def to_onnx(model, path=None, opset=None):
 
     Parameters
     ----------
-    model : pynn.Model
+    model : pynn.Model or fitted pynn.sklearn.MLPClassifier / MLPRegressor
         Any Model, MLP or Autoencoder (a tied decoder is exported with its
-        effective weights).
+        effective weights), or a fitted estimator of ``pynn.sklearn`` (its
+        ``coefs_``/``intercepts_``, in the estimator's compute dtype).
     path : str or os.PathLike, optional
         When given, the serialised model is also written there.
     opset : int, optional
@@ -152,10 +174,54 @@ def to_onnx(model, path=None, opset=None):
     -------
     onnx.ModelProto
         Input ``X`` (N, n_in) and output ``Y`` (N, n_out), both of the
-        model's dtype (FLOAT for float32, DOUBLE for float64).
+        model's dtype (FLOAT for float32, DOUBLE for float64).  For an
+        MLPClassifier the outputs are instead ``label`` and
+        ``probabilities`` (N, n_classes), equal to ``predict`` and
+        ``predict_proba``:  binary p ↦ [1 − p, p] and label
+        classes_[I{p > 0.5}]; multi-class label classes_[argmax_k y_k];
+        multi-label label I{y_k > 0.5} (int64, (N, n_labels)).  Numeric
+        classes_ give an int64 (integers), float or bool label, others a
+        string label.
     """
     onnx = _require_onnx()
-    layers = dense_layers(model)
+    opset = _check_opset(onnx, opset)
+    if path is not None:
+        path = check_path(path)
+    est = _sklearn_mlp(model)
+    if est is None:
+        layers, dtype, doc = dense_layers(model), model.dtype, repr(model)
+    else:
+        (layers, dtype), doc = _estimator_layers(est), repr(est)
+    g = _Graph(onnx, dtype)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(g.dtype)
+    z = "X"
+    for i, layer in enumerate(layers):
+        u = g.op("Gemm", [z, g.const(layer.W, f"W{i}"), g.const(layer.b, f"b{i}")],
+                 hint=f"u{i}", transB=1)
+        z = _activation(g, layer.activation, layer.param, u)
+    if est is not None and hasattr(est, "classes_"):
+        outputs = _classifier_outputs(g, est, z)
+    else:
+        outputs = [("Y", z, elem, ["N", layers[-1].W.shape[0]])]
+    for name, value, _, _ in outputs:
+        g.nodes.append(onnx.helper.make_node("Identity", [value], [name],
+                                             name=f"output_{name}"))
+    graph = onnx.helper.make_graph(
+        g.nodes, "pynn_model",
+        [onnx.helper.make_tensor_value_info("X", elem, ["N", layers[0].W.shape[1]])],
+        [onnx.helper.make_tensor_value_info(n, t, shape)
+         for n, _, t, shape in outputs],
+        initializer=g.inits)
+    proto = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid("", int(opset))],
+        producer_name="pynn", doc_string=doc)
+    proto.ir_version = min(proto.ir_version, _ir_version_for(onnx, opset))
+    if path is not None:
+        write_bytes(path, proto.SerializeToString())
+    return proto
+
+
+def _check_opset(onnx, opset):
     max_opset = onnx.defs.onnx_opset_version()
     if opset is None:
         opset = min(DEFAULT_OPSET, max_opset)
@@ -163,28 +229,77 @@ def to_onnx(model, path=None, opset=None):
             or not _MIN_OPSET <= opset <= max_opset:
         raise ValueError(f"opset must be an integer in [{_MIN_OPSET}, "
                          f"{max_opset}], got {opset!r}")
-    if path is not None:
-        path = check_path(path)
-    g = _Graph(onnx, model.dtype)
-    elem = onnx.helper.np_dtype_to_tensor_dtype(g.dtype)
-    z = "X"
-    for i, layer in enumerate(layers):
-        u = g.op("Gemm", [z, g.const(layer.W, f"W{i}"), g.const(layer.b, f"b{i}")],
-                 hint=f"u{i}", transB=1)
-        z = _activation(g, layer.activation, layer.param, u)
-    g.nodes.append(onnx.helper.make_node("Identity", [z], ["Y"], name="output"))
-    graph = onnx.helper.make_graph(
-        g.nodes, "pynn_model",
-        [onnx.helper.make_tensor_value_info("X", elem, ["N", layers[0].W.shape[1]])],
-        [onnx.helper.make_tensor_value_info("Y", elem, ["N", layers[-1].W.shape[0]])],
-        initializer=g.inits)
-    proto = onnx.helper.make_model(
-        graph, opset_imports=[onnx.helper.make_opsetid("", int(opset))],
-        producer_name="pynn", doc_string=repr(model))
-    proto.ir_version = min(proto.ir_version, _ir_version_for(onnx, opset))
-    if path is not None:
-        write_bytes(path, proto.SerializeToString())
-    return proto
+    return opset
+
+
+def _sklearn_mlp(model):
+    """``model`` if it is a pynn.sklearn MLPClassifier/MLPRegressor, else
+    None (without importing scikit-learn: such an object exists only once
+    ``pynn.sklearn`` is imported)."""
+    mlp = sys.modules.get("pynn.sklearn._mlp")
+    if mlp is None or not isinstance(model, (mlp.MLPClassifier, mlp.MLPRegressor)):
+        return None
+    from sklearn.utils.validation import check_is_fitted
+    check_is_fitted(model)             # NotFittedError (a ValueError) if not
+    return model
+
+
+def _estimator_layers(est):
+    """(LayerData list, dtype) of a fitted estimator: the activations of its
+    pynn model, W = coefs_ᵀ and b = intercepts_ (what ``predict`` uses)."""
+    model = getattr(est, "_model", None)
+    if model is None:
+        raise ValueError(f"model: this {type(est).__name__} has no pynn "
+                         "network; fit it first")
+    layers = dense_layers(model)
+    if len(layers) != len(est.coefs_) or len(layers) != len(est.intercepts_):
+        raise ValueError("model: coefs_/intercepts_ do not match its network")
+    for layer, c, b in zip(layers, est.coefs_, est.intercepts_):
+        W = np.array(np.asarray(c).T, dtype=model.dtype, order="C")
+        b = np.array(b, dtype=model.dtype)
+        if W.shape != layer.W.shape or b.shape != layer.b.shape:
+            raise ValueError("model: coefs_/intercepts_ do not match its network")
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ValueError("model has NaN or infinite parameters")
+        layer.W, layer.b = W, b
+    return layers, model.dtype
+
+
+def _classes_tensor(classes):
+    """classes_ as an array ONNX can hold: int64, float, bool or strings."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iu":
+        return classes.astype(np.int64)
+    if classes.dtype.kind in "fb":
+        return classes
+    return np.array([str(c) for c in classes], dtype=object)
+
+
+def _classifier_outputs(g, est, y):
+    """(name, value, element type, shape) of ``label`` and ``probabilities``."""
+    helper, tp = g.onnx.helper, g.onnx.TensorProto
+    elem = helper.np_dtype_to_tensor_dtype(g.dtype)
+    n_out = est.n_outputs_
+    if est._label_binarizer.y_type_ == "multilabel-indicator":
+        label = g.op("Cast", [g.op("Greater", [y, g.scalar(0.5)])], to=tp.INT64)
+        return [("label", label, tp.INT64, ["N", n_out]),
+                ("probabilities", y, elem, ["N", n_out])]
+    classes = _classes_tensor(est.classes_)
+    if n_out == 1:
+        if len(classes) != 2:
+            raise ValueError(f"model: {len(classes)} classes with one output "
+                             "unit cannot be exported")
+        proba = g.op("Concat", [g.op("Sub", [g.scalar(1.0), y]), y], axis=1)
+        index = g.op("Cast", [g.op("Greater", [y, g.scalar(0.5)])], to=tp.INT64)
+        index = g.op("Squeeze", [index, g.tensor(np.array([1], np.int64), "axes")])
+    else:
+        proba = y
+        index = g.op("ArgMax", [y], axis=1, keepdims=0, select_last_index=0)
+    label = g.op("Gather", [g.tensor(classes, "classes"), index], axis=0)
+    label_elem = tp.STRING if classes.dtype == object \
+        else helper.np_dtype_to_tensor_dtype(classes.dtype)
+    return [("label", label, label_elem, ["N"]),
+            ("probabilities", proba, elem, ["N", len(classes)])]
 
 
 def _ir_version_for(onnx, opset):
