@@ -72,7 +72,20 @@ class SGDState:
         return False
 
 
-class AdamState:
+class _ConstantRate:
+    """The schedule of optimisers with no learning-rate schedule: nothing
+    after an epoch, and stopping when told to (scikit-learn's interface)."""
+
+    def iteration_ends(self, time_step):
+        pass
+
+    def trigger_stopping(self, msg, verbose):
+        if verbose:
+            print(msg + " Stopping.")
+        return True
+
+
+class AdamState(_ConstantRate):
     """scikit-learn's ``AdamOptimizer`` on a flat buffer of ``n`` values."""
 
     def __init__(self, n, dtype, learning_rate_init=0.001, beta_1=0.9,
@@ -106,16 +119,9 @@ class AdamState:
         num /= den
         params += num
 
-    def iteration_ends(self, time_step):
-        pass
-
-    def trigger_stopping(self, msg, verbose):
-        if verbose:
-            print(msg + " Stopping.")
-        return True
 
 
-class RPROPState:
+class RPROPState(_ConstantRate):
     """pynn's iRPROP− behind the same interface (full batch; Δ₀ = η₀)."""
 
     def __init__(self, model, learning_rate_init):
@@ -129,10 +135,3 @@ class RPROPState:
         """One iRPROP− step of the model whose buffers these are."""
         self._opt.update(self._model)
 
-    def iteration_ends(self, time_step):
-        pass
-
-    def trigger_stopping(self, msg, verbose):
-        if verbose:
-            print(msg + " Stopping.")
-        return True

@@ -186,6 +186,19 @@ class _LMSParams:
 
     _gain = 1.0          # the largest φ′ of the units
 
+    # LMSRegressor and Adaline take exactly these parameters (scikit-learn
+    # reads them from this signature); GeneralizedDeltaRegressor adds its own.
+    def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
+                 tol=None, random_state=None, dtype="auto"):
+        self.eta0 = eta0
+        self.max_iter = max_iter
+        self.batch = batch
+        self.shuffle = shuffle
+        self.tol = tol
+        self.random_state = random_state
+        self.dtype = dtype
+
+
     def _learning_rate(self, X, sample_weight=None):
         """η; "auto": 1 / (φ′_max (m + 1)) with m = mean ‖x‖² (batch) or
         max ‖x‖² (online): below 2/λ_max of the (bias-augmented) Hessian,
@@ -252,16 +265,6 @@ class LMSRegressor(_LMSParams, _MultiOutputRegressor):
                "— gradient descent on the weighted mean of ½‖d − u‖².\n"
                + _LMS_DOC.format(max_iter=1000))
 
-    def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
-                 tol=None, random_state=None, dtype="auto"):
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.batch = batch
-        self.shuffle = shuffle
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
-
     def fit(self, X, y, sample_weight=None):
         """Train on X (n, n_features) and targets y (n,) or (n, k)."""
         self._validate_params()
@@ -283,16 +286,6 @@ class Adaline(_LMSParams, _OneVsRestClassifier):
                "classes, one-vs-rest units (largest u wins) for more.\n"
                + _LMS_DOC.format(max_iter=1000).replace(
                    "coef_ (n_outputs", "classes_, coef_ (n_units"))
-
-    def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
-                 tol=None, random_state=None, dtype="auto"):
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.batch = batch
-        self.shuffle = shuffle
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
 
     def fit(self, X, y, sample_weight=None):
         """Train on X (n, n_features) and class labels y (n,)."""
