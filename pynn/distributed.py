@@ -442,8 +442,7 @@ class Runner:
                             self.update, lr)
         trainer.optimizer.t = self.update.step
         loss = float(total / wsum) if wsum else 0.0
-        if not (math.isfinite(loss) and np.isfinite(model.params).all()):
-            trainer._diverged(run, snapshot)
+        trainer._check_epoch(run, loss, snapshot)
         return {"loss": loss, "lr": lr,
                 "accuracy": float(correct / self.n) if self.acc_kind else None,
                 "time": time.perf_counter() - t0}

@@ -59,6 +59,30 @@ def get_loss(name):
     return LOSSES.lookup(name, "loss")
 
 
+def check_training_pair(loss, output_activation, n_outputs):
+    """``check_pair``, and refuse the pairs that train silently to nonsense.
+
+    cross_entropy, −Σ_j t_j log y_j, assumes the outputs form one
+    distribution (Σ_j y_j = 1, as softmax makes them).  With independent
+    outputs (several sigmoid units, say) every y_j → 1 minimises it whatever
+    the targets, and with a single unit it ignores the samples with t = 0:
+    both are refused, naming the loss or output that fits.
+    """
+    check_pair(loss, output_activation)
+    if loss.name != "cross_entropy" or output_activation.name == "softmax":
+        return
+    if n_outputs == 1:
+        raise ValueError(
+            f"loss 'cross_entropy' on a single {output_activation.name!r} "
+            "output unit ignores the samples whose target is 0; use "
+            "loss='binary_cross_entropy' (with output='sigmoid')")
+    raise ValueError(
+        f"loss 'cross_entropy' needs outputs that sum to 1, but the "
+        f"{n_outputs}-unit output layer is {output_activation.name!r}: every "
+        "output would be driven to 1. Use output='softmax' for one class per "
+        "sample, or loss='multilabel_cross_entropy' for independent labels")
+
+
 def check_pair(loss, output_activation):
     """Raise ValueError if the output activation cannot feed the loss."""
     if loss.probabilistic:

@@ -29,7 +29,7 @@ from pynn._validation import (all_finite, check_positive, check_seed,
                               check_targets, check_X)
 from pynn.exceptions import DivergenceError
 from pynn.history import History
-from pynn.losses import check_pair, get_loss
+from pynn.losses import check_training_pair, get_loss
 from pynn.model import Model
 from pynn.optimizers import get_optimizer
 from pynn.progress import ProgressBar
@@ -40,6 +40,15 @@ from pynn.stopping import (Callbacks, EarlyStopping, GradientNorm,
 __all__ = ["Trainer", "StopTraining"]
 
 CHECKPOINT_FORMAT = "pynn-checkpoint"
+
+#: An epoch whose mean training loss L exceeds
+#: ``DIVERGENCE_FACTOR · max(L₀, 1)`` counts as diverged, as a NaN or
+#: infinite loss does: L₀ is the untrained model's mean loss on the first
+#: ``DIVERGENCE_ROWS`` training rows, measured when the fit starts.  A loss a
+#: million times its starting value (and above one million when it starts
+#: below 1) has run away: sgd at lr 1e6 on digits reaches ~5e19 while finite.
+DIVERGENCE_FACTOR = 1e6
+DIVERGENCE_ROWS = 256
 
 
 class _Default:
@@ -145,7 +154,8 @@ class Trainer:
             raise TypeError(f"model must be a pynn.Model, got {type(model).__name__}")
         self.model = model
         self.loss = get_loss(loss).name
-        check_pair(get_loss(loss), model.layers[-1].activation)
+        check_training_pair(get_loss(loss), model.layers[-1].activation,
+                            model.n_outputs)
         if lr is not None:
             check_positive(lr, "lr")
         if isinstance(optimizer, str):
@@ -440,6 +450,8 @@ class Trainer:
                 group.agree(lambda: self._resume(resume_from, run))
         if group is not None:
             group.bcast_array(model.params)
+        if not self.optimizer.external:
+            run.loss_ceiling = self._loss_ceiling(X, T)
         self.stop_training = False
         run.history.stopped_reason = "max_epochs"
         self._full_batch = (X, T, sw)
@@ -498,13 +510,39 @@ class Trainer:
             self.save_checkpoint(self.checkpoint_path, run)
         return Callbacks(self.callbacks).update(epoch, record, self)
 
-    def _diverged(self, run, snapshot):
+    def _loss_ceiling(self, X, T):
+        """``DIVERGENCE_FACTOR · max(L₀, 1)`` (the same on every rank)."""
+        rows = min(X.shape[0], DIVERGENCE_ROWS)
+        start = 0.0
+        if rows:
+            model = self.model
+            work = np.empty(model._layout.workspace_size(rows), model.dtype)
+            total = _train.evaluate(model._layout, model.params, X[:rows],
+                                    T[:rows], get_loss(self.loss).code, 0,
+                                    rows, work)[0]
+            start = total / rows if math.isfinite(total) else 0.0
+        if self._group is not None:
+            start = max(self._group.comm.allgather(start))
+        return DIVERGENCE_FACTOR * max(start, 1.0)
+
+    def _check_epoch(self, run, loss, snapshot):
+        """Raise DivergenceError (weights restored) when the epoch's loss is
+        not finite, exceeds the run's ceiling, or a parameter is not
+        finite."""
+        if not (math.isfinite(loss) and loss <= run.loss_ceiling
+                and all_finite(self.model.params)):
+            self._diverged(run, snapshot, runaway=math.isfinite(loss))
+
+    def _diverged(self, run, snapshot, runaway=False):
         """Restore the weights of the last epoch that ended finite, raise."""
         self.model.params[...] = snapshot
         run.history.stopped_reason = "diverged"
+        what = (f"the loss grew past {run.loss_ceiling:.3g} (DIVERGENCE_FACTOR "
+                "times its starting value)" if runaway else
+                "the loss or a parameter became NaN or infinite")
         raise DivergenceError(
-            f"training diverged in epoch {run.epoch + 1}: the loss or a "
-            "parameter became NaN or infinite. The model keeps the weights of "
+            f"training diverged in epoch {run.epoch + 1}: {what}. "
+            "The model keeps the weights of "
             "the last finite epoch. Try a lower learning rate (lr), gradient "
             "clipping (clip_norm) or scaled inputs (e.g. standardised "
             "features).", run.history)
@@ -656,6 +694,7 @@ class _Run:
         self.epoch = 0
         self.rules = {}
         self.runner = self.evaluator = None
+        self.loss_ceiling = math.inf
 
 
 class _EpochRunner:
@@ -716,8 +755,7 @@ class _EpochRunner:
                 per_call = max(1, int((b_end - b) * 0.1 / dt))
             b = b_end
         loss = total / wsum if wsum else 0.0
-        if not (math.isfinite(loss) and all_finite(model.params)):
-            trainer._diverged(run, snapshot)
+        trainer._check_epoch(run, loss, snapshot)
         record = {"loss": loss, "lr": lr,
                   "accuracy": correct / n if self.acc_kind else None,
                   "time": time.perf_counter() - t0}

@@ -641,7 +641,8 @@ def test_divergence_after_some_epochs_history_consistent():
     Xv, yv = X[:10], y[:10]
     model = pynn.MLP([4, 8, 1], hidden="tanh", output="identity",
                      dtype="float64", seed=0)
-    trainer = pynn.Trainer(model, loss="squared_error", lr=10.0,
+    # lr 0.3: three finite epochs, then the loss runs past the ceiling.
+    trainer = pynn.Trainer(model, loss="squared_error", lr=0.3,
                            batch_size=10, epochs=100, seed=0)
     with pytest.raises(pynn.DivergenceError) as info:
         trainer.fit(X, y, validation_data=(Xv, yv))
@@ -1102,3 +1103,69 @@ def test_checkpoint_for_other_model_or_settings_is_refused(tmp_path):
     with pytest.raises(ValueError, match="lr"):
         pynn.Trainer(same, epochs=4, **changed).fit(X, y, resume_from=path)
     assert np.array_equal(same.params, before)
+
+
+# ------------------------------------------ a runaway loss that stays finite
+def _digits():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def test_finite_runaway_loss_raises_divergence_and_restores_weights():
+    X, y = _digits()
+    model = pynn.MLP([64, 32, 10], hidden="tanh", output="softmax",
+                     dtype="float64", seed=0)
+    before = model.params.copy()
+    trainer = pynn.Trainer(model, loss="cross_entropy", lr=1e6,
+                           batch_size=32, epochs=5, seed=0)
+    with pytest.raises(pynn.DivergenceError, match="grew past") as info:
+        trainer.fit(X, y)
+    assert info.value.history.stopped_reason == "diverged"
+    # the only epoch ran away: the weights are the ones before it
+    np.testing.assert_array_equal(model.params, before)
+
+
+def test_runaway_ceiling_is_factor_times_starting_loss():
+    from pynn import trainer as trainer_mod
+    X, y = _digits()
+    rows = trainer_mod.DIVERGENCE_ROWS
+    model = pynn.MLP([64, 10], output="softmax", dtype="float64", seed=1)
+    p0 = model.forward(X[:rows])                      # untrained outputs
+    start = -np.mean(np.log(p0[np.arange(rows), y[:rows]]))
+    tr = pynn.Trainer(model, loss="cross_entropy", epochs=1, seed=0)
+    np.testing.assert_allclose(tr._loss_ceiling(X, np.eye(10)[y]),
+                               trainer_mod.DIVERGENCE_FACTOR * start,
+                               rtol=1e-12)
+    assert start > 1                      # ln 10 ≈ 2.3: the floor is not hit
+
+
+def test_normal_training_is_not_flagged_as_runaway():
+    X, y = _digits()
+    model = pynn.MLP([64, 32, 10], hidden="tanh", output="softmax", seed=0)
+    h = pynn.Trainer(model, loss="cross_entropy", lr=0.1, batch_size=32,
+                     epochs=3, seed=0).fit(X, y)
+    assert h.stopped_reason == "max_epochs" and h.loss[-1] < h.loss[0]
+
+
+# -------------------------------- cross_entropy needs a distribution output
+@pytest.mark.parametrize("out", ["sigmoid", "gaussian"])
+def test_cross_entropy_with_multi_unit_non_softmax_output_is_refused(out):
+    model = pynn.MLP([64, 32, 10], hidden="tanh", output=out, seed=0)
+    with pytest.raises(ValueError, match="softmax") as info:
+        pynn.Trainer(model, loss="cross_entropy")
+    assert "multilabel_cross_entropy" in str(info.value)
+    assert out in str(info.value)
+
+
+def test_cross_entropy_with_one_sigmoid_unit_points_to_binary():
+    model = pynn.MLP([4, 3, 1], output="sigmoid", seed=0)
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        pynn.Trainer(model, loss="cross_entropy")
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy",
+                                  "multilabel_cross_entropy"])
+def test_sigmoid_outputs_keep_their_own_cross_entropies(loss):
+    model = pynn.MLP([4, 3, 5], output="sigmoid", seed=0)
+    pynn.Trainer(model, loss=loss)              # accepted
