@@ -1,4 +1,4 @@
-"""Activation functions φ and their derivatives (DESIGN.md §1).
+"""Activation functions φ and their derivatives.
 
 Layers of this file:
   1. scalar ``cdef inline`` functions (numerically stable forms);

@@ -1,4 +1,4 @@
-"""Losses (per-sample divergences, DESIGN.md §1) and the output delta.
+"""Losses (per-sample divergences L_i) and the output delta ∂L_i/∂u_i.
 
 For a batch of ``rows`` samples with outputs y = φ(u) (``cols`` each) and
 targets t, ``loss_and_delta`` returns Σ_i L_i (summed in double; callers
@@ -7,8 +7,8 @@ writes δ_i = ∂L_i/∂u_i (one row per sample, not divided by the batch size).
 
   squared_error             L = ½ Σ_j (y_j − t_j)²
   binary_cross_entropy      L = −(1/C) Σ_j [t_j log y_j + (1−t_j) log(1−y_j)]
-                            (mean over the C outputs, as Keras; = the notes'
-                            formula for one output)
+                            (mean over the C outputs, as Keras; for one
+                            output the usual binary cross-entropy)
   multilabel_cross_entropy  L = −Σ_j [t_j log y_j + (1−t_j) log(1−y_j)]
   cross_entropy             L = −Σ_j t_j log y_j
 

@@ -1,4 +1,4 @@
-"""The MLP in matrix form (DESIGN.md §1), over one contiguous parameter buffer.
+"""The MLP in matrix form, over one contiguous parameter buffer.
 
 For a batch X (B × d_0, one sample per row) the forward pass computes, for
 ℓ = 1 … L,

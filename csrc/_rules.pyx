@@ -1,4 +1,4 @@
-"""Classic single-layer learning rules, whole epochs per call (DESIGN.md §1).
+"""Classic single-layer learning rules, whole epochs per call.
 
 Every rule here is one update of a layer of ``n_out`` independent units,
 ``u_k = W[k]·x + b_k`` (dot product accumulated in double), applied per

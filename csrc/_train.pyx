@@ -9,7 +9,7 @@ smaller and uses its own mean) and, for each batch,
     otherwise:  g = mean gradient (GRADIENT mode), then ``apply_update``.
 It stops before the update of a batch whose loss is not finite (status 1).
 
-``apply_update`` is one pass over the flat buffers (DESIGN.md §2), per
+``apply_update`` is one pass over the flat parameter buffers, per
 element with g ← s·(∇ + λ w) (λ: L2 penalty on weights, not biases;
 s = min(1, c/‖∇ + λw‖) when clipping the global norm at c):
     sgd        w ← w − η g

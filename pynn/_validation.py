@@ -1,4 +1,4 @@
-"""Input checks at the Python boundary (DESIGN.md §2).
+"""Input checks at the Python boundary, before any compiled kernel runs.
 
 Compiled code never sees bad input: every array that reaches a kernel has
 passed through one of these functions, which either return a C-contiguous

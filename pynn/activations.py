@@ -1,4 +1,4 @@
-"""Activation functions: the name-keyed registry (DESIGN.md §1).
+"""Activation functions: the name-keyed registry of φ in z = φ(u).
 
 Each entry maps a name to the code of the compiled kernel in
 ``pynn._activations`` and the default of its one parameter.  The kernels

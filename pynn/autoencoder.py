@@ -1,5 +1,5 @@
-"""Autoencoders and stacked greedy pretraining (DESIGN.md §1, the notes' last
-chapter; Bengio et al., 2007).
+"""Autoencoders and stacked greedy layer-wise pretraining (Bengio et al.,
+2007).
 
 An autoencoder learns the identity through a bottleneck: an encoder
 x ↦ c (widths d_0 → … → d_k) and a mirrored decoder c ↦ x̂ (d_k → … → d_0),

@@ -1,6 +1,6 @@
 """Safe persistence: models (and, for the Trainer, checkpoints) as .npz files.
 
-Loading a file never executes code from it (DESIGN.md §2): a pynn file is an
+Loading a file never executes code from it: a pynn file is an
 uncompressed ``.npz`` archive of plain numeric ``.npy`` entries, read with
 ``allow_pickle=False``, plus one entry ``meta`` holding a UTF-8 JSON
 document as a 1-D uint8 array.  Nothing in it is ever unpickled.

@@ -1,4 +1,5 @@
-"""The fully connected layer: u = W z + b, z′ = φ(u) (DESIGN.md §1).
+"""The fully connected layer: u = W z + b, z′ = φ(u), with W of shape
+(n_out × n_in), z the layer's input and φ its activation.
 
 A ``Dense`` layer describes its shape and activation; its parameters live in
 the owning ``Model``'s flat buffer, so ``W``, ``b``, ``dW`` and ``db`` are

@@ -1,13 +1,13 @@
 """Threshold-logic networks: Boolean functions built by hand from step units.
 
-A threshold unit computes ``y = I{Σ_j w_j z_j + b > 0}`` (DESIGN.md §1: the
-output is 1 only when the sum is strictly positive; −b is the threshold).
+A threshold unit computes ``y = I{Σ_j w_j z_j + b > 0}`` (the output
+is 1 only when the sum is strictly positive; −b is the threshold).
 A :class:`ThresholdNetwork` is a directed acyclic graph of such units: each
 unit may read any network input and any unit added before it, so layered
 networks and networks with direct input→output connections are built the
 same way.
 
-Ready-made networks (the notes' constructions), each a fresh
+Ready-made networks (the classic hand constructions), each a fresh
 :class:`ThresholdNetwork` whose weights can be read and changed:
 
 =================  =========  ===============================================

@@ -1,4 +1,4 @@
-"""Losses: the name-keyed registry (DESIGN.md §1, §3).
+"""Losses: the name-keyed registry of per-sample losses L_i(y_i, t_i).
 
 Every loss is a per-sample divergence L_i; a batch reports the mean.  The
 compiled kernel ``pynn._losses.loss_and_delta`` computes the sum and the

@@ -41,7 +41,7 @@ class Model:
         Seed of the initialiser's random generator (None: fresh entropy).
     init : str or callable
         Default initialiser for W (see ``pynn.init``; default
-        "glorot_normal", the notes' N(0, 2/(n_in + n_out))); biases are 0.
+        "glorot_normal": W_ij ~ N(0, 2/(n_in + n_out))); biases are 0.
 
     Notes
     -----

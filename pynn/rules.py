@@ -1,4 +1,5 @@
-"""Classic single-layer learning rules (DESIGN.md §1 and §3).
+"""Classic single-layer learning rules: perceptron, LMS/Adaline, the
+generalised delta rule and Hebbian learning (plain, anti-Hebbian, Oja).
 
 =================  ===============================================  ============
 class              online update (one sample x, target t or d)      unit
@@ -198,7 +199,7 @@ class Perceptron(_SingleLayerRule):
 
     With targets in {0, 1} the unit is the step y = I{wᵀx + b > 0}; with
     targets in {−1, +1} it is the sign unit y = +1 if wᵀx + b > 0 else −1,
-    so a mistake moves w by 2η t x (the notes' ``w ← w ± x`` is η = ½).
+    so a mistake moves w by 2η t x (the textbook form ``w ← w ± x`` is η = ½).
     Samples are visited in the given order (or a fresh random order each
     epoch with ``shuffle=True``); training stops after the first epoch that
     makes no update, which happens iff the data are linearly separable.

@@ -139,3 +139,23 @@ def test_sdist_ships_no_build_products(manifest):
     assert not [p for p in manifest
                 if p.endswith((".so", ".pyd", ".pyc", ".o"))
                 or p.startswith("build/")]
+
+
+# --------------------------------------------- self-contained documentation
+def _shipped_sources():
+    pats = ["pynn/**/*.py", "pynn/**/*.pyi", "csrc/*.pyx", "csrc/*.pxd"]
+    return sorted(p for pat in pats
+                  for p in glob.glob(os.path.join(ROOT, pat), recursive=True))
+
+
+def test_docstrings_do_not_point_at_documents_that_do_not_ship():
+    # Users have neither the lecture notes nor DESIGN.md: a docstring states
+    # the equation itself.
+    sources = _shipped_sources()
+    assert len(sources) > 30
+    bad = re.compile(r"DESIGN\.md|\bthe notes\b|\bnotes'", re.IGNORECASE)
+    hits = [f"{os.path.relpath(p, ROOT)}:{i}: {line.strip()}"
+            for p in sources
+            for i, line in enumerate(open(p, encoding="utf-8"), 1)
+            if bad.search(line)]
+    assert hits == []
