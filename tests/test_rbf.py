@@ -522,3 +522,44 @@ def test_other_exporters_refuse_rbf(tmp_path):
         assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="RBF layer"):
         c.fixed_point_outputs(net.model_, X, 16)
+
+
+# ------------------------------------------------------------ scikit-learn
+
+
+def _sklearn_estimators():
+    try:
+        import sklearn  # noqa: F401
+        import pynn.sklearn as ps
+    except ImportError:                  # pragma: no cover
+        return []
+    return [ps.RBFRegressor(), ps.RBFClassifier()]
+
+
+def _checks():
+    try:
+        from sklearn.utils.estimator_checks import parametrize_with_checks
+    except ImportError:                  # pragma: no cover
+        return pytest.mark.skip(reason="scikit-learn is not installed")
+    return parametrize_with_checks(_sklearn_estimators())
+
+
+@_checks()
+def test_sklearn_estimator_checks(estimator, check):
+    if getattr(check, "func", None) is not None \
+            and check.func.__name__ == "check_array_api_input" \
+            and os.environ.get("SCIPY_ARRAY_API") is None:
+        from test_sklearn_checks import _run_with_array_api
+        _run_with_array_api(estimator, check)     # needs a fresh interpreter
+    else:
+        check(estimator)
+
+
+def test_sklearn_estimators_fit_the_data():
+    ps = pytest.importorskip("pynn.sklearn")
+    X, y = bump_dataset(300, seed=0)
+    reg = ps.RBFRegressor(4, random_state=0).fit(X, y)
+    assert reg.score(X, y) > 0.999
+    Xr, yr = ring_dataset(300, seed=0)
+    clf = ps.RBFClassifier(2, random_state=0).fit(Xr, np.where(yr, "a", "b"))
+    assert clf.score(Xr, np.where(yr, "a", "b")) > 0.95
