@@ -233,23 +233,30 @@ cdef void _rbf_forward(const LayerDesc* ly, const floating* params,
                     t = <double>d_row[k] - c_row[k]
                     v += t * t
             U[i * n_out + j] = <floating>v
-            Z[i * n_out + j] = <floating>exp(-<double>beta[j] * v)
+            # v = 0 gives 1 even for β_j = ∞ (e^{s_j} overflowed), not ∞·0
+            Z[i * n_out + j] = <floating>exp(-<double>beta[j] * v) if v > 0 else 1
 
 
 cdef void _rbf_delta(const LayerDesc* ly, const floating* params,
                      const floating* Z, Py_ssize_t batch,
                      floating* g) noexcept nogil:
-    """g ← E: ∂L/∂Z_ij into ∂L/∂U_ij = −β_j Z_ij ∂L/∂Z_ij, in place."""
+    """g ← E: ∂L/∂Z_ij into ∂L/∂U_ij = −β_j Z_ij ∂L/∂Z_ij, in place.
+
+    Z_ij = 0 gives 0, also when β_j = ∞ (β e^{−βU} → 0 for U > 0), so an
+    overflowed width leaves a dead unit rather than NaN.
+    """
     cdef Py_ssize_t n_out = ly.n_out, i, j, j0, n_t
     cdef const floating* s = params + ly.b_off
     cdef floating beta[64]
+    cdef floating z
     for j0 in range(0, n_out, 64):
         n_t = min(<Py_ssize_t>64, n_out - j0)
         for j in range(n_t):
             beta[j] = <floating>(-exp(s[j0 + j]))
         for i in range(batch):
             for j in range(n_t):
-                g[i * n_out + j0 + j] *= beta[j] * Z[i * n_out + j0 + j]
+                z = Z[i * n_out + j0 + j]
+                g[i * n_out + j0 + j] *= beta[j] * z if z != 0 else 0
 
 
 cdef void _rbf_input_gradient(const LayerDesc* ly, const floating* params,

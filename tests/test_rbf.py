@@ -94,6 +94,22 @@ def test_forward_without_cancellation():
     np.testing.assert_allclose(model(X), want, rtol=1e-9)
 
 
+@pytest.mark.parametrize("dtype,s", [("float32", 100.0), ("float64", 800.0)])
+def test_overflowed_width_gives_a_dead_unit_not_nan(dtype, s):
+    """e^{s} = ∞ in the dtype: the unit is 1 at its centre, 0 elsewhere,
+    and contributes no gradient (no NaN anywhere)."""
+    X = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, -1.0]])
+    model = RBFModel([pynn.RBF(2, 2), pynn.Dense(2, 1)], dtype=dtype)
+    model.layers[0].centers = [[0.0, 0.0], [1.0, 1.0]]
+    model.layers[0].log_beta = [s, 0.0]
+    model.layers[1].W = [[1.0, 0.0]]
+    model.layers[1].b = [0.0]
+    np.testing.assert_array_equal(model(X)[:, 0], [1.0, 0.0, 0.0])
+    model.backward(X[1:], [1.0, 2.0])
+    assert np.isfinite(model.grads).all()
+    assert (model.layers[0].dW[0] == 0).all() and model.layers[0].db[0] == 0
+
+
 def test_layout_regions_and_kinds():
     model, _, _ = make_case("identity", "squared_error", seed=0)
     lay = model._layout
@@ -207,6 +223,27 @@ def test_trainer_fits_an_rbf_model():
                         epochs=150, seed=0).fit(X, y)
     assert hist.loss[-1] < 0.05 * before
     assert np.isfinite(model.params).all()
+
+
+@pytest.mark.parametrize("optimizer,batch_size,lr", [
+    ("sgd", 1, 0.05), ("momentum", 16, 0.05), ("rprop", None, None),
+    ("lbfgs", None, None), ("adam", 8, 0.05)])
+def test_every_optimizer_trains_and_threads_agree(optimizer, batch_size, lr):
+    """Online SGD (the fused update), mini-batch and full-batch optimisers
+    train an RBFModel; 1 and 2 threads give bit-identical parameters."""
+    X, y = bump_dataset(200, seed=1)
+    params = []
+    for n_threads in (1, 2):
+        model = RBFModel([pynn.RBF(2, 3), pynn.Dense(3, 1)], dtype="float64",
+                         seed=0)
+        model.layers[0].centers = X[:3]
+        before = model.loss(X, y)
+        hist = pynn.Trainer(model, optimizer=optimizer, lr=lr,
+                            batch_size=batch_size, epochs=30, seed=0,
+                            n_threads=n_threads).fit(X, y)
+        assert hist.loss[-1] < 0.1 * before
+        params.append(model.params.tobytes())
+    assert params[0] == params[1]
 
 
 def test_l2_leaves_centres_and_widths_alone():
