@@ -3,6 +3,8 @@ from cython cimport floating
 
 cpdef enum LayerKind:
     DENSE = 0           # U = D Wᵀ + 1 bᵀ, Z = φ(U)
+    RBF = 1             # U_ij = ‖d_i − c_j‖², Z_ij = exp(−β_j U_ij), β_j = e^{s_j}:
+                        # centres C (d_ℓ × d_{ℓ−1}) at w_off, s = log β at b_off
 
 cdef struct LayerDesc:
     # Layer ℓ = 1 … L (stored at index ℓ − 1): one branch per pass on kind.
@@ -71,7 +73,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
 cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
     cdef readonly object w_trans, dropout, noise, penalty, penalty_weight
-    cdef readonly object penalty_target, _ws, regions
+    cdef readonly object penalty_target, _ws, regions, kinds
     cdef LayerDesc* _layers
     cdef PosDesc* _pos
     cdef readonly Py_ssize_t n_params

@@ -29,13 +29,18 @@ zeroes grads first and accumulates).
 The returned sum is Σ_i L_i + B·P, so that sum/B is the objective whose
 gradient the pass computes.
 
+A layer of kind RBF (radial basis functions) replaces the product and the
+activation by U_ij = ‖d_i − c_j‖², Z_ij = exp(−β_j U_ij) with centres c_j
+and widths β_j = e^{s_j} in the parameter buffer; its branches of both
+passes (and their equations) are in the section "RBF layers" below.
+
 Layers: nogil kernels taking a ``Net`` (layout) and raw pointers; ``def``
 entry points ``forward``/``backward`` on NumPy arrays for pynn.model.
 """
 from cython cimport floating
 from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.math cimport isfinite, log, sqrt, cos, fabs, M_PI
+from libc.math cimport isfinite, log, exp, sqrt, cos, fabs, M_PI
 
 from pynn._blas cimport mm
 from pynn._activations cimport act_forward, act_backward, SOFTMAX
@@ -171,6 +176,152 @@ cdef double _penalty(const Net* net, Py_ssize_t l, const floating* Z,
     return 0
 
 
+# ------------------------------------------------------------ RBF layers
+# A radial-basis layer ℓ (kind RBF) holds centres C (d_ℓ × d_{ℓ−1}, row j is
+# c_j) at w_off and s = log β (d_ℓ) at b_off; β_j = e^{s_j} > 0 whatever
+# value an optimiser gives s_j, so no clamp is needed.  For a batch D
+# (B × d_{ℓ−1}, rows d_i) it computes
+#     U_ij = ‖d_i − c_j‖²,   Z_ij = exp(−β_j U_ij).
+# Its backward pass works with E = ∂L/∂U (E_ij = −β_j Z_ij ∂L/∂Z_ij):
+#     ∂L/∂c_j = −2 Σ_i E_ij (d_i − c_j) = −2 [(Eᵀ D)_j − (Σ_i E_ij) c_j]
+#     ∂L/∂s_j = β_j ∂L/∂β_j = Σ_i ∂L/∂Z_ij Z_ij (−β_j U_ij) = Σ_i E_ij U_ij
+#     ∂L/∂d_i = 2 Σ_j E_ij (d_i − c_j) = 2 [(Σ_j E_ij) d_i − (E C)_i]
+
+# U_ij is first formed as ‖d_i‖² − 2 d_i·c_j + ‖c_j‖² (one GEMM); when it is
+# below this fraction of ‖d_i‖² + ‖c_j‖², cancellation has cost more than
+# 6 of the mantissa's bits and the entry is recomputed as Σ_k (d_ik − c_jk)²,
+# which is exact to rounding (and ≥ 0).
+cdef double RBF_CANCEL = 0.015625     # 2⁻⁶
+
+
+cdef void _rbf_forward(const LayerDesc* ly, const floating* params,
+                       const floating* D, Py_ssize_t batch, floating* U,
+                       floating* Z, floating* scratch) noexcept nogil:
+    """U_ij = ‖d_i − c_j‖², Z_ij = exp(−β_j U_ij) for the B rows of D.
+
+    ``scratch`` holds 2 d_ℓ values (‖c_j‖², then β_j).
+    """
+    cdef Py_ssize_t n_in = ly.n_in, n_out = ly.n_out, i, j, k
+    cdef const floating* C = params + ly.w_off
+    cdef const floating* s = params + ly.b_off
+    cdef const floating* d_row
+    cdef const floating* c_row
+    cdef floating* cc = scratch
+    cdef floating* beta = scratch + n_out
+    cdef double acc, dd, v, t
+    for j in range(n_out):
+        c_row = C + j * n_in
+        acc = 0
+        for k in range(n_in):
+            acc += <double>c_row[k] * c_row[k]
+        cc[j] = <floating>acc
+        beta[j] = <floating>exp(s[j])
+    # U ← −2 D Cᵀ
+    mm(False, True, <int>batch, <int>n_out, <int>n_in, <floating>-2.0, D,
+       <int>n_in, C, <int>n_in, <floating>0.0, U, <int>n_out)
+    for i in range(batch):
+        d_row = D + i * n_in
+        dd = 0
+        for k in range(n_in):
+            dd += <double>d_row[k] * d_row[k]
+        for j in range(n_out):
+            v = dd + cc[j] + U[i * n_out + j]
+            if v < RBF_CANCEL * (dd + cc[j]):
+                c_row = C + j * n_in
+                v = 0
+                for k in range(n_in):
+                    t = <double>d_row[k] - c_row[k]
+                    v += t * t
+            U[i * n_out + j] = <floating>v
+            # v = 0 gives 1 even for β_j = ∞ (e^{s_j} overflowed), not ∞·0
+            Z[i * n_out + j] = <floating>exp(-<double>beta[j] * v) if v > 0 else 1
+
+
+cdef void _rbf_delta(const LayerDesc* ly, const floating* params,
+                     const floating* Z, Py_ssize_t batch,
+                     floating* g) noexcept nogil:
+    """g ← E: ∂L/∂Z_ij into ∂L/∂U_ij = −β_j Z_ij ∂L/∂Z_ij, in place.
+
+    Z_ij = 0 gives 0, also when β_j = ∞ (β e^{−βU} → 0 for U > 0), so an
+    overflowed width leaves a dead unit rather than NaN.
+    """
+    cdef Py_ssize_t n_out = ly.n_out, i, j, j0, n_t
+    cdef const floating* s = params + ly.b_off
+    cdef floating beta[64]
+    cdef floating z
+    for j0 in range(0, n_out, 64):
+        n_t = min(<Py_ssize_t>64, n_out - j0)
+        for j in range(n_t):
+            beta[j] = <floating>(-exp(s[j0 + j]))
+        for i in range(batch):
+            for j in range(n_t):
+                z = Z[i * n_out + j0 + j]
+                g[i * n_out + j0 + j] *= beta[j] * z if z != 0 else 0
+
+
+cdef void _rbf_input_gradient(const LayerDesc* ly, const floating* params,
+                              const floating* D, const floating* E,
+                              Py_ssize_t batch, floating* dst) noexcept nogil:
+    """dst_i = ∂L/∂d_i = 2 [(Σ_j E_ij) d_i − (E C)_i] (B × d_{ℓ−1})."""
+    cdef Py_ssize_t n_in = ly.n_in, n_out = ly.n_out, i, j, k
+    cdef const floating* C = params + ly.w_off
+    cdef double r
+    mm(False, False, <int>batch, <int>n_in, <int>n_out, <floating>-2.0, E,
+       <int>n_out, C, <int>n_in, <floating>0.0, dst, <int>n_in)
+    for i in range(batch):
+        r = 0
+        for j in range(n_out):
+            r += E[i * n_out + j]
+        for k in range(n_in):
+            dst[i * n_in + k] += <floating>(2 * r * D[i * n_in + k])
+
+
+cdef void _rbf_step(const LayerDesc* ly, floating* params, const floating* D,
+                    const floating* E, const floating* U, Py_ssize_t batch,
+                    floating alpha, bint store, floating* grads) noexcept nogil:
+    """α times the gradient of the RBF layer, stored in ``grads`` (store)
+    or added to ``params`` (the SGD step, α = −η/B).
+
+    With S_j = Σ_i E_ij: the centres get α ∂L/∂c_j = −2α (Eᵀ D)_j + 2α S_j
+    c_j — in the step as c_j ← (1 + 2α S_j) c_j, then one GEMM with β = 1
+    adds −2α Eᵀ D — and s_j gets α Σ_i E_ij U_ij.  Uses the C before the
+    step throughout.
+    """
+    cdef Py_ssize_t n_in = ly.n_in, n_out = ly.n_out, i, j, j0, n_t, k
+    cdef floating* C = params + ly.w_off
+    cdef floating* gC = (grads if store else params) + ly.w_off
+    cdef floating* gs = (grads if store else params) + ly.b_off
+    cdef double sums[64]
+    cdef double eu[64]
+    cdef double f
+    cdef const floating* e_row
+    cdef const floating* u_row
+    for j0 in range(0, n_out, 64):
+        n_t = min(<Py_ssize_t>64, n_out - j0)
+        _column_sums(E, batch, n_out, j0, n_t, sums)
+        for j in range(n_t):
+            eu[j] = 0
+        for i in range(batch):
+            e_row = E + i * n_out + j0
+            u_row = U + i * n_out + j0
+            for j in range(n_t):
+                eu[j] += <double>e_row[j] * u_row[j]
+        for j in range(n_t):
+            f = 2 * <double>alpha * sums[j]
+            if store:
+                gs[j0 + j] = <floating>(alpha * eu[j])
+                for k in range(n_in):
+                    gC[(j0 + j) * n_in + k] = <floating>(f * C[(j0 + j) * n_in + k])
+            else:
+                gs[j0 + j] += <floating>(alpha * eu[j])
+                for k in range(n_in):
+                    C[(j0 + j) * n_in + k] = <floating>(
+                        (1 + f) * C[(j0 + j) * n_in + k])
+    # gC ← gC − 2α Eᵀ D
+    mm(True, False, <int>n_out, <int>n_in, <int>batch, <floating>(-2 * alpha),
+       E, <int>n_out, D, <int>n_in, <floating>1.0, gC, <int>n_in)
+
+
 # ------------------------------------------------------------ passes
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, Py_ssize_t batch,
@@ -196,14 +347,20 @@ cdef void forward_pass(const Net* net, const floating* params,
         b = params + net.layer[l - 1].b_off
         U = _at(work, batch, net.pos[l].ws_u)
         Z = _at(work, batch, net.pos[l].ws_z)
-        for i in range(batch):
-            memcpy(U + i * n_out, b, n_out * sizeof(floating))
-        # U ← D_{ℓ−1} Wᵀ + U   (tied: W is stored transposed)
-        mm(False, not net.layer[l - 1].w_trans, <int>batch, <int>n_out, <int>n_in,
-           <floating>1.0, z_prev, <int>n_in, W,
-           <int>(n_out if net.layer[l - 1].w_trans else n_in),
-           <floating>1.0, U, <int>n_out)
-        act_forward(net.layer[l - 1].act, net.layer[l - 1].act_param, U, Z, batch, n_out)
+        if net.layer[l - 1].kind == RBF:
+            # the Δ buffers are free until the backward pass: scratch
+            _rbf_forward(&net.layer[l - 1], params, z_prev, batch, U, Z,
+                         _at(work, batch, net.ws_delta))
+        else:
+            for i in range(batch):
+                memcpy(U + i * n_out, b, n_out * sizeof(floating))
+            # U ← D_{ℓ−1} Wᵀ + U   (tied: W is stored transposed)
+            mm(False, not net.layer[l - 1].w_trans, <int>batch, <int>n_out, <int>n_in,
+               <floating>1.0, z_prev, <int>n_in, W,
+               <int>(n_out if net.layer[l - 1].w_trans else n_in),
+               <floating>1.0, U, <int>n_out)
+            act_forward(net.layer[l - 1].act, net.layer[l - 1].act_param, U, Z,
+                        batch, n_out)
         if training and l < net.n_layers and net.pos[l].ws_d >= 0:
             _corrupt(net, l, Z, batch * n_out, work, batch, rng)
             z_prev = _at(work, batch, net.pos[l].ws_d)
@@ -272,15 +429,23 @@ cdef void _backward_layers(const Net* net, floating* params,
         # G_{ℓ−1} = Δ_ℓ W_ℓ with the weights before any update.
         if l > 1 or mode == INPUT_GRADIENT:
             dst = out if l == 1 else g_prev
-            mm(False, tied, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
-               delta, <int>n_out, W, <int>(n_out if tied else n_in),
-               <floating>0.0, dst, <int>n_in)
+            if net.layer[l - 1].kind == RBF:
+                _rbf_input_gradient(&net.layer[l - 1], params, z_prev, delta,
+                                    batch, dst)
+            else:
+                mm(False, tied, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
+                   delta, <int>n_out, W, <int>(n_out if tied else n_in),
+                   <floating>0.0, dst, <int>n_in)
             if training and net.pos[l - 1].ws_m >= 0:
                 M = _at(work, batch, net.pos[l - 1].ws_m)
                 for i in range(batch * n_in):
                     dst[i] *= M[i]
 
-        if mode == GRADIENT or mode == SGD_UPDATE:
+        if (mode == GRADIENT or mode == SGD_UPDATE) and net.layer[l - 1].kind == RBF:
+            _rbf_step(&net.layer[l - 1], params, z_prev, delta,
+                      _at(work, batch, net.pos[l].ws_u), batch, alpha,
+                      mode == GRADIENT, grads)
+        elif mode == GRADIENT or mode == SGD_UPDATE:
             if mode == GRADIENT:
                 W = grads + net.layer[l - 1].w_off
                 b = grads + net.layer[l - 1].b_off
@@ -298,9 +463,14 @@ cdef void _backward_layers(const Net* net, floating* params,
             if net.pos[l - 1].penalty != NO_PENALTY:
                 _penalty(net, l - 1, _at(work, batch, net.pos[l - 1].ws_z), batch,
                          g_prev)
-            act_backward(net.layer[l - 2].act, net.layer[l - 2].act_param,
-                         _at(work, batch, net.pos[l - 1].ws_u),
-                         _at(work, batch, net.pos[l - 1].ws_z), g_prev, batch, n_in)
+            if net.layer[l - 2].kind == RBF:
+                _rbf_delta(&net.layer[l - 2], params,
+                           _at(work, batch, net.pos[l - 1].ws_z), batch, g_prev)
+            else:
+                act_backward(net.layer[l - 2].act, net.layer[l - 2].act_param,
+                             _at(work, batch, net.pos[l - 1].ws_u),
+                             _at(work, batch, net.pos[l - 1].ws_z), g_prev,
+                             batch, n_in)
             swap = delta
             delta = g_prev
             g_prev = swap
@@ -409,11 +579,17 @@ cdef class Layout:
     w_trans : per layer, 1 if W_ℓ is tied (stored transposed elsewhere)
     dropout, noise : per layer input ℓ = 0 … L−1 (training only)
     penalty, penalty_weight, penalty_target : per ℓ = 0 … L (hidden only)
+    kinds : per layer, a LayerKind (default all DENSE).  An RBF layer keeps
+        its centres C (d_ℓ × d_{ℓ−1}) where a Dense layer keeps W and
+        s = log β (d_ℓ) where it keeps b; its activation code is ignored.
+        It must be a hidden layer (the losses act on a Dense output) and
+        cannot be tied.
     """
 
     def __init__(self, sizes, acts, act_params, w_offsets=None, b_offsets=None,
                  n_params=None, w_trans=None, dropout=None, noise=None,
-                 penalty=None, penalty_weight=None, penalty_target=None):
+                 penalty=None, penalty_weight=None, penalty_target=None,
+                 kinds=None):
         self.sizes = np.ascontiguousarray(sizes, dtype=np.intp)
         L = len(self.sizes) - 1
         self.acts = np.ascontiguousarray(acts, dtype=np.intc)
@@ -433,6 +609,14 @@ cdef class Layout:
             return arr
 
         self.w_trans = per(w_trans, L, np.intc)
+        self.kinds = per(kinds, L, np.intc, DENSE)
+        if ((self.kinds != DENSE) & (self.kinds != RBF)).any():
+            raise ValueError("unknown layer kind code")
+        if self.kinds[L - 1] == RBF:
+            raise ValueError("the output layer must be Dense (an RBF layer "
+                             "is a hidden layer)")
+        if (self.w_trans.astype(bool) & (self.kinds == RBF)).any():
+            raise ValueError("an RBF layer cannot be tied")
         if w_offsets is None:
             w_off, b_off, off = [], [], 0
             for l in range(L):
@@ -488,13 +672,17 @@ cdef class Layout:
         each: W_ℓ (unless tied: it belongs to its owner) then b_ℓ, per layer.
 
         The optimiser update, the L2 penalty (on rows with is_weight = 1)
-        and gradient norms all walk this one list.
+        and gradient norms all walk this one list.  An RBF layer's centres
+        and log-widths are not weights (is_weight = 0): L2 would pull the
+        centres towards the origin of the input space and the widths
+        towards β = 1, neither of which makes the function smoother.
         """
         rows = []
         for l in range(L):
             if not self.w_trans[l]:
                 rows.append((self.w_offsets[l],
-                             self.sizes[l] * self.sizes[l + 1], 1))
+                             self.sizes[l] * self.sizes[l + 1],
+                             int(self.kinds[l] == DENSE)))
             rows.append((self.b_offsets[l], self.sizes[l + 1], 0))
         return np.ascontiguousarray(rows, dtype=np.intp).reshape(-1, 3)
 
@@ -511,7 +699,7 @@ cdef class Layout:
         if self._layers == NULL or self._pos == NULL:
             raise MemoryError()
         for l in range(L):
-            self._layers[l].kind = DENSE
+            self._layers[l].kind = self.kinds[l]
             self._layers[l].n_in = self.sizes[l]
             self._layers[l].n_out = self.sizes[l + 1]
             self._layers[l].w_off = self.w_offsets[l]

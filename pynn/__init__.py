@@ -16,13 +16,14 @@ except ImportError as exc:                      # pragma: no cover
         "another folder, use the `pynn` command, or build in place with "
         "`pip install -e .`.") from exc
 
-from pynn.layers import Dense
+from pynn.layers import RBF, Dense
 from pynn.model import MLP, Model
 from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
 from pynn.exceptions import DivergenceError, NotFittedError
 from pynn.trainer import StopTraining, Trainer
 from pynn.rules import LMS, Adaline, GeneralizedDelta, Hebbian, Perceptron
 from pynn.madaline import Madaline
+from pynn.rbf import RBFModel, RBFNetwork
 from pynn.history import History
 from pynn.autoencoder import Autoencoder, pretrain_stack
 from pynn import (activations, datasets, init, logic, losses, optimizers,
@@ -33,7 +34,7 @@ from pynn import architecture
 from pynn._version import __version__
 
 __all__ = [
-    "Dense", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",
+    "Dense", "RBF", "RBFModel", "RBFNetwork", "Model", "MLP", "Dropout", "GaussianNoise", "KLSparsity",
     "L1Activity", "Trainer", "History", "StopTraining", "Autoencoder",
     "pretrain_stack", "Perceptron", "LMS", "Adaline", "GeneralizedDelta",
     "Hebbian", "Madaline", "DivergenceError", "NotFittedError", "load",

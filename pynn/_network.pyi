@@ -9,6 +9,10 @@ class BackwardMode(enum.IntEnum):
     INPUT_GRADIENT: int
     LOSS_ONLY: int
 
+class LayerKind(enum.IntEnum):
+    DENSE: int
+    RBF: int
+
 class Penalty(enum.IntEnum):
     NO_PENALTY: int
     KL_SPARSITY: int
@@ -26,10 +30,12 @@ class Layout:
     penalty: NDArray[np.intc]
     penalty_weight: NDArray[np.float64]
     penalty_target: NDArray[np.float64]
+    kinds: NDArray[np.intc]
+    regions: NDArray[np.intp]
     n_params: int
     def __init__(self, sizes, acts, act_params, w_offsets=..., b_offsets=...,
                  n_params=..., w_trans=..., dropout=..., noise=..., penalty=...,
-                 penalty_weight=..., penalty_target=...) -> None: ...
+                 penalty_weight=..., penalty_target=..., kinds=...) -> None: ...
     @property
     def stochastic(self) -> bool: ...
     def workspace_size(self, batch: int) -> int: ...

@@ -7,7 +7,10 @@ the model class), the same data a pynn file stores next to the parameters::
      "layers": [{"type": "Dense", "n_in": 4, "n_out": 6,
                  "activation": "tanh", "activation_param": null}, ...]}
 
-Dense entries may add ``"tied_to": i`` (W = layers' Dense i's Wᵀ) and
+An ``{"type": "RBF", "n_in": d, "n_out": k}`` entry is a radial-basis
+layer (``pynn.layers.RBF``: z_j = exp(−β_j ‖x − c_j‖²), centres and log β
+in the parameters); only a class that takes RBF layers (``RBFModel``)
+parses a stack holding one.  Dense entries may add ``"tied_to": i`` (W = layers' Dense i's Wᵀ) and
 ``"activity_regularizer": {"type": "KLSparsity", "weight": β, "target": ρ}``
 or ``{"type": "L1Activity", "weight": λ}``; ``{"type": "Dropout", "rate":
 p}`` and ``{"type": "GaussianNoise", "std": σ}`` entries act on the output
@@ -47,7 +50,7 @@ classes, which keeps pynn's import graph acyclic.
 import numbers
 
 from pynn.activations import ACTIVATIONS
-from pynn.layers import Dense
+from pynn.layers import RBF, Dense
 from pynn.regularization import Dropout, GaussianNoise, KLSparsity, L1Activity
 
 __all__ = ["architecture", "parse", "build", "from_architecture", "Plan",
@@ -117,6 +120,10 @@ def _dense_entry(layer, index):
     return entry
 
 
+def _rbf_entry(layer):
+    return {"type": "RBF", "n_in": layer.n_in, "n_out": layer.n_out}
+
+
 def architecture(model):
     """The architecture of ``model`` as plain data (JSON-ready).
 
@@ -127,6 +134,8 @@ def architecture(model):
     for item in model._stack:
         if isinstance(item, Dense):
             layers.append(_dense_entry(item, index))
+        elif isinstance(item, RBF):
+            layers.append(_rbf_entry(item))
         else:
             kind = type(item).__name__
             key = _NOISE[kind][1]
@@ -148,11 +157,12 @@ class Plan:
     ----------
     cls : type           the model class
     dtype : str          "float32" or "float64"
-    stack : list         the Dense / Dropout / GaussianNoise objects
+    stack : list         the Dense / RBF / Dropout / GaussianNoise objects
     parsed : tuple       ``cls._parse(stack)``: (dense, dropout, noise)
     extra : dict         attributes the class sets on the built model
-    n_params : int       Σ over Dense layers of n_out·(n_in + 1) (n_out for
-                         a tied layer), the length of ``model.params``
+    n_params : int       Σ over Dense and RBF layers of n_out·(n_in + 1)
+                         (n_out for a tied layer), the length of
+                         ``model.params``
 
     A plan's layer objects become the model's layers, so a plan builds one
     model.
@@ -233,6 +243,20 @@ def _dense_layer(entry, where, dense):
         raise type(exc)(message) from None
 
 
+def _rbf_layer(entry, where):
+    if set(entry) != {"type", "n_in", "n_out"}:
+        raise ValueError(f"{where} (RBF) must have exactly the keys type, "
+                         f"n_in and n_out, got {sorted(entry)}")
+    for key in ("n_in", "n_out"):
+        if not _is_int(entry[key]) or entry[key] < 1:
+            raise ValueError(f"{where}.{key} must be a positive integer, "
+                             f"got {entry[key]!r}")
+    try:
+        return RBF(entry["n_in"], entry["n_out"])
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
 def parse(arch, cls=None):
     """Validate a description and return its ``Plan`` (nothing allocated).
 
@@ -272,6 +296,9 @@ def parse(arch, cls=None):
             stack.append(_noise_layer(entry, where))
         elif kind == "Dense":
             dense.append(_dense_layer(entry, where, dense))
+            stack.append(dense[-1])
+        elif kind == "RBF":
+            dense.append(_rbf_layer(entry, where))
             stack.append(dense[-1])
         else:
             raise ValueError(f"{where} has unknown layer type {kind!r}")

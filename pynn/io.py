@@ -33,7 +33,12 @@ File layout (format "pynn-model", format_version 1)
                            "sha256": "<hex digest of the array's bytes>"}}}
 
 ``activation_param`` is the leaky-relu α or gaussian β, ``null`` for the
-activations without a parameter.  ``arrays`` is written by ``save_arrays``
+activations without a parameter.  A radial-basis layer (``pynn.RBF``,
+z_j = exp(−β_j ‖x − c_j‖²)) is the entry ``{"type": "RBF", "n_in": d,
+"n_out": k}``; its k·d centres (row-major, row j = c_j) and then its k
+values s_j = log β_j take the place of W and b in ``params``.  Its model
+class is ``RBFModel``, which may add ``"rbf_network": {"output": ...,
+"classes": [...], "squeeze": ...}`` for a saved ``pynn.RBFNetwork``.  ``arrays`` is written by ``save_arrays``
 for every array: its dtype, shape and SHA-256 checksum, verified on load, so
 that a damaged file is detected rather than loaded with wrong numbers.
 The weight initialiser is not saved (a loaded model uses the default one if

@@ -1,9 +1,10 @@
-"""The fully connected layer: u = W z + b, z′ = φ(u), with W of shape
-(n_out × n_in), z the layer's input and φ its activation.
+"""Layers: fully connected, z′ = φ(W z + b), and radial basis,
+z′_j = exp(−β_j ‖z − c_j‖²).
 
-A ``Dense`` layer describes its shape and activation; its parameters live in
-the owning ``Model``'s flat buffer, so ``W``, ``b``, ``dW`` and ``db`` are
-writable views that exist once the layer belongs to a model.
+A ``Dense`` layer describes its shape and activation, an ``RBF`` layer its
+shape; their parameters live in the owning ``Model``'s flat buffer, so
+``W``, ``b``, ``dW`` and ``db`` (for an RBF layer the centres and log β)
+are writable views that exist once the layer belongs to a model.
 """
 import numbers
 import os
@@ -84,7 +85,56 @@ def checked_values(value, shape, dtype, name):
     return cast
 
 
-class Dense:
+def _check_widths(n_in, n_out):
+    """(n_in, n_out) as ints, or ValueError naming the bad one: positive,
+    at most ``MAX_WIDTH``, and n_out·(n_in + 1) ≤ ``MAX_PARAMS``."""
+    for name, value in (("n_in", n_in), ("n_out", n_out)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n_in, n_out = int(n_in), int(n_out)
+    count = n_out * (n_in + 1)     # W and b; Python ints: exact
+    if count > MAX_PARAMS:
+        raise ValueError(
+            f"n_in = {n_in} and n_out = {n_out} make a layer of "
+            f"n_out·(n_in + 1) = {count} parameters; one buffer holds at "
+            f"most {MAX_PARAMS}")
+    for name, value in (("n_in", n_in), ("n_out", n_out)):
+        if value > MAX_WIDTH:
+            raise ValueError(f"{name} must be at most {MAX_WIDTH} (the "
+                             f"kernels' widest layer), got {value!r}")
+    return n_in, n_out
+
+
+class _ParamLayer:
+    """A layer whose matrix (n_out, n_in) and vector (n_out,) are views into
+    its model's ``params`` (and ``grads``), set by ``Model._attach``."""
+
+    tied_to = None
+
+    def _attach(self, params, grads, w_offset, b_offset):
+        shape = (self.n_in, self.n_out) if self.tied_to else (self.n_out, self.n_in)
+        w_end = w_offset + self.n_out * self.n_in
+        self._W = params[w_offset:w_end].reshape(shape)
+        self._dW = grads[w_offset:w_end].reshape(shape)
+        if self.tied_to is not None:      # the owner's matrix, transposed
+            self._W, self._dW = self._W.T, self._dW.T
+        self._b = params[b_offset:b_offset + self.n_out]
+        self._db = grads[b_offset:b_offset + self.n_out]
+
+    def _view(self, attr):
+        view = getattr(self, attr)
+        if view is None:
+            raise AttributeError("this layer has no parameters until it is "
+                                 "part of a Model")
+        return view
+
+    def _set(self, attr, value, name):
+        view = self._view(attr)
+        view[...] = checked_values(value, view.shape, view.dtype, name)
+
+
+class Dense(_ParamLayer):
     """Fully connected layer ``z_out = φ(W z_in + b)``.
 
     Parameters
@@ -112,22 +162,7 @@ class Dense:
     def __init__(self, n_in, n_out, activation="identity",
                  activation_param=None, init=None, tied_to=None,
                  activity_regularizer=None):
-        for name, value in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-                    or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
-        count = self.n_out * (self.n_in + 1)     # W and b; Python ints: exact
-        if count > MAX_PARAMS:
-            raise ValueError(
-                f"n_in = {self.n_in} and n_out = {self.n_out} make a layer of "
-                f"n_out·(n_in + 1) = {count} parameters; one buffer holds at "
-                f"most {MAX_PARAMS}")
-        for name, value in (("n_in", self.n_in), ("n_out", self.n_out)):
-            if value > MAX_WIDTH:
-                raise ValueError(f"{name} must be at most {MAX_WIDTH} (the "
-                                 f"kernels' widest layer), got {value!r}")
+        self.n_in, self.n_out = _check_widths(n_in, n_out)
         self.activation = get_activation(activation)
         if activation_param is None:
             activation_param = self.activation.default_param
@@ -168,23 +203,7 @@ class Dense:
         self.activity_regularizer = activity_regularizer
         self._W = self._b = self._dW = self._db = None
 
-    # Views into the model's buffers, set by Model._attach.
-    def _attach(self, params, grads, w_offset, b_offset):
-        shape = (self.n_in, self.n_out) if self.tied_to else (self.n_out, self.n_in)
-        w_end = w_offset + self.n_out * self.n_in
-        self._W = params[w_offset:w_end].reshape(shape)
-        self._dW = grads[w_offset:w_end].reshape(shape)
-        if self.tied_to is not None:      # the owner's matrix, transposed
-            self._W, self._dW = self._W.T, self._dW.T
-        self._b = params[b_offset:b_offset + self.n_out]
-        self._db = grads[b_offset:b_offset + self.n_out]
-
-    def _view(self, attr):
-        view = getattr(self, attr)
-        if view is None:
-            raise AttributeError("this layer has no parameters until it is "
-                                 "part of a Model")
-        return view
+    kind = 0      # pynn._network.LayerKind.DENSE
 
     @property
     def W(self):
@@ -214,10 +233,6 @@ class Dense:
         """Gradient of the mean loss with respect to b (view into grads)."""
         return self._view("_db")
 
-    def _set(self, attr, value, name):
-        view = self._view(attr)
-        view[...] = checked_values(value, view.shape, view.dtype, name)
-
     @property
     def n_params(self):
         """Parameters this layer owns (a tied layer owns only its bias)."""
@@ -232,3 +247,102 @@ class Dense:
         if self.activity_regularizer is not None:
             extra += f", {self.activity_regularizer!r}"
         return f"Dense({self.n_in} → {self.n_out}, {act}{extra})"
+
+
+class RBF(_ParamLayer):
+    """Radial-basis-function layer ``z_j = exp(−β_j ‖x − c_j‖²)``.
+
+    Unit j responds to the distance of the input x from its centre c_j (not
+    to a product wᵀx): the response is 1 at the centre and falls off with
+    ‖x − c_j‖ at a rate set by its width parameter β_j > 0.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input width and number of units (centres); limits as for ``Dense``.
+    init : str or callable, optional
+        Initialiser of the centres (see ``pynn.init``); None uses the
+        model's.  β starts at 1.
+
+    Notes
+    -----
+    Storage: the centres are the layer's matrix ``W`` = ``centers`` (n_out,
+    n_in), and its vector ``b`` = ``log_beta`` holds s_j = log β_j, so that
+    β_j = e^{s_j} stays positive whatever step an optimiser takes (no clamp
+    is needed, and the gradient with respect to s is β ∂L/∂β).  With
+    U_ij = ‖x_i − c_j‖², Z_ij = exp(−β_j U_ij) and E_ij = ∂L/∂U_ij =
+    −β_j Z_ij ∂L/∂Z_ij, the backward pass computes
+
+    * ∂L/∂c_j = −2 Σ_i E_ij (x_i − c_j),
+    * ∂L/∂s_j = Σ_i E_ij U_ij,
+    * ∂L/∂x_i = 2 Σ_j E_ij (x_i − c_j)   (so RBF layers stack).
+
+    An RBF layer is a hidden layer (the output layer is Dense); the L2
+    penalty of the Trainer does not act on its centres and widths.
+    """
+
+    kind = 1      # pynn._network.LayerKind.RBF
+    activity_regularizer = None
+
+    def __init__(self, n_in, n_out, init=None):
+        self.n_in, self.n_out = _check_widths(n_in, n_out)
+        # The kernels ignore it; the model's bookkeeping reads one per layer.
+        self.activation = get_activation("identity")
+        self.activation_param = 0.0
+        self.init = None if init is None else get_initializer(init)
+        self._W = self._b = self._dW = self._db = None
+
+    @property
+    def W(self):
+        """Centres (n_out, n_in), row j is c_j: a writable view into
+        ``model.params``."""
+        return self._view("_W")
+
+    @W.setter
+    def W(self, value):
+        self._set("_W", value, "W")
+
+    centers = W
+
+    @property
+    def b(self):
+        """s = log β (n_out,): a writable view into ``model.params``."""
+        return self._view("_b")
+
+    @b.setter
+    def b(self, value):
+        self._set("_b", value, "b")
+
+    log_beta = b
+
+    @property
+    def beta(self):
+        """Widths β_j = e^{s_j} (n_out,), a copy; assigning stores log β."""
+        return np.exp(self._view("_b"))
+
+    @beta.setter
+    def beta(self, value):
+        view = self._view("_b")
+        arr = checked_values(value, view.shape, np.float64, "beta")
+        if not (arr > 0).all():
+            raise ValueError("beta must be > 0 (β_j is a width: "
+                             "exp(−β‖x − c‖²))")
+        view[...] = checked_values(np.log(arr), view.shape, view.dtype, "beta")
+
+    @property
+    def dW(self):
+        """∂(mean loss)/∂c (n_out, n_in): a view into ``model.grads``."""
+        return self._view("_dW")
+
+    @property
+    def db(self):
+        """∂(mean loss)/∂s, s = log β (n_out,): a view into ``model.grads``."""
+        return self._view("_db")
+
+    @property
+    def n_params(self):
+        """n_out centres of n_in values, and n_out widths."""
+        return self.n_out * (self.n_in + 1)
+
+    def __repr__(self):
+        return f"RBF({self.n_in} → {self.n_out})"

@@ -39,6 +39,7 @@ import re
 
 import numpy as np
 
+from pynn.rbf import refuse_rbf
 from pynn.interop._common import check_path, dense_layers, write_text
 
 _C_KEYWORDS = set("""auto break case char const continue default do double
@@ -383,6 +384,7 @@ static inline void {name}_predict(const float *x, float *y) {{
 
 def fixed_point_outputs(model, X, decimal_point):
     """What the fixed-point header computes for the rows of X (float32)."""
+    refuse_rbf(model, "C")
     layers = dense_layers(model)
     d = int(decimal_point)
     yq = _fixed_forward(layers, _fixed_params(layers, d), _layer_tables(layers, d),
@@ -421,6 +423,7 @@ def to_c(model, path, name="model", fixed_point=False, X=None):
     against ``model(X)`` (computed by evaluating the header's integer
     arithmetic exactly).
     """
+    refuse_rbf(model, "C")
     layers = dense_layers(model)
     name = _check_name(name)
     path = check_path(path)

@@ -46,6 +46,7 @@ import re
 
 import numpy as np
 
+from pynn.rbf import refuse_rbf
 from pynn.interop._common import (build_model, check_path, dense_layers,
                                   finite_floats, read_text, write_text)
 
@@ -152,6 +153,7 @@ def to_fann(model, path):
         Written atomically.  Load a float32 model with libfloatfann (or
         libfann), a float64 model with libdoublefann.
     """
+    refuse_rbf(model, "FANN")
     layers = dense_layers(model)
     path = check_path(path)
     dt = np.dtype(model.dtype)

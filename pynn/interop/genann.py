@@ -24,6 +24,7 @@ import re
 
 import numpy as np
 
+from pynn.rbf import refuse_rbf
 from pynn.interop._common import (build_model, check_path, dense_layers,
                                   finite_floats, read_text, write_text)
 
@@ -45,6 +46,7 @@ def to_genann(model, path):
         Written atomically; weights as shortest round-trip decimals, so
         genann's ``%le`` reads the model's exact values.
     """
+    refuse_rbf(model, "genann")
     layers = dense_layers(model)
     path = check_path(path)
     hidden = layers[:-1]

@@ -27,6 +27,16 @@ gaussian    Exp(−β · u · u)              e^{−β u²}
 softmax     Softmax(axis=−1)             e^{u_i} / Σ_j e^{u_j} per row
 ==========  =====================================================
 
+An RBF layer (``pynn.RBF``, z_j = exp(−β_j ‖z − c_j‖²)) becomes
+
+    U = ReduceSum((Unsqueeze(z, 1) − C)², axis 2)     U_ij = ‖z_i − c_j‖²
+    z′ = Exp(U · (−β))
+
+with the centres C (k, n_in) and β = e^{s} (k,) as initialisers: the
+squared distances are summed from differences, as pynn does where the
+expanded form ‖z‖² − 2 z·c + ‖c‖² would cancel.  A fitted
+``pynn.RBFNetwork`` exports its network (``model_``) as ``Y``.
+
 A fitted ``pynn.sklearn.MLPClassifier`` gets, as skl2onnx gives
 scikit-learn's, two outputs computed from the network output y:
 
@@ -146,6 +156,23 @@ def _activation(g, act, param, u):
     raise ValueError(f"activation {act!r} has no ONNX export")   # pragma: no cover
 
 
+def _rbf(g, z, C, beta):
+    """Nodes of z′_j = exp(−β_j ‖z − c_j‖²) for z of shape (N, n_in)."""
+    axes1 = g.tensor(np.array([1], np.int64), "axes")
+    axes2 = g.tensor(np.array([2], np.int64), "axes")
+    diff = g.op("Sub", [g.op("Unsqueeze", [z, axes1]), g.const(C, "C")])
+    U = g.op("ReduceSum", [g.op("Mul", [diff, diff]), axes2], keepdims=0)
+    return g.op("Exp", [g.op("Mul", [U, g.const(-beta, "neg_beta")])])
+
+
+def _model_of(model):
+    """A fitted RBFNetwork's ``model_``, else ``model`` itself."""
+    rbf = sys.modules.get("pynn.rbf")
+    if rbf is not None and isinstance(model, rbf.RBFNetwork):
+        return model._model()          # NotFittedError if not fitted
+    return model
+
+
 def to_onnx(model, path=None, opset=None):
     """Export ``model`` as an ONNX graph ``Y = f(X)``.
 
@@ -160,8 +187,10 @@ def to_onnx(model, path=None, opset=None):
     Parameters
     ----------
     model : pynn.Model or fitted pynn.sklearn.MLPClassifier / MLPRegressor
-        Any Model, MLP or Autoencoder (a tied decoder is exported with its
-        effective weights), or a fitted estimator of ``pynn.sklearn`` (its
+        Any Model, MLP, Autoencoder or RBFModel (a tied decoder is exported
+        with its effective weights; an RBF layer as exp(−β‖z − c‖²), see
+        the module docstring), a fitted ``pynn.RBFNetwork`` (its
+        ``model_``), or a fitted estimator of ``pynn.sklearn`` (its
         ``coefs_``/``intercepts_``, in the estimator's compute dtype).
     path : str or os.PathLike, optional
         When given, the serialised model is also written there.
@@ -189,13 +218,19 @@ def to_onnx(model, path=None, opset=None):
         path = check_path(path)
     est = _sklearn_mlp(model)
     if est is None:
+        model = _model_of(model)
         layers, dtype, doc = dense_layers(model), model.dtype, repr(model)
+        kinds = [getattr(layer, "kind", 0) for layer in model.layers]
     else:
         (layers, dtype), doc = _estimator_layers(est), repr(est)
+        kinds = [0] * len(layers)
     g = _Graph(onnx, dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(g.dtype)
     z = "X"
-    for i, layer in enumerate(layers):
+    for i, (layer, kind) in enumerate(zip(layers, kinds)):
+        if kind == 1:                          # RBF: W = centres, b = log β
+            z = _rbf(g, z, layer.W, np.exp(layer.b.astype(np.float64)))
+            continue
         u = g.op("Gemm", [z, g.const(layer.W, f"W{i}"), g.const(layer.b, f"b{i}")],
                  hint=f"u{i}", transB=1)
         z = _activation(g, layer.activation, layer.param, u)

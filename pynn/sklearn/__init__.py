@@ -12,6 +12,8 @@ LMSRegressor               the LMS (Widrow–Hoff) rule for linear units
 GeneralizedDeltaRegressor  the generalized delta rule (sigmoid/tanh units)
 Hebbian                    Oja's rule as a transformer (``components_``)
 AutoencoderTransformer     pynn.Autoencoder: transform / inverse_transform
+RBFRegressor               pynn.RBFNetwork, linear output (squared error)
+RBFClassifier              pynn.RBFNetwork, softmax output (cross-entropy)
 =========================  ===================================================
 """
 try:
@@ -24,7 +26,8 @@ from pynn.sklearn._mlp import MLPClassifier, MLPRegressor
 from pynn.sklearn._rules import (Adaline, AutoencoderTransformer,
                                  GeneralizedDeltaRegressor, Hebbian,
                                  LMSRegressor, Perceptron)
+from pynn.sklearn._rbf import RBFClassifier, RBFRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Perceptron", "Adaline",
            "LMSRegressor", "GeneralizedDeltaRegressor", "Hebbian",
-           "AutoencoderTransformer"]
+           "AutoencoderTransformer", "RBFRegressor", "RBFClassifier"]
