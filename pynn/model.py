@@ -20,7 +20,7 @@ from pynn._validation import (all_finite, check_X, check_dtype,
 from pynn.activations import get_activation
 from pynn.init import INITIALIZERS, get_initializer
 from pynn.io import save_model
-from pynn.layers import (MAX_PARAMS, MAX_WIDTH, Dense, check_param_count,  # noqa: F401
+from pynn.layers import (MAX_PARAMS, MAX_WIDTH, RBF, Dense, check_param_count,  # noqa: F401
                          checked_values)
 from pynn.losses import check_pair, get_loss
 from pynn.regularization import Dropout, GaussianNoise
@@ -114,7 +114,7 @@ class Model:
         seen = set()                     # id() of the Dense layers so far
         last = None                      # stack index of the previous Dense
         for i, item in enumerate(stack):
-            if isinstance(item, Dense):
+            if isinstance(item, (Dense, RBF)):
                 if dense and item.n_in != dense[-1].n_out:
                     raise ValueError(
                         f"layers[{i}] takes {item.n_in} inputs but "
@@ -141,13 +141,16 @@ class Model:
                                      "at the same position")
                 which[-1] = item.rate if isinstance(item, Dropout) else item.std
             else:
-                raise TypeError(f"layers[{i}] must be a pynn.Dense, Dropout or "
-                                f"GaussianNoise, got {type(item).__name__}")
+                raise TypeError(f"layers[{i}] must be a pynn.Dense, RBF, Dropout "
+                                f"or GaussianNoise, got {type(item).__name__}")
         if not dense:
             raise ValueError("layers must contain at least one Dense layer")
         if dropout[-1] or noise[-1]:
             raise ValueError("Dropout/GaussianNoise cannot follow the output "
                              "layer")
+        if isinstance(dense[-1], RBF):
+            raise ValueError("the output layer must be Dense (an RBF layer is "
+                             "a hidden layer)")
         if dense[-1].activity_regularizer is not None:
             raise ValueError("activity_regularizer applies to hidden layers, "
                              "not the output layer")
@@ -178,7 +181,8 @@ class Model:
             dropout=dropout, noise=noise,
             penalty=[r.code if r else 0 for r in regs],
             penalty_weight=[r.weight if r else 0 for r in regs],
-            penalty_target=[r.target if r else 0 for r in regs])
+            penalty_target=[r.target if r else 0 for r in regs],
+            kinds=[l.kind for l in dense])
 
     # ------------------------------------------------------------ buffers
     @property
@@ -289,7 +293,8 @@ class Model:
                 lay.acts[start:stop], lay.act_params[start:stop],
                 w_offsets=lay.w_offsets[start:stop],
                 b_offsets=lay.b_offsets[start:stop],
-                n_params=lay.n_params, w_trans=lay.w_trans[start:stop])
+                n_params=lay.n_params, w_trans=lay.w_trans[start:stop],
+                kinds=lay.kinds[start:stop])
         layout = cache[key]
         X = check_X(X, layers[0].n_in, self.dtype, name=name)
         work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)

@@ -408,8 +408,11 @@ def test_tampered_file_is_refused(tmp_path):
     arch = net.model_.architecture()
     arch["class"] = "Model"
     del arch["rbf_network"]
-    with pytest.raises(TypeError, match="RBF"):
-        pynn.architecture.parse(arch)
+    # without its RBFNetwork entry the file is a plain Model with an RBF
+    # layer: valid, and it computes the same function
+    plan = pynn.architecture.parse(arch)
+    assert plan.cls is pynn.Model
+    assert [type(layer).__name__ for layer in plan.stack] == ["RBF", "Dense"]
     assert io is not None
 
 
@@ -494,8 +497,6 @@ def test_bad_layers():
         pynn.RBF(2, 0)
     with pytest.raises(ValueError, match="n_in"):
         pynn.RBF(-1, 2)
-    with pytest.raises(TypeError, match="RBF"):
-        pynn.Model([pynn.RBF(2, 3), pynn.Dense(3, 1)])   # plain Model refuses
     with pytest.raises(ValueError, match="start with"):
         RBFModel([pynn.Dense(2, 3), pynn.Dense(3, 1)])
     with pytest.raises(ValueError, match="RBF"):
@@ -600,3 +601,29 @@ def test_sklearn_estimators_fit_the_data():
     Xr, yr = ring_dataset(300, seed=0)
     clf = ps.RBFClassifier(2, random_state=0).fit(Xr, np.where(yr, "a", "b"))
     assert clf.score(Xr, np.where(yr, "a", "b")) > 0.95
+
+
+def test_plain_model_holds_an_rbf_layer_like_rbfmodel():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(7, 2))
+    a = pynn.Model([pynn.RBF(2, 3), pynn.Dense(3, 2, "tanh")],
+                   dtype="float64", seed=3)
+    b = RBFModel([pynn.RBF(2, 3), pynn.Dense(3, 2, "tanh")], dtype="float64",
+                 seed=3)
+    b.params[...] = a.params
+    np.testing.assert_array_equal(a.forward(X), b.forward(X))
+    # exp(−β‖x − c‖²) by hand, then the dense layer
+    layer = a.layers[0]
+    d2 = ((X[:, None, :] - layer.centers[None]) ** 2).sum(-1)
+    z = np.exp(-layer.beta * d2)
+    dense = a.layers[1]
+    np.testing.assert_allclose(a.forward(X), np.tanh(z @ dense.W.T + dense.b),
+                               rtol=1e-12)
+
+
+def test_to_torch_refuses_rbf_layers():
+    # refused before torch is imported: runs without torch too
+    from pynn.interop import to_torch
+    m = RBFModel([pynn.RBF(2, 3), pynn.Dense(3, 1)], dtype="float64")
+    with pytest.raises((ValueError, TypeError), match="radial|RBF"):
+        to_torch(m)

@@ -107,6 +107,8 @@ def to_torch(model):
         In the model's dtype (float32 or float64), on the CPU, in eval mode;
         its parameters are copies (training one does not change the other).
     """
+    from pynn.rbf import refuse_rbf
+    refuse_rbf(model, "torch.nn.Linear")
     torch = _torch()
     layers = dense_layers(model)
     dtype = torch.float32 if model.dtype == np.float32 else torch.float64
