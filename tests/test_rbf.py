@@ -627,3 +627,18 @@ def test_to_torch_refuses_rbf_layers():
     m = RBFModel([pynn.RBF(2, 3), pynn.Dense(3, 1)], dtype="float64")
     with pytest.raises((ValueError, TypeError), match="radial|RBF"):
         to_torch(m)
+
+
+def test_readme_rbf_section_runs_as_written():
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent /
+            "README.md").read_text(encoding="utf-8")
+    section = text.split("## Radial-basis-function networks", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["mse"] < 1e-3                           # the ≈ 1e-5 claim
+    assert np.mean((scope["two"].predict(scope["X"]) - scope["y"]) ** 2) \
+        / np.var(scope["y"]) > 0.1                   # two-stage stays coarse
+    assert (scope["clf"].predict(scope["Xr"]) == scope["yr"]).mean() > 0.95
