@@ -82,6 +82,14 @@ def _dropout_rates(dropout, n_hidden):
     return [float(r) for r in rates]
 
 
+def _keep_args(estimator, args):
+    """scikit-learn's constructor convention: each argument of ``__init__``
+    (its ``locals()``) stored unchanged as the attribute of its name."""
+    for name, value in args.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 def _refuse_sparse(X):
     """scikit-learn's standard error for sparse input to a dense estimator."""
     if sp.issparse(X):
@@ -545,23 +553,7 @@ class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="auto", init="sklearn", n_threads=None, dropout=0.0,
                  optimizer=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.dtype = dtype
-        self.init = init
-        self.n_threads = n_threads
-        self.dropout = dropout
-        self.optimizer = optimizer
+        _keep_args(self, locals())
 
 
 class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
@@ -588,20 +580,4 @@ class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="auto", init="sklearn", n_threads=None, dropout=0.0,
                  optimizer=None):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.dtype = dtype
-        self.init = init
-        self.n_threads = n_threads
-        self.dropout = dropout
-        self.optimizer = optimizer
+        _keep_args(self, locals())
