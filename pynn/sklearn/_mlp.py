@@ -262,11 +262,15 @@ class _PynnMLPMixin:
                                                      model.params) / sw_sum
 
     def _threads(self, batch):
-        """BLAS threads for training: ``n_threads``, or pynn's rule (one
-        thread below 5 MFLOP per step, where waking more costs more)."""
+        """BLAS threads for training: ``n_threads``, or pynn's rule applied
+        to the largest single product of a step, 2·B·max_ℓ(d_ℓ−1·d_ℓ)
+        FLOPs (the BLAS threads each product on its own: one thread below
+        5 MFLOP, where waking more costs more than it saves)."""
         if self.n_threads is not None:
             return self.n_threads
-        return threads_for(self._model._flops(batch, 3))
+        widest = max(a * b for a, b in zip(self._model.sizes,
+                                            self._model.sizes[1:]))
+        return threads_for(2 * batch * widest)
 
     def _stochastic(self):
         """Whether training runs epochs of batches (all but L-BFGS)."""
