@@ -16,6 +16,10 @@ Run it as a user's machine would::
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/sklearn_compare.py
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python \
         bench/sklearn_compare.py --threads 1     # both single-threaded
+
+On a machine whose load average exceeds its CPUs, multi-threaded BLAS
+calls of either library wait for descheduled threads (fits 10–30× slower
+and ratios that measure the scheduler): compare with ``--threads 1`` there.
 """
 import argparse
 import os

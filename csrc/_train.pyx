@@ -21,6 +21,16 @@ s = min(1, c/‖∇ + λw‖) when clipping the global norm at c):
                Δ ← clamp(Δ·η⁺ if g·p > 0, Δ·η⁻ if g·p < 0, else Δ;
                          Δ_min, Δ_max);
                g ← 0 where g·p < 0;  w ← w − sign(g) Δ;  p ← g
+With ``sklearn=True`` (scikit-learn's forms, operation for operation as
+sklearn.neural_network._stochastic_optimizers, so float64 runs follow its
+trajectory to rounding):
+    sgd, momentum   v ← μ v − η g;   w ← w + v          (μ = 0 for sgd)
+    nesterov        v ← μ v − η g;   w ← w + (μ v − η g)
+    adam            m, v as above;  η_t = η √(1−β₂ᵗ)/(1−β₁ᵗ);
+                    w ← w + (−η_t m) / (√v + ε)        (ε unscaled)
+and with ``track_penalty`` each step first adds ½ Σ_W ‖W‖² (weights before
+the step) to ``Update.penalty_sum`` (scikit-learn's loss reports the L2
+term at every batch's starting weights).
 State buffers s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out
 like params.  The seam beside the fused loop: ``gradient`` (one batch's
 weighted mean gradient, L2 included, into grads) then ``apply_update`` —
@@ -37,6 +47,7 @@ from cython cimport floating
 from libc.math cimport sqrt, sqrtf, pow, isfinite
 from libc.string cimport memcpy
 from libc.limits cimport INT_MAX
+cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             workspace_size, Layout, rng_t, GRADIENT,
@@ -68,12 +79,17 @@ cdef struct Rule:
     int kind
     double lr, h0, h1, h2, h3, l2, clip
     Py_ssize_t t            # the step's number, 1-based
+    bint sklearn            # scikit-learn's update forms (see module doc)
+    double* penalty         # NULL, or where to add ½ Σ ‖W‖² before a step
 
 
 cdef class Update:
     """An optimiser as the kernels see it: its code, up to four
     hyper-parameters h0…h3, the L2 weight and clip norm, its state buffers
-    (laid out like params) and the number of steps taken.
+    (laid out like params) and the number of steps taken.  ``sklearn``
+    selects scikit-learn's forms of sgd/momentum/nesterov/adam;
+    ``track_penalty`` makes every step add ½ Σ_W ‖W‖² of the weights it
+    starts from to ``penalty_sum`` (both in the module doc).
 
     Built by ``pynn.optimizers``; the meaning of h0…h3 per code is in
     ``_update_region``.
@@ -82,11 +98,16 @@ cdef class Update:
     cdef public double h0, h1, h2, h3, l2, clip
     cdef public object state1, state2
     cdef public Py_ssize_t step
+    cdef public bint sklearn, track_penalty
+    cdef public double penalty_sum
 
     def __init__(self, int kind, hyper=(), double l2=0.0, clip=None,
-                 state1=None, state2=None, Py_ssize_t step=0):
+                 state1=None, state2=None, Py_ssize_t step=0,
+                 bint sklearn=False, bint track_penalty=False):
         if not 0 <= kind < N_OPTIMIZERS:
             raise ValueError(f"unknown optimizer code {kind}")
+        if sklearn and kind == RPROP:
+            raise ValueError("rprop has no scikit-learn form")
         h = list(hyper) + [0.0] * (4 - len(hyper))
         if len(h) != 4:
             raise ValueError("at most four hyper-parameters")
@@ -96,23 +117,28 @@ cdef class Update:
         self.clip = 0.0 if clip is None else float(clip)
         self.state1, self.state2 = state1, state2
         self.step = step
+        self.sklearn, self.track_penalty = sklearn, track_penalty
+        self.penalty_sum = 0.0
 
     @property
     def needs_gradient(self):
         """False when the step is the plain SGD update, which the backward
         pass fuses into W (no gradient buffer)."""
-        return not (self.kind == SGD and self.l2 == 0 and self.clip <= 0)
+        return not (self.kind == SGD and self.l2 == 0 and self.clip <= 0
+                    and not self.sklearn and not self.track_penalty)
 
     cdef Rule rule(self, double lr, Py_ssize_t t):
         cdef Rule r
         r.kind, r.lr, r.l2, r.clip, r.t = self.kind, lr, self.l2, self.clip, t
         r.h0, r.h1, r.h2, r.h3 = self.h0, self.h1, self.h2, self.h3
+        r.sklearn = self.sklearn
+        r.penalty = &self.penalty_sum if self.track_penalty else NULL
         return r
 
     def check(self, Py_ssize_t n_params, dtype):
         """ValueError unless the state buffers this code uses match params."""
-        n_state = 0 if self.kind == SGD else (
-            1 if self.kind in (MOMENTUM, NESTEROV) else 2)
+        n_state = 0 if self.kind == SGD and not self.sklearn else (
+            1 if self.kind in (SGD, MOMENTUM, NESTEROV) else 2)
         for i, s in enumerate((self.state1, self.state2)[:n_state]):
             if not isinstance(s, np.ndarray) or s.shape != (n_params,) \
                     or s.dtype != dtype or not s.flags.c_contiguous:
@@ -179,6 +205,62 @@ cdef void _rprop_region(floating* w, const floating* grad, floating* step,
         prev[i] = g
 
 
+cdef double _dot_self(const floating* w, Py_ssize_t n) noexcept nogil:
+    """Σ w_i² by the BLAS (as NumPy's dot), in chunks of INT_MAX."""
+    cdef double s = 0
+    cdef int m, one = 1
+    while n > 0:
+        m = <int>(INT_MAX if n > INT_MAX else n)
+        if floating is float:
+            s += cblas.sdot(&m, <float*>w, &one, <float*>w, &one)
+        else:
+            s += cblas.ddot(&m, <double*>w, &one, <double*>w, &one)
+        w += m
+        n -= m
+    return s
+
+
+cdef void _sklearn_region(floating* w, const floating* grad, floating* s1,
+                          floating* s2, Py_ssize_t n, const Rule* r,
+                          double decay, double scale, double c1,
+                          double c2) noexcept nogil:
+    """scikit-learn's updates of one region (module doc), in its order of
+    operations: sgd/momentum h0 = μ (sgd: μ = 0), nesterov h0 = μ; adam
+    h0 = β₁, h1 = β₂, h2 = ε and η_t = η √c₂ / c₁."""
+    cdef Py_ssize_t i
+    cdef floating g, v, tmp
+    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
+    cdef floating mu = <floating>(0 if r.kind == SGD else r.h0)
+    cdef floating fb1 = <floating>r.h0, fb2 = <floating>r.h1
+    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
+    cdef floating neg_step = <floating>(-(r.lr * sqrt(c2) / c1))
+    cdef floating e = <floating>r.h2
+    if r.kind == SGD or r.kind == MOMENTUM:
+        for i in range(n):
+            tmp = lr * (s * (grad[i] + d * w[i]))
+            v = mu * s1[i] - tmp
+            s1[i] = v
+            w[i] = w[i] + v
+    elif r.kind == NESTEROV:
+        for i in range(n):
+            tmp = lr * (s * (grad[i] + d * w[i]))
+            v = mu * s1[i] - tmp
+            s1[i] = v
+            w[i] = w[i] + (mu * v - tmp)
+    elif floating is float:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + (g * g) * ob2
+            w[i] = w[i] + (s1[i] * neg_step) / (sqrtf(s2[i]) + e)
+    else:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + (g * g) * ob2
+            w[i] = w[i] + (s1[i] * neg_step) / (sqrt(s2[i]) + e)
+
+
 cdef void _update_region(floating* w, const floating* grad, floating* s1,
                          floating* s2, Py_ssize_t n, const Rule* r,
                          double decay, double scale, double c1,
@@ -194,6 +276,9 @@ cdef void _update_region(floating* w, const floating* grad, floating* s1,
     cdef Py_ssize_t i
     cdef floating g, v
     cdef int kind = r.kind
+    if r.sklearn:
+        _sklearn_region(w, grad, s1, s2, n, r, decay, scale, c1, c2)
+        return
     cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
     cdef floating mu = <floating>r.h0, fb1 = <floating>r.h0, fb2 = <floating>r.h1
     cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
@@ -234,7 +319,13 @@ cdef void apply_update(const Net* net, floating* params, const floating* grads,
     """One optimiser step over the layout's trainable regions: each W (with
     L2) and b (without).  A tied W belongs to its owner's region, once."""
     cdef Py_ssize_t k, off, size
-    cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1, decay
+    cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1, decay, wsq = 0
+    if r.penalty != NULL:
+        for k in range(net.n_regions):
+            if net.regions[3 * k + 2]:
+                wsq += _dot_self(params + net.regions[3 * k],
+                                 net.regions[3 * k + 1])
+        r.penalty[0] += 0.5 * wsq
     if r.clip > 0:
         for k in range(net.n_regions):
             off, size = net.regions[3 * k], net.regions[3 * k + 1]

@@ -29,8 +29,12 @@ class Update:
     state1: object
     state2: object
     step: int
+    sklearn: bool
+    track_penalty: bool
+    penalty_sum: float
     def __init__(self, kind: int, hyper=..., l2: float = ..., clip: float | None = ...,
-                 state1=..., state2=..., step: int = ...) -> None: ...
+                 state1=..., state2=..., step: int = ..., sklearn: bool = ...,
+                 track_penalty: bool = ...) -> None: ...
     @property
     def needs_gradient(self) -> bool: ...
     def check(self, n_params: int, dtype) -> None: ...

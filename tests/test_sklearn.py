@@ -390,3 +390,91 @@ def test_rprop_solver(digits):
                             random_state=0).fit(X, y)
     np.testing.assert_allclose(five.coefs_[0], model.layers[0].W.T,
                                rtol=0, atol=1e-15)
+
+
+def test_float32_trajectory_close_to_sklearn(digits):
+    """The compiled updates in float32 follow scikit-learn's float32 run
+    (which keeps float32 data in float32) to float32 rounding."""
+    X, y = digits
+    X = X.astype(np.float32)
+    for solver in ("sgd", "adam"):
+        ours, theirs = _pair("MLPClassifier", X, y, solver=solver, max_iter=10,
+                             hidden_layer_sizes=(20,), shuffle=False)
+        assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float32
+        assert _rel(theirs.coefs_, ours.coefs_) < 1e-4
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_,
+                                   rtol=1e-4)
+
+
+@pytest.mark.parametrize("solver", ["momentum", "nesterov"])
+def test_pynn_momentum_solvers_follow_their_equations(digits, solver):
+    """solver="momentum"/"nesterov": v ← μv + g; w ← w − ηv, or
+    w ← w − η(g + μv), from the same start as scikit-learn's
+    initialisation, checked against those equations in NumPy."""
+    from pynn import _train
+    from pynn._losses import Loss
+    X, y = digits
+    T = np.eye(10)[y]
+    params = dict(solver=solver, hidden_layer_sizes=(16,), batch_size=len(X),
+                  shuffle=False, learning_rate_init=0.05, momentum=0.8,
+                  alpha=1e-3, random_state=0)
+    est = ps.MLPClassifier(**params, max_iter=1, warm_start=True).fit(X, y)
+    rng = np.random.default_rng(3)          # a start of our own
+    est.coefs_ = [rng.normal(0, 0.3, c.shape) for c in est.coefs_]
+    est.intercepts_ = [rng.normal(0, 0.1, b.shape) for b in est.intercepts_]
+    start = [c.copy() for c in est.coefs_ + est.intercepts_]
+    est.set_params(max_iter=4).fit(X, y)    # a fresh optimiser (v = 0)
+    model = ps.MLPClassifier(**params, max_iter=1).fit(X, y)._model
+    for layer, c, b in zip(model.layers, start[:2], start[2:]):
+        layer.W[...] = c.T
+        layer.b[...] = b
+    w = model.params
+    v = np.zeros_like(w)
+    losses = []
+    for _ in range(4):
+        total, _ = _train.gradient(model._layout, w, model.grads, X, T,
+                                   Loss.CROSS_ENTROPY, 1e-3 / len(X),
+                                   model._workspace(len(X)))
+        W = np.concatenate([layer.W.ravel() for layer in model.layers])
+        losses.append((total + 1e-3 * 0.5 * W @ W) / len(X))
+        g = model.grads.copy()
+        v = 0.8 * v + g
+        w -= 0.05 * (v if solver == "momentum" else g + 0.8 * v)
+    np.testing.assert_allclose(est.coefs_[0], model.layers[0].W.T,
+                               rtol=1e-12, atol=1e-14)
+    assert est.n_iter_ == 4
+    np.testing.assert_allclose(est.loss_curve_[1:], losses, rtol=1e-12)
+
+
+def test_optimizer_object_and_dropout(digits):
+    import pynn
+    X, y = digits
+    opt = pynn.optimizers.Adam(lr=0.01)
+    est = ps.MLPClassifier(optimizer=opt, hidden_layer_sizes=(32,),
+                           max_iter=40, random_state=0).fit(X, y)
+    assert opt.t == 0 and opt.state == []        # the estimator's copy trained
+    assert est.score(X, y) > 0.95
+    assert clone(est).get_params()["optimizer"] == opt
+    # dropout: a different, reproducible trajectory that still learns
+    base = dict(hidden_layer_sizes=(32, 16), max_iter=60,
+                learning_rate_init=0.01, random_state=0)
+    plain = ps.MLPClassifier(**base).fit(X, y)
+    drop = ps.MLPClassifier(**base, dropout=[0.3, 0.0]).fit(X, y)
+    again = ps.MLPClassifier(**base, dropout=[0.3, 0.0]).fit(X, y)
+    assert _rel(plain.coefs_, drop.coefs_) > 1e-3
+    assert _rel(drop.coefs_, again.coefs_) == 0
+    assert drop.score(X, y) > 0.9
+    zero = ps.MLPClassifier(**base, dropout=0.0).fit(X, y)
+    assert _rel(plain.coefs_, zero.coefs_) == 0
+    with pytest.raises(ValueError, match="dropout lists 1"):
+        ps.MLPClassifier(hidden_layer_sizes=(3, 3), dropout=[0.1]).fit(X, y)
+    with pytest.raises(ValueError, match="dropout"):
+        ps.MLPClassifier(dropout=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="lbfgs"):
+        ps.MLPClassifier(optimizer=pynn.optimizers.LBFGS()).fit(X, y)
+
+
+def test_sklearn_form_update_kernel_refuses_rprop():
+    from pynn import _train
+    with pytest.raises(ValueError, match="rprop"):
+        _train.Update(_train.Optimizer.RPROP, sklearn=True)

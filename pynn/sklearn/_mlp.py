@@ -28,8 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
-from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
-from numbers import Integral
+from sklearn.utils import check_array, check_random_state
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
@@ -43,7 +43,9 @@ from pynn.init import INITIALIZERS
 from pynn.layers import Dense
 from pynn.losses import get_loss
 from pynn.model import Model
-from pynn.sklearn._optim import AdamState, RPROPState, SGDState
+from pynn.regularization import Dropout
+from pynn.optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from pynn.sklearn._optim import AdamState, PynnState, SGDState
 
 # scikit-learn's activation names → pynn's (other pynn names pass through).
 _ACTIVATION_NAMES = {"identity": "identity", "logistic": "sigmoid",
@@ -68,6 +70,26 @@ def _hidden_activations(activation, n_hidden):
     return [_pynn_activation(a) for a in names]
 
 
+def _dropout_rates(dropout, n_hidden):
+    """One dropout rate per hidden layer's output."""
+    rates = [dropout] * n_hidden if isinstance(dropout, Real) else list(dropout)
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout lists {len(rates)} rates for {n_hidden} "
+                         "hidden layers")
+    for r in rates:
+        if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r < 1:
+            raise ValueError(f"dropout rates must be in [0, 1), got {r!r}")
+    return [float(r) for r in rates]
+
+
+def _keep_args(estimator, args):
+    """scikit-learn's constructor convention: each argument of ``__init__``
+    (its ``locals()``) stored unchanged as the attribute of its name."""
+    for name, value in args.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 def _refuse_sparse(X):
     """scikit-learn's standard error for sparse input to a dense estimator."""
     if sp.issparse(X):
@@ -82,7 +104,12 @@ _EXTRA_CONSTRAINTS = {
     "dtype": [StrOptions({"auto", "float32", "float64"})],
     "init": [StrOptions({"sklearn"} | set(INITIALIZERS))],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-    "solver": [StrOptions({"lbfgs", "sgd", "adam", "rprop"})],
+    # pynn's stochastic optimisers join scikit-learn's three names
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"}
+                          | {n for n in OPTIMIZERS
+                             if not OPTIMIZERS[n].external})],
+    "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+    "optimizer": [Optimizer, None],
 }
 
 
@@ -105,16 +132,36 @@ class _PynnMLPMixin:
     def _compute_dtype(self, X):
         return X.dtype if self.dtype == "auto" else np.dtype(self.dtype)
 
-    def _build_model(self, dtype):
-        """A pynn Model with the estimator's layers, parameters from
-        ``coefs_``/``intercepts_`` (pynn's W is coefs_ transposed)."""
+    def _model_spec(self, dtype):
+        """(dtype, layer sizes, activations, dropout rates) of the network
+        that ``coefs_`` and the parameters describe."""
         sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
         acts = _hidden_activations(self.activation, len(sizes) - 2)
         acts.append(_pynn_activation(self.out_activation_))
-        layers = [Dense(a, b, act) for a, b, act in zip(sizes, sizes[1:], acts)]
-        self._model = Model(layers, dtype=np.dtype(dtype).name, seed=0)
-        self._model_sizes = sizes
+        rates = _dropout_rates(self.dropout, len(sizes) - 2)
+        return np.dtype(dtype).name, sizes, acts, rates
+
+    def _build_model(self, spec):
+        """A pynn Model for ``spec`` (``_model_spec``): Dense layers, each
+        hidden one followed by Dropout(rate) when its rate is > 0;
+        parameters from ``coefs_``/``intercepts_`` (pynn's W is coefs_
+        transposed)."""
+        dtype, sizes, acts, rates = spec
+        layers = []
+        for a, b, act, rate in zip(sizes, sizes[1:], acts, rates + [0.0]):
+            layers.append(Dense(a, b, act))
+            if rate > 0:
+                layers.append(Dropout(rate))
+        self._model = Model(layers, dtype=dtype, seed=0)
+        self._model_key = spec
         self._load_coefs()
+
+    def _dropout_seed(self):
+        """A seed for the epoch's dropout masks (None without dropout; the
+        random state is then not drawn from, as in scikit-learn)."""
+        if not any(_dropout_rates(self.dropout, len(self.coefs_) - 1)):
+            return None
+        return int(self._random_state.randint(np.iinfo(np.int32).max))
 
     def _load_coefs(self):
         """Copy ``coefs_``/``intercepts_`` into the model unless they are
@@ -131,10 +178,10 @@ class _PynnMLPMixin:
         self.intercepts_ = [layer.b for layer in self._model.layers]
 
     def _ensure_model(self, dtype):
-        sizes = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
-        model = getattr(self, "_model", None)
-        if model is None or model.dtype != dtype or self._model_sizes != sizes:
-            self._build_model(dtype)
+        spec = self._model_spec(dtype)
+        if getattr(self, "_model", None) is None \
+                or getattr(self, "_model_key", None) != spec:
+            self._build_model(spec)
         else:
             self._load_coefs()
         self._bind_coefs()
@@ -175,7 +222,8 @@ class _PynnMLPMixin:
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, dtype)
-            if self.solver == "rprop":          # scikit-learn's stochastic set-up
+            if self._stochastic() and self.solver not in ("sgd", "adam"):
+                # scikit-learn's set-up of its stochastic solvers
                 self.loss_curve_, self._no_improvement_count = [], 0
                 self.best_loss_ = None if self.early_stopping else np.inf
                 self.validation_scores_ = [] if self.early_stopping else None
@@ -186,7 +234,7 @@ class _PynnMLPMixin:
             raise ValueError(f"the network has layers {model.sizes} but X and "
                              f"y call for {layer_units}")
         T = np.ascontiguousarray(y, dtype=dtype)
-        if self.solver in ("sgd", "adam", "rprop"):
+        if self._stochastic():
             self._fit_stochastic(X, T, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, T, sample_weight)
@@ -214,22 +262,43 @@ class _PynnMLPMixin:
                                                      model.params) / sw_sum
 
     def _threads(self, batch):
-        """BLAS threads for training: ``n_threads``, or pynn's rule (one
-        thread below 5 MFLOP per step, where waking more costs more)."""
+        """BLAS threads for training: ``n_threads``, or pynn's rule applied
+        to the largest single product of a step, 2·B·max_ℓ(d_ℓ−1·d_ℓ)
+        FLOPs (the BLAS threads each product on its own: one thread below
+        5 MFLOP, where waking more costs more than it saves)."""
         if self.n_threads is not None:
             return self.n_threads
-        return threads_for(self._model._flops(batch, 3))
+        widest = max(a * b for a, b in zip(self._model.sizes,
+                                            self._model.sizes[1:]))
+        return threads_for(2 * batch * widest)
+
+    def _stochastic(self):
+        """Whether training runs epochs of batches (all but L-BFGS)."""
+        if self.optimizer is not None:
+            if self.optimizer.external:
+                raise ValueError("optimizer: pynn's LBFGS is solver='lbfgs'")
+            return True
+        return self.solver != "lbfgs"
 
     def _make_optimizer(self):
         n, dtype = self._model.n_params, self._model.dtype
-        if self.solver == "rprop":
-            return RPROPState(self._model, self.learning_rate_init)
-        if self.solver == "sgd":
+        if self.optimizer is None and self.solver == "sgd":
             return SGDState(n, dtype, self.learning_rate_init,
                             self.learning_rate, self.momentum,
                             self.nesterovs_momentum, self.power_t)
-        return AdamState(n, dtype, self.learning_rate_init, self.beta_1,
-                         self.beta_2, self.epsilon)
+        if self.optimizer is None and self.solver == "adam":
+            return AdamState(n, dtype, self.learning_rate_init, self.beta_1,
+                             self.beta_2, self.epsilon)
+        return PynnState(self._pynn_optimizer(), n, dtype)
+
+    def _pynn_optimizer(self):
+        """pynn's optimiser named by ``solver`` with the estimator's
+        hyper-parameters, or the ``optimizer`` given."""
+        if self.optimizer is not None:
+            return self.optimizer
+        return get_optimizer(self.solver, lr=self.learning_rate_init,
+                             momentum=self.momentum, beta1=self.beta_1,
+                             beta2=self.beta_2, eps=self.epsilon)
 
     def _split_validation(self, X, T, sample_weight):
         """scikit-learn's early-stopping split (same random draws)."""
@@ -256,9 +325,7 @@ class _PynnMLPMixin:
         import warnings
         model = self._model
         opt = getattr(self, "_optimizer", None)
-        if not incremental or not isinstance(opt, (SGDState, AdamState,
-                                                   RPROPState)) \
-                or _state_size(opt) != model.n_params:
+        if not incremental or opt is None or opt.n_params != model.n_params:
             self._optimizer = self._make_optimizer()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -268,7 +335,7 @@ class _PynnMLPMixin:
         else:
             X_val = y_val = sw_val = None
         n_samples = X.shape[0]
-        if self.solver == "rprop":                # full batch only
+        if getattr(self._optimizer, "full_batch", False):
             batch_size = n_samples
         elif self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -280,36 +347,32 @@ class _PynnMLPMixin:
         self.n_iter_ = 0
         # small batches run the BLAS on one thread (waking more costs more)
         with limit_blas_threads(self._threads(batch_size)):
-            self._epochs(X, T, sample_weight, batch_size, incremental,
-                         X_val, y_val, sw_val)
+            self._epochs(_Epoch(self, X, T, sample_weight, batch_size),
+                         incremental, X_val, y_val, sw_val)
         if self.early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
             self._load_coefs()
 
-    def _epochs(self, X, T, sample_weight, batch_size, incremental, X_val,
-                y_val, sw_val):
-        """scikit-learn's epoch loop: batches, loss curve, stopping rule."""
+    def _epochs(self, epoch, incremental, X_val, y_val, sw_val):
+        """scikit-learn's epoch loop: an epoch of batches (``_Epoch``), the
+        loss curve, the stopping rule."""
         import warnings
         from sklearn.exceptions import ConvergenceWarning
-        opt, model = self._optimizer, self._model
-        params, grads = model.params, model.grads
-        n_samples = X.shape[0]
-        idx = np.arange(n_samples, dtype=int)
+        opt = self._optimizer
+        idx = np.arange(epoch.n, dtype=np.intp)
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    idx = shuffle(idx, random_state=self._random_state)
-                accumulated = 0.0
-                for sl in gen_batches(n_samples, batch_size):
-                    rows = idx[sl] if self.shuffle else sl
-                    sw = None if sample_weight is None else sample_weight[rows]
-                    batch_loss = self._objective(X[rows], T[rows], sw)
-                    accumulated += batch_loss * (sl.stop - sl.start)
-                    opt.update_params(params, grads)
+                    # sklearn.utils.shuffle(idx, random_state=…)'s draws
+                    # without its input checks (~1 ms an epoch)
+                    perm = np.arange(epoch.n)
+                    self._random_state.shuffle(perm)
+                    idx = idx[perm]
+                self.loss_ = epoch.run(opt, idx if self.shuffle else None,
+                                       self._dropout_seed()) / epoch.n
                 self.n_iter_ += 1
-                self.loss_ = accumulated / n_samples
-                self.t_ += n_samples
+                self.t_ += epoch.n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_,
@@ -367,10 +430,64 @@ class _PynnMLPMixin:
         return tags
 
 
-def _state_size(opt):
-    if isinstance(opt, RPROPState):
-        return opt.n_params
-    return (opt.velocity if isinstance(opt, SGDState) else opt.m).size
+class _Epoch:
+    """One fit's data in the compiled loop, and an epoch of it.
+
+    ``run(opt, order, seed)`` visits the batches of scikit-learn's
+    ``gen_batches`` (in ``order``, or storage order) and returns its
+    accumulated loss Σ_b n_b J_b, J_b as in the module doc at the batch's
+    starting weights.  Without sample weights the equal-size batches are
+    one call of ``pynn._train.run_batches`` and the last, smaller one
+    another (the L2 weight α/n_b differs); with them each batch is one call
+    (α/S_b and the weight J_b divides by are per batch).
+    """
+
+    def __init__(self, est, X, T, sample_weight, batch_size):
+        model = est._model
+        self.est, self.model, self.n, self.B = est, model, X.shape[0], batch_size
+        self.sw = sample_weight
+        self.data = _train.Batches(X, T, sample_weight, batch_size,
+                                   est.shuffle and batch_size < X.shape[0])
+        self.work = model._workspace(batch_size)
+        self.loss_code = get_loss(_OUT_LOSS[est.out_activation_]).code
+        # scikit-learn reports the squared error averaged over the outputs
+        self.per_output = T.shape[1] if est.out_activation_ == "identity" else 1
+
+    def run(self, opt, order, seed):
+        self.data.set_order(order if self.data.x_buf is not None else None)
+        upd = opt.kernel()
+        n, B, alpha = self.n, self.B, self.est.alpha
+        if self.sw is None:
+            full = n - n % B
+            runs = [(0, full, B, B), (full, n, n - full, n - full)]
+        else:
+            rows = order if order is not None else np.arange(n)
+            runs = [(a, min(a + B, n), B,
+                     self.sw[rows[a:a + B]].sum()) for a in range(0, n, B)]
+        accumulated = 0.0
+        for start, stop, size, norm in runs:
+            if start == stop:
+                continue
+            upd.l2 = alpha / norm if norm else 0.0
+            upd.penalty_sum = 0.0
+            total, wsum, _, _, status = _train.run_batches(
+                self.model._layout, self.model.params, self.model.grads,
+                self.data, start, stop, size, self.loss_code, 0, upd,
+                opt.rate, self.work, seed)
+            if status:
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input "
+                    "data may contain large values and need to be "
+                    "preprocessed.")
+            if self.sw is None:
+                accumulated += total / self.per_output \
+                    + alpha * upd.penalty_sum
+            else:
+                accumulated += (stop - start) * (
+                    total / wsum / self.per_output
+                    + alpha * upd.penalty_sum / norm)
+        opt.t = upd.step
+        return accumulated
 
 
 def _lbfgs_iprint(iprint):
@@ -393,9 +510,22 @@ _DOC_EXTRA = """
         "sklearn": scikit-learn's U(−a, a), a = √(f/(fan_in + fan_out)),
         f = 2 for logistic hidden units and 6 otherwise, for W and b; the
         others are pynn's initialisers for W (b = 0).
-    solver may also be "rprop": pynn's iRPROP− (full batch, initial step
-        Δ₀ = learning_rate_init, η⁻ = 0.5, η⁺ = 1.2, Δ in [1e-6, 50]), run
-        in scikit-learn's epoch loop (loss_curve_, tol stopping).
+    solver may also name one of pynn's optimisers (``pynn.optimizers``),
+        run in scikit-learn's epoch loop (loss_curve_, tol stopping) at
+        rate learning_rate_init: "momentum" (v ← μv + g; w ← w − ηv) and
+        "nesterov" (w ← w − η(g + μv)) with μ = momentum, or "rprop"
+        (iRPROP−, full batch, initial step Δ₀ = learning_rate_init,
+        η⁻ = 0.5, η⁺ = 1.2, Δ in [1e-6, 50]).  ``partial_fit`` stays
+        scikit-learn's: "sgd" and "adam" only.
+    optimizer : pynn.optimizers.Optimizer or None, default=None
+        A configured pynn optimiser to train with instead of ``solver``
+        (its own rate and hyper-parameters; copied at fit, not changed).
+    dropout : float or sequence of float, default=0.0
+        Dropout rate p after each hidden layer (one value, or one per
+        hidden layer): while training, each hidden unit's output is zeroed
+        with probability p and the others scaled by 1/(1 − p) (inverted
+        dropout; masks drawn from random_state); predictions use all
+        units.  0 keeps scikit-learn's network.
     n_threads : int or None, default=None
         BLAS threads of the training passes; None: one thread for steps
         under 5 MFLOP, else the BLAS default.
@@ -425,22 +555,9 @@ class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="auto", init="sklearn", n_threads=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.dtype = dtype
-        self.init = init
-        self.n_threads = n_threads
+                 dtype="auto", init="sklearn", n_threads=None, dropout=0.0,
+                 optimizer=None):
+        _keep_args(self, locals())
 
 
 class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
@@ -465,19 +582,6 @@ class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
                  nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="auto", init="sklearn", n_threads=None):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-            random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun)
-        self.dtype = dtype
-        self.init = init
-        self.n_threads = n_threads
+                 dtype="auto", init="sklearn", n_threads=None, dropout=0.0,
+                 optimizer=None):
+        _keep_args(self, locals())

@@ -1,11 +1,14 @@
-"""scikit-learn's stochastic optimisers over pynn's flat parameter buffer.
+"""The optimisers of pynn.sklearn's stochastic solvers: state that persists
+between ``partial_fit`` calls and pickles, and the compiled step it drives.
 
-The same arithmetic as ``sklearn.neural_network._stochastic_optimizers``,
-operation for operation (so the float64 trajectory is the same to
-rounding), but on one contiguous vector instead of a list of per-layer
-arrays and with in-place NumPy updates:
+Each state object owns its buffers (flat, laid out like the model's
+params) and builds, per call of the compiled loop, the
+``pynn._train.Update`` that steps with them (``kernel()``) and the rate to
+pass (``rate``).  The steps (``csrc/_train.pyx``, ``sklearn=True``) are
+scikit-learn's, operation for operation as
+``sklearn.neural_network._stochastic_optimizers``:
 
-SGD (momentum μ, learning rate η)
+SGD (momentum μ, learning rate η; μ = 0 is plain SGD)
     v ← μ v − η g;   w ← w + v                 (classical momentum)
     v ← μ v − η g;   w ← w + μ v − η g         (Nesterov, with the new v)
     schedules: "constant"; "invscaling" η_t = η₀ / (t + 1)^power_t after
@@ -15,11 +18,15 @@ Adam (β₁, β₂, ε)
     m ← β₁ m + (1 − β₁) g;   v ← β₂ v + (1 − β₂) g²;
     η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);   w ← w − η_t m / (√v + ε)
     (ε is added to √v unscaled, as scikit-learn does).
-RPROP
-    pynn's iRPROP− (``pynn.optimizers.RPROP``), one full-batch step per
-    epoch through the compiled ``update`` seam.
+pynn's optimisers (``solver="rprop"``, ``"momentum"``, ``"nesterov"`` or
+``optimizer=``)
+    their own step (``pynn.optimizers``), rate fixed at their ``lr``.
 """
+import copy
+
 import numpy as np
+
+from pynn import _train
 
 
 class SGDState:
@@ -34,21 +41,21 @@ class SGDState:
         self.nesterov = nesterov
         self.power_t = power_t
         self.velocity = np.zeros(n, dtype)
-        self._step = np.empty(n, dtype)
-        self._tmp = np.empty(n, dtype)
+        self.t = 0
 
-    def update_params(self, params, grads):
-        """One step: ``params`` += the update computed from ``grads``."""
-        v, step, tmp = self.velocity, self._step, self._tmp
-        np.multiply(grads, self.learning_rate, out=tmp)      # η g
-        v *= self.momentum
-        v -= tmp                                             # μ v − η g
-        if self.nesterov:
-            np.multiply(v, self.momentum, out=step)
-            step -= tmp                                      # μ v' − η g
-            params += step
-        else:
-            params += v
+    @property
+    def n_params(self):
+        return self.velocity.size
+
+    @property
+    def rate(self):
+        return self.learning_rate
+
+    def kernel(self):
+        code = _train.Optimizer.NESTEROV if self.nesterov \
+            else _train.Optimizer.MOMENTUM
+        return _train.Update(code, (self.momentum,), state1=self.velocity,
+                             step=self.t, sklearn=True, track_penalty=True)
 
     def iteration_ends(self, time_step):
         """After an epoch; ``time_step`` = samples seen so far."""
@@ -91,47 +98,58 @@ class AdamState(_ConstantRate):
     def __init__(self, n, dtype, learning_rate_init=0.001, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8):
         self.learning_rate_init = learning_rate_init
-        self.learning_rate = float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.m = np.zeros(n, dtype)
         self.v = np.zeros(n, dtype)
-        self._num = np.empty(n, dtype)
-        self._den = np.empty(n, dtype)
 
-    def update_params(self, params, grads):
-        """One step: ``params`` += the update computed from ``grads``."""
-        m, v, num, den = self.m, self.v, self._num, self._den
-        self.t += 1
-        m *= self.beta_1
-        np.multiply(grads, 1 - self.beta_1, out=num)
-        m += num
-        np.multiply(grads, grads, out=num)
-        num *= 1 - self.beta_2
-        v *= self.beta_2
-        v += num
-        self.learning_rate = (self.learning_rate_init
-                              * np.sqrt(1 - self.beta_2 ** self.t)
-                              / (1 - self.beta_1 ** self.t))
-        np.multiply(m, -self.learning_rate, out=num)
-        np.sqrt(v, out=den)
-        den += self.epsilon
-        num /= den
-        params += num
+    @property
+    def n_params(self):
+        return self.m.size
 
+    @property
+    def rate(self):
+        return float(self.learning_rate_init)
+
+    @property
+    def learning_rate(self):
+        """η_t of the last step (scikit-learn's attribute)."""
+        t = max(self.t, 1)
+        return (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** t)
+                / (1 - self.beta_1 ** t))
+
+    def kernel(self):
+        return _train.Update(_train.Optimizer.ADAM,
+                             (self.beta_1, self.beta_2, self.epsilon),
+                             state1=self.m, state2=self.v, step=self.t,
+                             sklearn=True, track_penalty=True)
 
 
-class RPROPState(_ConstantRate):
-    """pynn's iRPROP− behind the same interface (full batch; Δ₀ = η₀)."""
+class PynnState(_ConstantRate):
+    """A pynn optimiser (``pynn.optimizers``) behind the same interface; a
+    full-batch one (RPROP) steps once per epoch."""
 
-    def __init__(self, model, learning_rate_init):
-        from pynn.optimizers import RPROP
-        self.learning_rate = float(learning_rate_init)
-        self.n_params = model.n_params
-        self._model = model
-        self._opt = RPROP(lr=learning_rate_init)
+    def __init__(self, optimizer, n, dtype):
+        self.optimizer = copy.deepcopy(optimizer).init(n, dtype)
+        self.n_params = n
 
-    def update_params(self, params, grads):
-        """One iRPROP− step of the model whose buffers these are."""
-        self._opt.update(self._model)
+    @property
+    def t(self):
+        return self.optimizer.t
 
+    @t.setter
+    def t(self, value):
+        self.optimizer.t = value
+
+    @property
+    def rate(self):
+        return self.optimizer.lr
+
+    @property
+    def full_batch(self):
+        return self.optimizer.full_batch
+
+    def kernel(self):
+        upd = self.optimizer.kernel()
+        upd.track_penalty = True
+        return upd

@@ -30,7 +30,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
 from numbers import Integral, Real
 
 import pynn
-from pynn.sklearn._mlp import _refuse_sparse
+from pynn.sklearn._mlp import _keep_args, _refuse_sparse
 
 
 def _seed(random_state):
@@ -152,11 +152,7 @@ class Perceptron(_OneVsRestClassifier):
 
     def __init__(self, *, eta0=1.0, max_iter=1000, shuffle=True,
                  random_state=None, dtype="auto"):
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.dtype = dtype
+        _keep_args(self, locals())
 
     def fit(self, X, y):
         """Train on X (n, n_features) and class labels y (n,)."""
@@ -190,14 +186,7 @@ class _LMSParams:
     # reads them from this signature); GeneralizedDeltaRegressor adds its own.
     def __init__(self, *, eta0="auto", max_iter=1000, batch=True, shuffle=False,
                  tol=None, random_state=None, dtype="auto"):
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.batch = batch
-        self.shuffle = shuffle
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
-
+        _keep_args(self, locals())
 
     def _learning_rate(self, X, sample_weight=None):
         """η; "auto": 1 / (φ′_max (m + 1)) with m = mean ‖x‖² (batch) or
@@ -218,11 +207,16 @@ class _LMSParams:
                     shuffle=self.shuffle, tol=self.tol,
                     seed=_seed(self.random_state), dtype=_dtype(self, X))
 
-    def _store(self):
+    def _fit_rule(self, rule, X, T, sw, **kwargs):
+        """Fit the pynn rule class ``rule`` on (X, T) with weights sw and
+        keep it in ``model_`` with scikit-learn's fitted attributes."""
+        self.model_ = rule(**kwargs, **self._rule_kwargs(X, sw)).fit(
+            X, T, sample_weight=sw)
         self.coef_ = np.atleast_2d(self.model_.w).astype(np.float64)
         self.intercept_ = np.atleast_1d(self.model_.b).astype(np.float64)
         self.n_iter_ = self.model_.n_epochs_
         self.loss_curve_ = list(np.asarray(self.model_.loss_, dtype=float))
+        return self
 
 
 _LMS_DOC = """
@@ -269,10 +263,7 @@ class LMSRegressor(_LMSParams, _MultiOutputRegressor):
         """Train on X (n, n_features) and targets y (n,) or (n, k)."""
         self._validate_params()
         X, y, sw = self._validate_fit(X, y, sample_weight)
-        self.model_ = pynn.LMS(**self._rule_kwargs(X, sw)).fit(
-            X, y, sample_weight=sw)
-        self._store()
-        return self
+        return self._fit_rule(pynn.LMS, X, y, sw)
 
     def predict(self, X):
         """u = wᵀx + b."""
@@ -292,10 +283,7 @@ class Adaline(_LMSParams, _OneVsRestClassifier):
         self._validate_params()
         X, y, sw = self._validate_fit(X, y, sample_weight)
         T = self._one_vs_rest(self._encode(y), -1.0)
-        self.model_ = pynn.Adaline(**self._rule_kwargs(X, sw)).fit(
-            X, T, sample_weight=sw)
-        self._store()
-        return self
+        return self._fit_rule(pynn.Adaline, X, T, sw)
 
 
 class GeneralizedDeltaRegressor(_LMSParams, _MultiOutputRegressor):
@@ -318,14 +306,7 @@ class GeneralizedDeltaRegressor(_LMSParams, _MultiOutputRegressor):
     def __init__(self, activation="sigmoid", *, eta0="auto", max_iter=1000,
                  batch=True, shuffle=False, tol=None, random_state=None,
                  dtype="auto"):
-        self.activation = activation
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.batch = batch
-        self.shuffle = shuffle
-        self.tol = tol
-        self.random_state = random_state
-        self.dtype = dtype
+        _keep_args(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train on X (n, n_features) and real targets y (n,) or (n, k)."""
@@ -338,11 +319,8 @@ class GeneralizedDeltaRegressor(_LMSParams, _MultiOutputRegressor):
         span = used.max(axis=0) - self.y_min_
         self.y_scale_ = np.where(span > 0, span, 1.0) / (hi - lo)
         D = (y - self.y_min_) / self.y_scale_ + lo
-        self.model_ = pynn.GeneralizedDelta(
-            activation=self.activation, **self._rule_kwargs(X, sw)).fit(
-                X, D, sample_weight=sw)
-        self._store()
-        return self
+        return self._fit_rule(pynn.GeneralizedDelta, X, D, sw,
+                              activation=self.activation)
 
     def predict(self, X):
         """y = φ(wᵀx + b), mapped back to the targets' range."""
@@ -386,11 +364,7 @@ class Hebbian(TransformerMixin, _RuleEstimator):
 
     def __init__(self, *, eta0="auto", max_iter=100, shuffle=True,
                  random_state=None, dtype="auto"):
-        self.eta0 = eta0
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.dtype = dtype
+        _keep_args(self, locals())
 
     def fit(self, X, y=None):
         """Learn w from X (n, n_features); y is ignored."""
@@ -464,15 +438,7 @@ class AutoencoderTransformer(TransformerMixin, _RuleEstimator):
     def __init__(self, hidden_layer_sizes=(8,), activation="tanh", *,
                  tied=False, learning_rate_init=0.01, max_iter=200,
                  batch_size=32, alpha=0.0, random_state=None, dtype="auto"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.tied = tied
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.alpha = alpha
-        self.random_state = random_state
-        self.dtype = dtype
+        _keep_args(self, locals())
 
     def fit(self, X, y=None):
         """Train the autoencoder on X (n, n_features); y is ignored."""
