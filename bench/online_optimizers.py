@@ -55,13 +55,23 @@ def load_data(directory, n):
         return X.reshape(n, 784), rng.integers(0, 10, n), "synthetic (no MNIST)"
 
 
-def one_epoch(X, y, optimizer, lr, seed):
-    """Seconds for one online epoch of a fresh 784-300-10 net."""
+def one_epoch(X, y, optimizer, lr, seed, fuse=True):
+    """Seconds for one online epoch of a fresh 784-300-10 net (``fuse``
+    False: the step after a stored gradient, as before the fused pass)."""
     model = pynn.MLP([784, 300, 10], hidden="tanh", output="softmax",
                      dtype="float32", seed=seed)
     trainer = pynn.Trainer(model, loss="cross_entropy", optimizer=optimizer,
                            lr=lr, batch_size=1, epochs=1, shuffle=False,
                            n_threads=1)
+    if not fuse:
+        kernel = trainer.optimizer.kernel
+
+        def unfused(*a, **k):
+            upd = kernel(*a, **k)
+            if hasattr(upd, "fuse_online"):
+                upd.fuse_online = False
+            return upd
+        trainer.optimizer.kernel = unfused
     t0 = time.perf_counter()
     trainer.fit(X, y)
     return time.perf_counter() - t0
@@ -76,19 +86,24 @@ def main(argv=None):
     ap.add_argument("--only", default=None,
                     help="comma-separated optimisers (default all)")
     ap.add_argument("--json", default=None, help="also write results here")
+    ap.add_argument("--unfused", action="store_true",
+                    help="gradient then step (no fused online pass), to "
+                         "measure what flush-to-zero alone gives")
     args = ap.parse_args(argv)
     chosen = OPTIMIZERS if args.only is None else [
         o for o in OPTIMIZERS if o[0] in args.only.split(",")]
     X, y, source = load_data(args.idx, args.samples)
     n = X.shape[0]
     for name, opt, lr in chosen:              # warm-up, untimed
-        one_epoch(X[:200], y[:200], opt, lr, 0)
+        one_epoch(X[:200], y[:200], opt, lr, 0, not args.unfused)
     times = {name: [] for name, _, _ in chosen}
     for _ in range(args.repeats):
         for name, opt, lr in chosen:
-            times[name].append(one_epoch(X, y, opt, lr, 0) / n * 1e6)
+            times[name].append(one_epoch(X, y, opt, lr, 0, not args.unfused)
+                               / n * 1e6)
     print(f"# online optimisers: {source} 784-300-10 tanh/softmax, batch 1, "
-          f"{n} samples, float32, 1 thread, {args.repeats} repeats; "
+          f"{n} samples, float32, 1 thread, {args.repeats} repeats"
+          f"{', unfused' if args.unfused else ''}; "
           f"pynn {pynn.__version__}, load {os.getloadavg()[0]:.2f}")
     print(f"{'optimizer':<10} {'µs/sample':>10} {'min':>8} {'ratio to SGD':>13}")
     result = {}
