@@ -32,6 +32,7 @@ epoch loop ``run_mrii`` over raw pointers, which returns a status; the thin
 from cython cimport floating
 from libc.math cimport isfinite, fabs
 from libc.string cimport memcpy
+from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
 
 import numpy as np
 
@@ -218,16 +219,19 @@ def fit_mrii(int code, const floating[:, ::1] X, const floating[::1] T,
     cdef floating[::1] bp_v = b_prev
     cdef Py_ssize_t done = 0, ran = 0, chunk = CHUNK0
     cdef int status = MAX_EPOCHS
+    cdef fpenv_t fpe
     parts = []
     while done < max_epochs:
         chunk = min(chunk, max_epochs - done)
         errors = np.zeros(chunk, dtype=np.float64)
         err_v = errors
         with nogil:
+            fpe = fpenv_enter()
             status = run_mrii(code, &X[0, 0], &T[0], &W[0, 0], &b[0], n,
                               n_in, H, lr, chunk, pairs, &U_v[0], &h_v[0],
                               &rank_v[0], &Wp_v[0, 0], &bp_v[0], &err_v[0],
                               &ran)
+            fpenv_exit(fpe)
         parts.append(errors[:ran])
         done += ran
         if status != MAX_EPOCHS:
@@ -252,10 +256,13 @@ def forward(int code, const floating[:, ::1] X, const floating[:, ::1] W,
     cdef signed char[::1] y_v = y, h_v = h
     if n == 0:
         return y
+    cdef fpenv_t fpe
     with nogil:
+        fpe = fpenv_enter()     # as in training: the same decisions
         for i in range(n):
             for j in range(H):
                 U_out[i, j] = _dot(&W[j, 0], &X[i, 0], n_in) + b[j]
                 h_v[j] = 1 if U_out[i, j] > 0 else -1
             y_v[i] = _logic(code, &h_v[0], H)
+        fpenv_exit(fpe)
     return y

@@ -1,5 +1,6 @@
 # Forward and backward passes of a whole MLP over one flat parameter buffer.
 from cython cimport floating
+from pynn._update cimport OnlineStep
 
 cpdef enum LayerKind:
     DENSE = 0           # U = D Wᵀ + 1 bᵀ, Z = φ(U)
@@ -47,6 +48,8 @@ cpdef enum BackwardMode:
     SGD_UPDATE = 1      # params ← params − η · that mean, fused, no grads
     INPUT_GRADIENT = 2  # out ← per-sample ∂L_i/∂x_i = δ_1 W_1
     LOSS_ONLY = 3       # just Σ_i L_i
+    ONLINE_STEP = 4     # params ← one optimiser step from this sample's
+                        # gradient, fused (``online_step_pass``)
 
 cpdef enum Penalty:
     NO_PENALTY = 0
@@ -69,6 +72,13 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           int mode, double lr, floating* grads,
                           floating* out, floating* work,
                           bint training, const floating* sw) noexcept nogil
+
+cdef bint online_step_supported(const Net* net) noexcept nogil
+
+cdef double online_step_pass(const Net* net, floating* params,
+                             const floating* X, const floating* T, int loss,
+                             const OnlineStep* step, floating* work,
+                             bint training, const floating* sw) noexcept nogil
 
 cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets

@@ -46,13 +46,16 @@ from pynn._blas cimport mm
 from pynn._activations cimport act_forward, act_backward, SOFTMAX
 from libc.limits cimport INT_MAX
 from pynn._losses cimport loss_and_delta
+from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
+from pynn._update cimport OnlineStep, update_span
 from pynn._losses import N_LOSSES
 from pynn._activations import N_ACTIVATIONS
 
 import numpy as np
 
 N_PENALTIES = 3    # penalty codes are 0 … N_PENALTIES − 1
-N_MODES = 4       # backward modes are 0 … N_MODES − 1
+N_MODES = 4       # modes of the ``backward`` entry: 0 … N_MODES − 1
+                  # (ONLINE_STEP needs an optimiser: ``online_step_pass``)
 
 
 # ------------------------------------------------------------ random numbers
@@ -383,6 +386,45 @@ cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
                 b[j0 + j] += <floating>(alpha * sums[j])
 
 
+cdef void _online_layer(const Net* net, Py_ssize_t i, floating* params,
+                        const floating* delta, const floating* z,
+                        floating alpha, const OnlineStep* st) noexcept nogil:
+    """One optimiser step on W_ℓ, b_ℓ (layer ℓ = i + 1) from one sample's
+    gradient ∇W_ℓ = α δ_ℓ z_{ℓ−1}ᵀ, ∇b_ℓ = α δ_ℓ (α = 1/w for a sample of
+    weight w), a row of W at a time: the row's gradient α δ_j z_{ℓ−1} is
+    formed in a tile that stays in L1 and handed to ``update_span``, so
+    W, its state and the gradient are walked once (no gradient buffer goes
+    to memory).  Each gradient element is rounded as the GRADIENT pass
+    rounds it (GER into zeroed grads: 0 + (α δ_j)·z_k; the bias as
+    ``_bias_step``), so the step is bit-identical to apply_update's.
+    """
+    cdef floating tile[256]     # a tile of gradient elements: 1-2 KB, in L1
+    cdef Py_ssize_t n_in = net.sizes[i], n_out = net.sizes[i + 1]
+    cdef Py_ssize_t w_off = net.layer[i].w_off, b_off = net.layer[i].b_off
+    cdef Py_ssize_t j, k, k0, n_t, off
+    cdef floating* s1 = <floating*>st.s1
+    cdef floating* s2 = <floating*>st.s2
+    cdef floating a
+    for j in range(n_out):
+        a = alpha * delta[j]
+        for k0 in range(0, n_in, 256):
+            n_t = min(<Py_ssize_t>256, n_in - k0)
+            for k in range(n_t):
+                tile[k] = 0 + a * z[k0 + k]
+            off = w_off + j * n_in + k0
+            update_span(params + off, tile, NULL if s1 == NULL else s1 + off,
+                        NULL if s2 == NULL else s2 + off, n_t, &st.rule,
+                        st.rule.l2, 1.0, st.c1, st.c2)
+    for k0 in range(0, n_out, 256):
+        n_t = min(<Py_ssize_t>256, n_out - k0)
+        for k in range(n_t):
+            tile[k] = <floating>(<double>alpha * (0.0 + <double>delta[k0 + k]))
+        off = b_off + k0
+        update_span(params + off, tile, NULL if s1 == NULL else s1 + off,
+                    NULL if s2 == NULL else s2 + off, n_t, &st.rule, 0.0,
+                    1.0, st.c1, st.c2)
+
+
 cdef inline Py_ssize_t _n_packed(const Net* net) noexcept nogil:
     """Elements of params the layers use (the last b_L ends the buffer)."""
     return net.layer[net.n_layers - 1].b_off + net.sizes[net.n_layers]
@@ -392,11 +434,13 @@ cdef void _backward_layers(const Net* net, floating* params,
                            const floating* X, Py_ssize_t batch, int mode,
                            double lr, floating* grads, floating* out,
                            floating* work, bint training,
-                           floating* delta, double norm) noexcept nogil:
+                           floating* delta, double norm,
+                           const OnlineStep* online) noexcept nogil:
     """Layers L … 1 of the backward pass, from the output delta in ``delta``.
 
     ``norm`` divides the summed gradient: the batch size B, or Σ_i w_i when
-    the rows of ``delta`` carry sample weights.
+    the rows of ``delta`` carry sample weights.  ``online``: the step of
+    ONLINE_STEP mode (NULL otherwise).
     """
     cdef Py_ssize_t L = net.n_layers, l, i, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
@@ -411,7 +455,7 @@ cdef void _backward_layers(const Net* net, floating* params,
     cdef bint tied
     if mode == SGD_UPDATE:
         alpha = <floating>(-lr / norm)
-    else:
+    else:               # GRADIENT, ONLINE_STEP: the gradient's scale
         alpha = <floating>(1.0 / norm)
     # Tied matrices get two contributions: zero first, then accumulate.
     beta = 1 if (mode == SGD_UPDATE or net.has_tied) else 0
@@ -458,6 +502,8 @@ cdef void _backward_layers(const Net* net, floating* params,
                 mm(True, False, <int>n_out, <int>n_in, <int>batch, alpha,
                    delta, <int>n_out, z_prev, <int>n_in, beta, W, <int>n_in)
             _bias_step(delta, batch, n_out, alpha, mode == GRADIENT, b)
+        elif mode == ONLINE_STEP:
+            _online_layer(net, l - 1, params, delta, z_prev, alpha, online)
 
         if l > 1:
             if net.pos[l - 1].penalty != NO_PENALTY:
@@ -484,7 +530,7 @@ cdef void backward_into_step(const Net* net, floating* params,
     output delta already in ``delta``), then params ← params − η grads."""
     cdef Py_ssize_t i, n = _n_packed(net)
     _backward_layers(net, params, X, batch, GRADIENT, 0.0, grads, NULL, work,
-                     training, delta, norm)
+                     training, delta, norm, NULL)
     for i in range(n):
         params[i] -= <floating>(lr * grads[i])
 
@@ -520,6 +566,44 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           int mode, double lr, floating* grads,
                           floating* out, floating* work,
                           bint training, const floating* sw) noexcept nogil:
+    """Backpropagate after ``forward_pass`` (see ``_backward``)."""
+    return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
+                     work, training, sw, NULL)
+
+
+cdef double online_step_pass(const Net* net, floating* params,
+                             const floating* X, const floating* T, int loss,
+                             const OnlineStep* step, floating* work,
+                             bint training, const floating* sw) noexcept nogil:
+    """After ``forward_pass`` on one sample (batch 1): backpropagate and
+    apply the optimiser step ``step`` layer by layer as the pass goes
+    (ONLINE_STEP, see ``_online_layer``); only for nets that
+    ``online_step_supported``.  The result is bit-identical to the
+    GRADIENT pass followed by ``apply_update`` of _train.pyx.  Returns the
+    loss as ``backward_pass``; a non-finite loss takes no step.
+    """
+    return _backward(net, params, X, T, 1, loss, ONLINE_STEP, 0.0, NULL,
+                     NULL, work, training, sw, step)
+
+
+cdef bint online_step_supported(const Net* net) noexcept nogil:
+    """Whether ``online_step_pass`` can train this net: dense layers that
+    own their weights (a tied matrix must not change before its second use
+    is backpropagated), whose W and b are exactly the trainable regions."""
+    cdef Py_ssize_t l
+    if net.has_tied or net.n_regions != 2 * net.n_layers:
+        return False
+    for l in range(net.n_layers):
+        if net.layer[l].kind != DENSE:
+            return False
+    return True
+
+
+cdef double _backward(const Net* net, floating* params, const floating* X,
+                      const floating* T, Py_ssize_t batch, int loss,
+                      int mode, double lr, floating* grads,
+                      floating* out, floating* work, bint training,
+                      const floating* sw, const OnlineStep* online) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
     Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
@@ -529,8 +613,9 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
     SGD_UPDATE mode a non-finite loss leaves params untouched (the caller
     reports it).  ``grads`` is used in GRADIENT mode, and in SGD_UPDATE mode
     for nets with tied weights; ``out`` (B × d_0) in INPUT_GRADIENT mode;
-    ``lr`` in SGD_UPDATE mode; ``training`` says whether the forward pass
-    applied dropout/noise.
+    ``lr`` in SGD_UPDATE mode; ``online`` in ONLINE_STEP mode (then
+    batch = 1); ``training`` says whether the forward pass applied
+    dropout/noise.
     """
     cdef Py_ssize_t L = net.n_layers, l
     cdef floating* delta = _at(work, batch, net.ws_delta)
@@ -549,7 +634,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
             total += _penalty(net, l, _at(work, batch, net.pos[l].ws_z), batch, NULL)
     if mode == LOSS_ONLY:
         return total
-    if mode == SGD_UPDATE and not isfinite(total):
+    if (mode == SGD_UPDATE or mode == ONLINE_STEP) and not isfinite(total):
         return total        # never step on a non-finite loss: keep W as is
     if norm == 0:           # every weight 0: nothing to learn from
         if mode == GRADIENT:
@@ -562,7 +647,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                            delta, norm)
         return total
     _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
-                     training, delta, norm)
+                     training, delta, norm, online)
     return total
 
 
@@ -762,6 +847,9 @@ def forward(Layout layout, const floating[::1] params,
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
     if B:
+        # Inference runs in the caller's floating-point state (subnormals
+        # exact, as NumPy and onnxruntime compute them); training entry
+        # points flush them (_fpenv.pxd).
         with nogil:
             forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
     L = layout.net.n_layers
@@ -812,10 +900,13 @@ def backward(Layout layout, floating[::1] params, const floating[:, ::1] X,
     cdef floating* g = &grads[0] if (mode == GRADIENT or (
         mode == SGD_UPDATE and layout.net.has_tied)) else NULL
     cdef floating* o = &out[0, 0] if mode == INPUT_GRADIENT else NULL
+    cdef fpenv_t fpe
     with nogil:
+        fpe = fpenv_enter()
         forward_pass(&layout.net, &params[0], &X[0, 0], B, &work[0], rng)
         total = backward_pass(&layout.net, &params[0], &X[0, 0], &T[0, 0], B,
                               loss, mode, lr, g, o, &work[0], rng != NULL, sw)
+        fpenv_exit(fpe)
     return total
 
 

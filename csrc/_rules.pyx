@@ -66,6 +66,7 @@ from libc.string cimport memcpy, memset
 from numpy.random cimport bitgen_t
 
 from pynn._activations cimport sigmoid
+from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
 
 import numpy as np
 
@@ -448,6 +449,7 @@ def fit_epochs(int rule, const floating[:, ::1] X, const floating[:, ::1] T,
     cdef Py_ssize_t done = 0, ran, chunk = CHUNK0
     cdef double prev_stat = 0
     cdef int status = MAX_EPOCHS
+    cdef fpenv_t fpe
     stats_parts, wnorm_parts = [], []
     lock = bitgen.lock if shuffle else _NoLock()
     with lock:
@@ -458,12 +460,14 @@ def fit_epochs(int rule, const floating[:, ::1] X, const floating[:, ::1] T,
             stats_v = stats
             wnorms_v = wnorms
             with nogil:
+                fpe = fpenv_enter()
                 status = run_epochs(rule, &X[0, 0], t_ptr, sw_ptr, sw_total,
                                     &W[0, 0], &b[0], n, n_in, n_out, lr,
                                     done, chunk, batch, fit_bias, &order[0],
                                     rng, tol, &prev_stat, &stats_v[0],
                                     &wnorms_v[0], &Wp_v[0, 0], &bp_v[0],
                                     &G_v[0], &gb_v[0], &D_v[0], &ran)
+                fpenv_exit(fpe)
             stats_parts.append(stats[:ran])
             wnorm_parts.append(wnorms[:ran])
             done += ran
@@ -503,6 +507,9 @@ def forward(const floating[:, ::1] X, const floating[:, ::1] W,
         for k in range(n_out):
             U_out[:, k] = b[k]
         return np.asarray(U_out)
+    cdef fpenv_t fpe
     with nogil:
+        fpe = fpenv_enter()     # as in training: a decision matches the rule's
         linear_forward(&X[0, 0], &W[0, 0], &b[0], &U_out[0, 0], n, n_in, n_out)
+        fpenv_exit(fpe)
     return np.asarray(U_out)

@@ -5,8 +5,13 @@ storage order) in consecutive batches of ``batch_size`` (the last one may be
 smaller and uses its own mean) and, for each batch,
     forward pass; Σ_i L_i and correct predictions counted before the step;
     plain SGD:  W ← W − (η/B) Σ_i δ_i z_iᵀ fused into the backward pass
-                (GEMM β = 1, GER at B = 1: no gradient buffer), or
+                (GEMM β = 1, GER at B = 1: no gradient buffer);
+    online (B = 1) SGD with L2, momentum, Nesterov, Adam, no clipping:
+                each layer's step applied inside the backward pass, a row
+                of W at a time from δ_j z_{ℓ−1} (ONLINE_STEP of _network.pyx:
+                W and its state walked once, no gradient buffer), or
     otherwise:  g = mean gradient (GRADIENT mode), then ``apply_update``.
+All three give bit-identical results where more than one applies.
 It stops before the update of a batch whose loss is not finite (status 1).
 
 ``apply_update`` is one pass over the flat parameter buffers, per
@@ -31,11 +36,18 @@ trajectory to rounding):
 and with ``track_penalty`` each step first adds ½ Σ_W ‖W‖² (weights before
 the step) to ``Update.penalty_sum`` (scikit-learn's loss reports the L2
 term at every batch's starting weights).
-State buffers s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out
-like params.  The seam beside the fused loop: ``gradient`` (one batch's
-weighted mean gradient, L2 included, into grads) then ``apply_update`` —
-what full-batch methods and data-parallel training (an all-reduce of grads
-between the two) run.
+The per-element loops, shared with the online pass, are ``update_span``
+in _update.pxd.  State buffers s1 (v, m or Δ) and s2 (Adam's v, RPROP's
+p) are laid out like params.  The seam beside the fused loop: ``gradient``
+(one batch's weighted mean gradient, L2 included, into grads) then
+``apply_update`` — what full-batch methods and data-parallel training (an
+all-reduce of grads between the two) run.
+
+Floating-point state: the training entry points (``run_batches``,
+``gradient``, ``step``) run with subnormals flushed to zero (FTZ and DAZ
+on x86-64, see _fpenv.pxd) and restore the caller's state on exit;
+``evaluate`` is inference and computes in the caller's state, as
+Model.forward does.
 
 With sample weights w_i a batch's loss is Σ_i w_i L_i and its gradient
 Σ_i w_i ∇L_i / Σ_i w_i.
@@ -44,25 +56,30 @@ Layers: nogil kernels over raw pointers; ``def`` entry points for
 pynn.trainer and pynn.optimizers.
 """
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf, pow, isfinite
+from libc.math cimport sqrt, isfinite
 from libc.string cimport memcpy
 from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             workspace_size, Layout, rng_t, GRADIENT,
-                            SGD_UPDATE, LOSS_ONLY)
+                            SGD_UPDATE, LOSS_ONLY, online_step_pass,
+                            online_step_supported)
+from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit, HAVE_MXCSR
+from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
+                           KIND_SGD, KIND_MOMENTUM, KIND_NESTEROV, KIND_ADAM,
+                           KIND_RPROP, N_KINDS)
 
 import numpy as np
 
 cpdef enum Optimizer:
-    SGD = 0
-    MOMENTUM = 1
-    NESTEROV = 2
-    ADAM = 3
-    RPROP = 4
+    SGD = KIND_SGD
+    MOMENTUM = KIND_MOMENTUM
+    NESTEROV = KIND_NESTEROV
+    ADAM = KIND_ADAM
+    RPROP = KIND_RPROP
 
-N_OPTIMIZERS = 5    # kernel codes are 0 … N_OPTIMIZERS − 1
+N_OPTIMIZERS = N_KINDS    # kernel codes are 0 … N_OPTIMIZERS − 1
 
 cpdef enum Accuracy:
     NO_ACCURACY = 0     # regression
@@ -70,17 +87,11 @@ cpdef enum Accuracy:
     THRESHOLD = 2       # binary / multi-label: (y > ½) == (t > ½) for all outputs
 
 N_ACCURACY = 3
+# Whether the kernels run with subnormals flushed to zero (FTZ/DAZ, x86-64;
+# see _fpenv.pxd): the caller's floating-point state is restored on exit.
+FLUSHES_SUBNORMALS = bool(HAVE_MXCSR)
 # Loss codes of pynn._losses that the loops accept: 0 … N_LOSSES − 1.
 from pynn._losses import N_LOSSES
-
-
-cdef struct Rule:
-    # One optimiser step's constants (see Update).
-    int kind
-    double lr, h0, h1, h2, h3, l2, clip
-    Py_ssize_t t            # the step's number, 1-based
-    bint sklearn            # scikit-learn's update forms (see module doc)
-    double* penalty         # NULL, or where to add ½ Σ ‖W‖² before a step
 
 
 cdef class Update:
@@ -92,18 +103,19 @@ cdef class Update:
     starts from to ``penalty_sum`` (both in the module doc).
 
     Built by ``pynn.optimizers``; the meaning of h0…h3 per code is in
-    ``_update_region``.
+    ``Rule`` (_update.pxd).
     """
     cdef public int kind
     cdef public double h0, h1, h2, h3, l2, clip
     cdef public object state1, state2
     cdef public Py_ssize_t step
-    cdef public bint sklearn, track_penalty
+    cdef public bint sklearn, track_penalty, fuse_online
     cdef public double penalty_sum
 
     def __init__(self, int kind, hyper=(), double l2=0.0, clip=None,
                  state1=None, state2=None, Py_ssize_t step=0,
-                 bint sklearn=False, bint track_penalty=False):
+                 bint sklearn=False, bint track_penalty=False,
+                 bint fuse_online=True):
         if not 0 <= kind < N_OPTIMIZERS:
             raise ValueError(f"unknown optimizer code {kind}")
         if sklearn and kind == RPROP:
@@ -119,6 +131,7 @@ cdef class Update:
         self.step = step
         self.sklearn, self.track_penalty = sklearn, track_penalty
         self.penalty_sum = 0.0
+        self.fuse_online = fuse_online
 
     @property
     def needs_gradient(self):
@@ -126,6 +139,17 @@ cdef class Update:
         pass fuses into W (no gradient buffer)."""
         return not (self.kind == SGD and self.l2 == 0 and self.clip <= 0
                     and not self.sklearn and not self.track_penalty)
+
+    cdef bint steps_online(self, const Net* net, Py_ssize_t batch_size):
+        """True when ``run_batches`` applies this step inside the backward
+        pass of each sample (ONLINE_STEP): batch 1, a per-element rule (no
+        global-norm clipping, not RPROP), a net ``online_step_supported``,
+        and ``fuse_online`` (False forces the gradient-then-step path, for
+        comparison; both give bit-identical parameters)."""
+        return (self.fuse_online and batch_size == 1 and self.clip <= 0
+                and self.kind != RPROP and self.needs_gradient
+                and not self.sklearn and not self.track_penalty
+                and online_step_supported(net))
 
     cdef Rule rule(self, double lr, Py_ssize_t t):
         cdef Rule r
@@ -180,31 +204,6 @@ cdef double _region_norm2(const floating* g, const floating* w, Py_ssize_t n,
     return s
 
 
-cdef void _rprop_region(floating* w, const floating* grad, floating* step,
-                        floating* prev, Py_ssize_t n, const Rule* r,
-                        floating d, floating s) noexcept nogil:
-    """iRPROP− on one region (h0 = η⁻, h1 = η⁺, h2 = Δ_min, h3 = Δ_max), in
-    the buffers' precision, operation for operation as torch.optim.Rprop."""
-    cdef Py_ssize_t i
-    cdef floating g, p, f, st
-    cdef floating em = <floating>r.h0, ep = <floating>r.h1
-    cdef floating lo = <floating>r.h2, hi = <floating>r.h3
-    for i in range(n):
-        g = s * (grad[i] + d * w[i])
-        p = g * prev[i]
-        f = ep if p > 0 else (em if p < 0 else 1)
-        st = step[i] * f
-        st = lo if st < lo else (hi if st > hi else st)
-        step[i] = st
-        if p < 0:
-            g = 0
-        if g > 0:
-            w[i] = w[i] - st
-        elif g < 0:
-            w[i] = w[i] + st
-        prev[i] = g
-
-
 cdef double _dot_self(const floating* w, Py_ssize_t n) noexcept nogil:
     """Σ w_i² by the BLAS (as NumPy's dot), in chunks of INT_MAX."""
     cdef double s = 0
@@ -218,100 +217,6 @@ cdef double _dot_self(const floating* w, Py_ssize_t n) noexcept nogil:
         w += m
         n -= m
     return s
-
-
-cdef void _sklearn_region(floating* w, const floating* grad, floating* s1,
-                          floating* s2, Py_ssize_t n, const Rule* r,
-                          double decay, double scale, double c1,
-                          double c2) noexcept nogil:
-    """scikit-learn's updates of one region (module doc), in its order of
-    operations: sgd/momentum h0 = μ (sgd: μ = 0), nesterov h0 = μ; adam
-    h0 = β₁, h1 = β₂, h2 = ε and η_t = η √c₂ / c₁."""
-    cdef Py_ssize_t i
-    cdef floating g, v, tmp
-    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
-    cdef floating mu = <floating>(0 if r.kind == SGD else r.h0)
-    cdef floating fb1 = <floating>r.h0, fb2 = <floating>r.h1
-    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
-    cdef floating neg_step = <floating>(-(r.lr * sqrt(c2) / c1))
-    cdef floating e = <floating>r.h2
-    if r.kind == SGD or r.kind == MOMENTUM:
-        for i in range(n):
-            tmp = lr * (s * (grad[i] + d * w[i]))
-            v = mu * s1[i] - tmp
-            s1[i] = v
-            w[i] = w[i] + v
-    elif r.kind == NESTEROV:
-        for i in range(n):
-            tmp = lr * (s * (grad[i] + d * w[i]))
-            v = mu * s1[i] - tmp
-            s1[i] = v
-            w[i] = w[i] + (mu * v - tmp)
-    elif floating is float:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + (g * g) * ob2
-            w[i] = w[i] + (s1[i] * neg_step) / (sqrtf(s2[i]) + e)
-    else:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + (g * g) * ob2
-            w[i] = w[i] + (s1[i] * neg_step) / (sqrt(s2[i]) + e)
-
-
-cdef void _update_region(floating* w, const floating* grad, floating* s1,
-                         floating* s2, Py_ssize_t n, const Rule* r,
-                         double decay, double scale, double c1,
-                         double c2) noexcept nogil:
-    """The update of one contiguous region, one loop per optimiser.
-
-    Each loop is branch-free and in the buffers' precision so that gcc
-    vectorises it (sqrt too, with -fno-math-errno).  Hyper-parameters:
-    momentum/nesterov h0 = μ; adam h0 = β₁, h1 = β₂, h2 = ε; rprop see
-    ``_rprop_region``.  Adam folds its bias corrections into two constants:
-    η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂).
-    """
-    cdef Py_ssize_t i
-    cdef floating g, v
-    cdef int kind = r.kind
-    if r.sklearn:
-        _sklearn_region(w, grad, s1, s2, n, r, decay, scale, c1, c2)
-        return
-    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
-    cdef floating mu = <floating>r.h0, fb1 = <floating>r.h0, fb2 = <floating>r.h1
-    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
-    cdef floating step = <floating>(r.lr * sqrt(c2) / c1)
-    cdef floating e = <floating>(r.h2 * sqrt(c2))
-    if kind == SGD:
-        for i in range(n):
-            w[i] = w[i] - lr * (s * (grad[i] + d * w[i]))
-    elif kind == MOMENTUM:
-        for i in range(n):
-            v = mu * s1[i] + s * (grad[i] + d * w[i])
-            s1[i] = v
-            w[i] = w[i] - lr * v
-    elif kind == NESTEROV:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            v = mu * s1[i] + g
-            s1[i] = v
-            w[i] = w[i] - lr * (g + mu * v)
-    elif kind == RPROP:
-        _rprop_region(w, grad, s1, s2, n, r, d, s)
-    elif floating is float:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + ob2 * g * g
-            w[i] = w[i] - step * s1[i] / (sqrtf(s2[i]) + e)
-    else:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + ob2 * g * g
-            w[i] = w[i] - step * s1[i] / (sqrt(s2[i]) + e)
 
 
 cdef void apply_update(const Net* net, floating* params, const floating* grads,
@@ -333,16 +238,14 @@ cdef void apply_update(const Net* net, floating* params, const floating* grads,
             norm2 += _region_norm2(grads + off, params + off, size, decay)
         if sqrt(norm2) > r.clip:
             scale = r.clip / sqrt(norm2)
-    if r.kind == ADAM:
-        c1 = 1 - pow(r.h0, <double>r.t)
-        c2 = 1 - pow(r.h1, <double>r.t)
+    step_constants(r, &c1, &c2)
     for k in range(net.n_regions):
         off, size = net.regions[3 * k], net.regions[3 * k + 1]
         decay = r.l2 if net.regions[3 * k + 2] else 0
-        _update_region(params + off, grads + off,
-                       s1 + off if s1 != NULL else NULL,
-                       s2 + off if s2 != NULL else NULL,
-                       size, r, decay, scale, c1, c2)
+        update_span(params + off, grads + off,
+                    s1 + off if s1 != NULL else NULL,
+                    s2 + off if s2 != NULL else NULL,
+                    size, r, decay, scale, c1, c2)
 
 
 cdef void add_l2(const Net* net, const floating* params, floating* grads,
@@ -488,6 +391,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef double total = 0, wsum = 0, batch_loss, bw
     cdef int status = 0
     cdef bint fused = not update.needs_gradient
+    cdef bint online = update.steps_online(net, batch_size)
+    cdef OnlineStep ost
     cdef const floating* xb
     cdef const floating* tb
     cdef const floating* wb
@@ -496,6 +401,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef Rule r
+    cdef fpenv_t fpe
 
     # Checks that keep the nogil loop in bounds.
     if not (0 <= loss < N_LOSSES and 0 <= accuracy < N_ACCURACY):
@@ -537,8 +443,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         rng = &state
     cdef bint training = rng != NULL
     r = update.rule(lr, t0)
+    ost.s1 = <void*>s1
+    ost.s2 = <void*>s2
 
     with nogil:
+        fpe = fpenv_enter()
         while pos < stop:
             B = batch_size if stop - pos >= batch_size else stop - pos
             if training:
@@ -548,10 +457,17 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
                     tbuf, wbuf, &xb, &tb, &wb)
             forward_pass(net, &params[0], xb, B, &work[0], rng)
-            batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                       SGD_UPDATE if fused else GRADIENT,
-                                       lr, &grads[0], NULL, &work[0],
-                                       training, wb)
+            if online:          # B = 1: the step fused into backprop
+                ost.rule = r
+                ost.rule.t = r.t + 1
+                step_constants(&ost.rule, &ost.c1, &ost.c2)
+                batch_loss = online_step_pass(net, &params[0], xb, tb, loss,
+                                              &ost, &work[0], training, wb)
+            else:
+                batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
+                                           SGD_UPDATE if fused else GRADIENT,
+                                           lr, &grads[0], NULL, &work[0],
+                                           training, wb)
             if not isfinite(batch_loss):
                 status = 1
                 break
@@ -560,11 +476,12 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             bw = B if wb == NULL else _sum(wb, B)
             if bw > 0:          # a batch of zero weights takes no step
                 r.t = r.t + 1
-                if not fused:
+                if not (fused or online):
                     apply_update(net, &params[0], &grads[0], s1, s2, &r)
             total += batch_loss
             wsum += bw
             pos += B
+        fpenv_exit(fpe)
     update.step = r.t
     return total, wsum, correct, pos - start, status
 
@@ -585,6 +502,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef const floating* w = NULL
+    cdef fpenv_t fpe
     if B < 1 or B > INT_MAX:
         raise ValueError(f"the batch must have 1 … {INT_MAX} rows")
     if X.shape[1] != net.sizes[0] or T.shape[0] != B \
@@ -607,6 +525,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
     with nogil:
+        fpe = fpenv_enter()
         forward_pass(net, &params[0], &X[0, 0], B, &work[0], rng)
         total = backward_pass(net, &params[0], &X[0, 0], &T[0, 0], B, loss,
                               GRADIENT, 0.0, &grads[0], NULL, &work[0],
@@ -614,6 +533,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
         wsum = B if w == NULL else _sum(w, B)
         if l2 != 0:
             add_l2(net, &params[0], &grads[0], l2)
+        fpenv_exit(fpe)
     return total, wsum
 
 
@@ -629,12 +549,15 @@ def step(Layout layout, floating[::1] params, const floating[::1] grads,
     cdef floating* s1 = NULL
     cdef floating* s2 = NULL
     cdef Rule r
+    cdef fpenv_t fpe
     if params.shape[0] != layout.n_params or grads.shape[0] != params.shape[0]:
         raise ValueError("params/grads do not match the layout")
     _state_of(update, params, &s1, &s2)
     r = update.rule(lr, update.step + 1)
     with nogil:
+        fpe = fpenv_enter()
         apply_update(&layout.net, &params[0], &grads[0], s1, s2, &r)
+        fpenv_exit(fpe)
     update.step = r.t
 
 
@@ -669,6 +592,8 @@ def evaluate(Layout layout, const floating[::1] params,
     if params.shape[0] != layout.n_params or chunk < 1 \
             or work.shape[0] < workspace_size(net, chunk):
         raise ValueError("bad params, chunk or work buffer")
+    # Inference: the caller's floating-point state, as Model.forward, so
+    # that reported losses and accuracies agree with predictions.
     with nogil:
         while pos < n:
             B = chunk if n - pos >= chunk else n - pos

@@ -8,6 +8,7 @@ class BackwardMode(enum.IntEnum):
     SGD_UPDATE: int
     INPUT_GRADIENT: int
     LOSS_ONLY: int
+    ONLINE_STEP: int
 
 class LayerKind(enum.IntEnum):
     DENSE: int

@@ -4,6 +4,7 @@ from pynn._network import Layout
 
 N_OPTIMIZERS: int
 N_ACCURACY: int
+FLUSHES_SUBNORMALS: bool
 N_LOSSES: int
 
 class Optimizer(enum.IntEnum):
@@ -32,9 +33,10 @@ class Update:
     sklearn: bool
     track_penalty: bool
     penalty_sum: float
+    fuse_online: bool
     def __init__(self, kind: int, hyper=..., l2: float = ..., clip: float | None = ...,
                  state1=..., state2=..., step: int = ..., sklearn: bool = ...,
-                 track_penalty: bool = ...) -> None: ...
+                 track_penalty: bool = ..., fuse_online: bool = ...) -> None: ...
     @property
     def needs_gradient(self) -> bool: ...
     def check(self, n_params: int, dtype) -> None: ...

@@ -12,6 +12,9 @@ Stacked pretraining trains one shallow autoencoder per layer, each on the
 previous one's code; ``MLP.from_encoders`` then stacks the encoders under a
 softmax head for fine-tuning.
 """
+import copy
+import inspect
+
 import numpy as np
 
 from pynn._validation import as_float_array, check_positive
@@ -120,23 +123,50 @@ class Autoencoder(Model):
 def pretrain_stack(X, sizes, hidden="sigmoid", loss=None, tied=False,
                    sparsity=None, input_dropout=0.0, input_noise=0.0,
                    optimizer="adam", lr=1e-3, batch_size=32, epochs=10,
-                   dtype="float32", seed=0, verbose=0):
+                   dtype="float32", seed=0, verbose=0, **trainer_kwargs):
     """Greedy layer-wise pretraining of a stack of autoencoders.
 
     For widths [d_0, d_1, …, d_k], trains an autoencoder d_{i−1} → d_i →
-    d_{i−1} on the codes of the previous one (the data itself first), and
-    returns the k trained autoencoders.  Each has ``history_`` (its
-    Trainer History) and ``stage_loss_`` = (reconstruction loss before
-    training, after training) on its own input.
+    d_{i−1} (stage i = 1 … k) on the codes c_{i−1} of the previous one
+    (c_0 = X), minimising the mean reconstruction loss
+    (1/n) Σ_j L(x̂_j, c_{i−1,j}) with c_{i−1} as its own target, and returns
+    the k trained autoencoders.  Each has ``history_`` (its Trainer
+    History) and ``stage_loss_`` = (reconstruction loss before training,
+    after training) on its own input.
 
     ``loss`` defaults to "binary_cross_entropy" with sigmoid outputs when
     the stage's input lies in [0, 1], else "squared_error" with identity
     outputs.  Pass the result to ``pynn.MLP.from_encoders`` to build a
     classifier for fine-tuning.
+
+    Parameters
+    ----------
+    optimizer, lr, batch_size, epochs, verbose
+        As for ``pynn.Trainer``; every stage uses them (an optimiser
+        instance is copied per stage, so stages share no state).
+    seed : int or None
+        Stage i's weights, shuffling and masks use ``seed + i``.
+    **trainer_kwargs
+        Any other option of ``pynn.Trainer`` (``n_threads``, ``momentum``,
+        ``beta1``, ``beta2``, ``eps``, ``l2``, ``clip_norm``,
+        ``lr_schedule``, ``schedule_params``, ``tol``, ``n_iter_no_change``,
+        ``grad_tol``, ``early_stopping``, ``validation_fraction``,
+        ``patience``, ``min_delta``, ``callbacks``, ``shuffle``,
+        ``checkpoint_path``, ``checkpoint_every``, ``comm``), passed on to
+        every stage's Trainer.  Callbacks run in every stage (``epoch``
+        restarts at 0; ``trainer.model`` is the stage's autoencoder).  With
+        more than one stage, ``checkpoint_path`` must contain ``{stage}``,
+        replaced by the stage's number 1 … k.
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is not a Trainer option (named in the message).
     """
     sizes = list(sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least two widths, got {sizes!r}")
+    _check_trainer_kwargs(trainer_kwargs, n_stages=len(sizes) - 1)
     codes = as_float_array(X, "X", np.dtype(dtype).type, allow_empty=False)
     if codes.shape[1] != sizes[0]:
         raise ValueError(f"X has {codes.shape[1]} features, sizes[0] is {sizes[0]}")
@@ -151,13 +181,48 @@ def pretrain_stack(X, sizes, hidden="sigmoid", loss=None, tied=False,
                          input_dropout=input_dropout, input_noise=input_noise,
                          dtype=dtype, seed=None if seed is None else seed + i)
         before = ae.loss(codes, codes, stage_loss)
-        trainer = Trainer(ae, loss=stage_loss, optimizer=optimizer, lr=lr,
+        trainer = Trainer(ae, loss=stage_loss,
+                          optimizer=copy.deepcopy(optimizer), lr=lr,
                           batch_size=batch_size, epochs=epochs,
                           seed=None if seed is None else seed + i,
-                          verbose=verbose)
+                          verbose=verbose, **_stage_kwargs(trainer_kwargs, i))
         ae.history_ = trainer.fit(codes, codes)
         ae.stage_loss_ = (before, ae.loss(codes, codes, stage_loss))
         ae.loss_name_ = stage_loss
         stages.append(ae)
         codes = ae.encode(codes)
     return stages
+
+
+def _check_trainer_kwargs(kwargs, n_stages):
+    """TypeError naming any keyword that is not a Trainer option
+    pretrain_stack passes on; ValueError for a checkpoint path that stages
+    would overwrite."""
+    allowed = sorted(set(inspect.signature(Trainer).parameters) - _OWN - {"model"})
+    for name in kwargs:
+        if name == "model":
+            raise TypeError("pretrain_stack() builds each stage's model "
+                            "itself; 'model' cannot be passed on to Trainer")
+        if name not in allowed:
+            raise TypeError(f"pretrain_stack() got an unexpected keyword "
+                            f"argument {name!r}; the Trainer options it "
+                            f"passes on are: {', '.join(allowed)}")
+    path = kwargs.get("checkpoint_path")
+    if path is not None and n_stages > 1 and "{stage}" not in str(path):
+        raise ValueError(f"checkpoint_path={str(path)!r} would be overwritten "
+                         f"by each of the {n_stages} stages; put '{{stage}}' "
+                         f"in it (e.g. 'stage-{{stage}}.ckpt'), replaced by "
+                         f"the stage's number")
+
+
+def _stage_kwargs(kwargs, stage):
+    """Stage ``stage``'s Trainer options: its own checkpoint path."""
+    out = dict(kwargs)
+    if out.get("checkpoint_path") is not None:
+        out["checkpoint_path"] = str(out["checkpoint_path"]).replace(
+            "{stage}", str(stage))
+    return out
+
+
+# pretrain_stack's own parameters that are also Trainer options.
+_OWN = {"loss", "optimizer", "lr", "batch_size", "epochs", "seed", "verbose"}

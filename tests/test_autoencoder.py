@@ -987,3 +987,111 @@ def test_decode_names_the_code_argument():
         ae.decode(np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"^X has 3 features per sample"):
         ae.encode(np.zeros((1, 3)))
+
+
+# ------------------------------------------- pretrain_stack: Trainer options
+def _stage_data(n=60, d=8, seed=0):
+    return np.random.default_rng(seed).random((n, d))
+
+
+def _by_hand(X, sizes, **trainer_options):
+    """The stages as pretrain_stack documents them, built here directly
+    with Trainer (stage i: seed + i, the previous stage's codes)."""
+    codes, params = X, []
+    for i in range(1, len(sizes)):
+        ae = pynn.Autoencoder([sizes[i - 1], sizes[i]], hidden="sigmoid",
+                              output="sigmoid", dtype="float64", seed=i)
+        pynn.Trainer(ae, loss="binary_cross_entropy", optimizer="momentum",
+                     lr=0.2, batch_size=4, epochs=3, seed=i,
+                     **trainer_options).fit(codes, codes)
+        params.append(ae.params.copy())
+        codes = ae.encode(codes)
+    return params
+
+
+def test_pretrain_stack_passes_trainer_options_on_exactly():
+    """Momentum, L2, clipping and a schedule given to pretrain_stack give
+    the same bits as Trainers built by hand with them; and they matter."""
+    X = _stage_data()
+    options = dict(momentum=0.5, l2=1e-3, clip_norm=0.5, lr_schedule="step",
+                   schedule_params={"factor": 0.5, "step_size": 1},
+                   shuffle=False, n_threads=1)
+    stages = pynn.pretrain_stack(X, [8, 5, 3], optimizer="momentum", lr=0.2,
+                                 batch_size=4, epochs=3, dtype="float64",
+                                 seed=0, **options)
+    want = _by_hand(X, [8, 5, 3], **options)
+    for ae, w in zip(stages, want):
+        np.testing.assert_array_equal(ae.params, w)
+        np.testing.assert_allclose(ae.history_.lr, [0.2, 0.1, 0.05])
+    default = pynn.pretrain_stack(X, [8, 5, 3], optimizer="momentum", lr=0.2,
+                                  batch_size=4, epochs=3, dtype="float64",
+                                  seed=0)
+    assert np.max(np.abs(default[0].params - stages[0].params)) > 1e-4
+
+
+def test_pretrain_stack_n_threads_reaches_every_stage():
+    from pynn import _threads
+    seen = []
+
+    def record(epoch, logs, trainer):
+        seen.append((trainer.model.sizes[1], trainer.n_threads,
+                     _threads.blas_threads()))
+    pynn.pretrain_stack(_stage_data(), [8, 5, 3], epochs=2, n_threads=2,
+                        callbacks=[record])
+    assert [s[:2] for s in seen] == [(5, 2), (5, 2), (3, 2), (3, 2)]
+    if _threads.blas_threads() is not None:       # BLAS threads controllable
+        assert all(s[2] == 2 for s in seen)
+
+
+def test_pretrain_stack_callbacks_and_early_stopping_in_every_stage():
+    calls = []
+
+    def stop_after_two(epoch, logs, trainer):
+        calls.append((trainer.model.sizes, epoch))
+        return epoch == 1                        # stop each stage after 2 epochs
+    stages = pynn.pretrain_stack(_stage_data(), [8, 5, 3], epochs=10,
+                                 callbacks=[stop_after_two])
+    assert calls == [([8, 5, 8], 0), ([8, 5, 8], 1), ([5, 3, 5], 0),
+                     ([5, 3, 5], 1)]
+    assert [ae.history_.epochs for ae in stages] == [2, 2]
+    stages = pynn.pretrain_stack(_stage_data(200), [8, 5], epochs=200,
+                                 lr=1e-6, early_stopping=True, patience=2,
+                                 min_delta=1.0, validation_fraction=0.2)
+    assert stages[0].history_.epochs == 3          # 1 + patience epochs
+    assert len(stages[0].history_.val_loss) == 3
+
+
+def test_pretrain_stack_copies_an_optimizer_instance_per_stage():
+    opt = pynn.optimizers.Adam(lr=0.01, beta1=0.8)
+    stages = pynn.pretrain_stack(_stage_data(), [8, 5, 3], optimizer=opt,
+                                 lr=None, epochs=2)
+    assert opt.state == [] and opt.t == 0          # the caller's is untouched
+    for ae in stages:
+        assert ae.stage_loss_[1] < ae.stage_loss_[0]
+
+
+def test_pretrain_stack_checkpoints_one_file_per_stage(tmp_path):
+    X = _stage_data()
+    with pytest.raises(ValueError, match=r"checkpoint_path.*\{stage\}"):
+        pynn.pretrain_stack(X, [8, 5, 3], epochs=1,
+                            checkpoint_path=str(tmp_path / "ae.ckpt"))
+    pattern = str(tmp_path / "ae-{stage}.ckpt")
+    pynn.pretrain_stack(X, [8, 5, 3], epochs=2, checkpoint_path=pattern)
+    assert sorted(os.listdir(tmp_path)) == ["ae-1.ckpt", "ae-2.ckpt"]
+    # one stage: any path
+    pynn.pretrain_stack(X, [8, 5], epochs=1,
+                        checkpoint_path=str(tmp_path / "single.ckpt"))
+    assert (tmp_path / "single.ckpt").exists()
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"n_thread": 2}, TypeError, r"unexpected keyword argument 'n_thread'.*n_threads"),
+    ({"model": None}, TypeError, r"'model'"),
+    ({"n_threads": 0}, ValueError, r"n_threads"),
+    ({"momentum": 1.5}, ValueError, r"momentum"),
+    ({"callbacks": [3]}, (TypeError, ValueError), r"callback"),
+    ({"clip_norm": -1.0}, ValueError, r"clip_norm"),
+])
+def test_pretrain_stack_rejects_bad_trainer_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pynn.pretrain_stack(_stage_data(), [8, 5, 3], epochs=1, **kwargs)

@@ -1,0 +1,184 @@
+# The optimiser update of one contiguous span of parameters, in one place
+# for the two passes that apply it: ``apply_update`` in _train.pyx (over a
+# stored gradient) and the fused online step in _network.pyx (over one
+# gradient row at a time, computed from δ_j z_{ℓ−1} while the backward pass
+# walks the layers, so the gradient never goes to memory).  Both call
+# ``update_span`` on the same values, so they give bit-identical results.
+#
+# Per element, with g ← s·(∇ + λ w) (λ: L2 weight on W, 0 on biases; s the
+# global-norm clipping factor, 1 without clipping):
+#     sgd        w ← w − η g
+#     momentum   v ← μ v + g;      w ← w − η v            (PyTorch's form)
+#     nesterov   v ← μ v + g;      w ← w − η (g + μ v)
+#     adam       m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+#                w ← w − η (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
+#     rprop      (iRPROP−, full batch; see _rprop_span)
+# and with Rule.sklearn scikit-learn's forms (``_sklearn_span``).
+# State s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out like params.
+#
+# Layer: scalar-free inline loops over raw pointers (header only: every
+# module that cimports this gets its own copy, inlined).
+from cython cimport floating
+from libc.math cimport sqrt, sqrtf, pow
+
+# Optimiser codes (pynn._train.Optimizer exports them to Python).
+cdef enum:
+    KIND_SGD = 0
+    KIND_MOMENTUM = 1
+    KIND_NESTEROV = 2
+    KIND_ADAM = 3
+    KIND_RPROP = 4
+    N_KINDS = 5
+
+
+cdef struct Rule:
+    # One optimiser step's constants.  Hyper-parameters h0…h3: momentum and
+    # nesterov h0 = μ; adam h0 = β₁, h1 = β₂, h2 = ε; rprop h0 = η⁻,
+    # h1 = η⁺, h2 = Δ_min, h3 = Δ_max.
+    int kind
+    double lr, h0, h1, h2, h3, l2, clip
+    Py_ssize_t t            # the step's number, 1-based
+    bint sklearn            # scikit-learn's update forms (_sklearn_span)
+    double* penalty         # NULL, or where to add ½ Σ ‖W‖² before a step
+
+
+cdef struct OnlineStep:
+    # What the fused online pass (_network.pyx, ONLINE_STEP) needs to apply
+    # one step while it backpropagates: the rule (``t`` = this step's
+    # number), its bias corrections (``step_constants``) and the state
+    # buffers, laid out like params (float* or double* like params; NULL
+    # where the optimiser keeps none).
+    Rule rule
+    double c1, c2
+    void* s1
+    void* s2
+
+
+cdef inline void step_constants(const Rule* r, double* c1,
+                                double* c2) noexcept nogil:
+    """Adam's bias corrections c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ (1 for others)."""
+    c1[0] = c2[0] = 1
+    if r.kind == KIND_ADAM:
+        c1[0] = 1 - pow(r.h0, <double>r.t)
+        c2[0] = 1 - pow(r.h1, <double>r.t)
+
+
+cdef inline void _rprop_span(floating* w, const floating* grad, floating* step,
+                             floating* prev, Py_ssize_t n, const Rule* r,
+                             floating d, floating s) noexcept nogil:
+    """iRPROP− on one span, in the buffers' precision, operation for
+    operation as torch.optim.Rprop, with p the previous g:
+        Δ ← clamp(Δ·η⁺ if g·p > 0, Δ·η⁻ if g·p < 0, else Δ; Δ_min, Δ_max);
+        g ← 0 where g·p < 0;  w ← w − sign(g) Δ;  p ← g."""
+    cdef Py_ssize_t i
+    cdef floating g, p, f, st
+    cdef floating em = <floating>r.h0, ep = <floating>r.h1
+    cdef floating lo = <floating>r.h2, hi = <floating>r.h3
+    for i in range(n):
+        g = s * (grad[i] + d * w[i])
+        p = g * prev[i]
+        f = ep if p > 0 else (em if p < 0 else 1)
+        st = step[i] * f
+        st = lo if st < lo else (hi if st > hi else st)
+        step[i] = st
+        if p < 0:
+            g = 0
+        if g > 0:
+            w[i] = w[i] - st
+        elif g < 0:
+            w[i] = w[i] + st
+        prev[i] = g
+
+
+cdef inline void _sklearn_span(floating* w, const floating* grad, floating* s1,
+                          floating* s2, Py_ssize_t n, const Rule* r,
+                              double decay, double scale, double c1,
+                              double c2) noexcept nogil:
+    """scikit-learn's updates of one span (module doc), in its order of
+    operations: sgd/momentum h0 = μ (sgd: μ = 0), nesterov h0 = μ; adam
+    h0 = β₁, h1 = β₂, h2 = ε and η_t = η √c₂ / c₁."""
+    cdef Py_ssize_t i
+    cdef floating g, v, tmp
+    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
+    cdef floating mu = <floating>(0 if r.kind == KIND_SGD else r.h0)
+    cdef floating fb1 = <floating>r.h0, fb2 = <floating>r.h1
+    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
+    cdef floating neg_step = <floating>(-(r.lr * sqrt(c2) / c1))
+    cdef floating e = <floating>r.h2
+    if r.kind == KIND_SGD or r.kind == KIND_MOMENTUM:
+        for i in range(n):
+            tmp = lr * (s * (grad[i] + d * w[i]))
+            v = mu * s1[i] - tmp
+            s1[i] = v
+            w[i] = w[i] + v
+    elif r.kind == KIND_NESTEROV:
+        for i in range(n):
+            tmp = lr * (s * (grad[i] + d * w[i]))
+            v = mu * s1[i] - tmp
+            s1[i] = v
+            w[i] = w[i] + (mu * v - tmp)
+    elif floating is float:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + (g * g) * ob2
+            w[i] = w[i] + (s1[i] * neg_step) / (sqrtf(s2[i]) + e)
+    else:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + (g * g) * ob2
+            w[i] = w[i] + (s1[i] * neg_step) / (sqrt(s2[i]) + e)
+
+
+cdef inline void update_span(floating* w, const floating* grad, floating* s1,
+                             floating* s2, Py_ssize_t n, const Rule* r,
+                             double decay, double scale, double c1,
+                             double c2) noexcept nogil:
+    """The update of one contiguous span (see the top of this file), one
+    loop per optimiser; ``decay`` is λ (0 for biases), ``scale`` is s.
+
+    Each loop is branch-free and in the buffers' precision so that gcc
+    vectorises it (sqrt too, with -fno-math-errno).  Adam folds its bias
+    corrections c₁, c₂ into two constants:
+    η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂).
+    """
+    cdef Py_ssize_t i
+    cdef floating g, v
+    cdef int kind = r.kind
+    if r.sklearn:
+        _sklearn_span(w, grad, s1, s2, n, r, decay, scale, c1, c2)
+        return
+    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
+    cdef floating mu = <floating>r.h0, fb1 = <floating>r.h0, fb2 = <floating>r.h1
+    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
+    cdef floating step = <floating>(r.lr * sqrt(c2) / c1)
+    cdef floating e = <floating>(r.h2 * sqrt(c2))
+    if kind == KIND_SGD:
+        for i in range(n):
+            w[i] = w[i] - lr * (s * (grad[i] + d * w[i]))
+    elif kind == KIND_MOMENTUM:
+        for i in range(n):
+            v = mu * s1[i] + s * (grad[i] + d * w[i])
+            s1[i] = v
+            w[i] = w[i] - lr * v
+    elif kind == KIND_NESTEROV:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            v = mu * s1[i] + g
+            s1[i] = v
+            w[i] = w[i] - lr * (g + mu * v)
+    elif kind == KIND_RPROP:
+        _rprop_span(w, grad, s1, s2, n, r, d, s)
+    elif floating is float:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + ob2 * g * g
+            w[i] = w[i] - step * s1[i] / (sqrtf(s2[i]) + e)
+    else:
+        for i in range(n):
+            g = s * (grad[i] + d * w[i])
+            s1[i] = fb1 * s1[i] + ob1 * g
+            s2[i] = fb2 * s2[i] + ob2 * g * g
+            w[i] = w[i] - step * s1[i] / (sqrt(s2[i]) + e)
