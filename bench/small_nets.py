@@ -204,6 +204,44 @@ def run_case(name, args, exe, tmp):
     return row
 
 
+def crossover(repeats=7):
+    """Per-call µs of pynn's kernels vs OpenBLAS on the batch-1 product
+    shapes (forward u = W z, backward g = δᵀ W, rank-1 W += α δ zᵀ) through
+    ``_blas.matmul(path="auto")`` with the vector-kernel limit huge / 0.
+    Python's call overhead (the same in both) is in both figures."""
+    import timeit
+    from pynn import _blas
+    rng = np.random.default_rng(0)
+    rows = []
+    for n_out, n_in in [(10, 32), (32, 64), (10, 128), (128, 784), (256, 784),
+                        (300, 784), (512, 1024), (1024, 1024)]:
+        W = rng.standard_normal((n_out, n_in)).astype(np.float32)
+        z = rng.standard_normal((1, n_in)).astype(np.float32)
+        d = rng.standard_normal((1, n_out)).astype(np.float32)
+        u = np.zeros((1, n_out), np.float32)
+        g = np.zeros((1, n_in), np.float32)
+        calls = {"W z": lambda: _blas.matmul(z, W, u, False, True, 1.0, 1.0),
+                 "dT W": lambda: _blas.matmul(d, W, g, False, False, 1.0, 0.0),
+                 "W += a d zT": lambda: _blas.matmul(d, z, W, True, False,
+                                                    -1e-9, 1.0)}
+        number = max(10, 200000 // (n_in * n_out))
+        for name, f in calls.items():
+            t = {}
+            for label, lim in (("pynn", 1 << 40), ("openblas", 0)):
+                old = _blas.set_vector_kernel_limit(lim)
+                try:
+                    t[label] = min(timeit.repeat(f, number=number,
+                                                 repeat=repeats)) / number
+                finally:
+                    _blas.set_vector_kernel_limit(old)
+            rows.append((f"{n_out}x{n_in}", name, 1e6 * t["pynn"],
+                         1e6 * t["openblas"]))
+    print(f"{'W':<10} {'product':<12} {'pynn µs':>9} {'OpenBLAS µs':>12}")
+    for r in rows:
+        print(f"{r[0]:<10} {r[1]:<12} {r[2]:>9.3f} {r[3]:>12.3f}")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -212,7 +250,11 @@ def main(argv=None):
     ap.add_argument("--mnist-n", type=int, default=5000)
     ap.add_argument("--cases", default="64-32-10,784-128-10")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--crossover", action="store_true",
+                    help="time pynn's kernels vs OpenBLAS per product shape")
     args = ap.parse_args(argv)
+    if args.crossover:
+        return crossover()
     from pynn import _blas
     variant = getattr(_blas, "kernel_variant", lambda: "n/a")()
     rows = []

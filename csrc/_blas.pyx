@@ -79,7 +79,7 @@ def set_small_product_limit(Py_ssize_t limit):
 # GER and row-vector GEMV products of at most this many multiply-adds run
 # the kernels of _small.c instead of OpenBLAS (measured crossover: see
 # bench/small_nets.py --crossover).
-cdef Py_ssize_t _vector_limit = 1 << 18
+cdef Py_ssize_t _vector_limit = 1 << 17
 
 
 def get_vector_kernel_limit():

@@ -99,97 +99,60 @@ AVX2 static inline __m256i tail_d(int r)
     return _mm256_loadu_si256((const __m256i *)(mask_d + 4 - r));
 }
 
-/* ---- NN: 8 floats (4 doubles) of a C row per register, the p loop
-   inside, so each C element is loaded and stored once per block. */
-AVX2 static void nn_f_avx2(int m, int n, int k, int trans_a, float alpha,
-                           const float *A, int lda, const float *B, int ldb,
-                           float *C, int ldc)
-{
-    for (int i = 0; i < m; i++) {
-        float *c = C + (long)i * ldc;
-        int j = 0;
-        for (; j + 32 <= n; j += 32) {
-            __m256 c0 = _mm256_loadu_ps(c + j), c1 = _mm256_loadu_ps(c + j + 8);
-            __m256 c2 = _mm256_loadu_ps(c + j + 16), c3 = _mm256_loadu_ps(c + j + 24);
-            for (int p = 0; p < k; p++) {
-                __m256 a = _mm256_set1_ps(alpha * OPA(i, p));
-                const float *b = B + (long)p * ldb + j;
-                c0 = _mm256_add_ps(c0, _mm256_mul_ps(a, _mm256_loadu_ps(b)));
-                c1 = _mm256_add_ps(c1, _mm256_mul_ps(a, _mm256_loadu_ps(b + 8)));
-                c2 = _mm256_add_ps(c2, _mm256_mul_ps(a, _mm256_loadu_ps(b + 16)));
-                c3 = _mm256_add_ps(c3, _mm256_mul_ps(a, _mm256_loadu_ps(b + 24)));
-            }
-            _mm256_storeu_ps(c + j, c0);
-            _mm256_storeu_ps(c + j + 8, c1);
-            _mm256_storeu_ps(c + j + 16, c2);
-            _mm256_storeu_ps(c + j + 24, c3);
-        }
-        for (; j + 8 <= n; j += 8) {
-            __m256 c0 = _mm256_loadu_ps(c + j);
-            for (int p = 0; p < k; p++) {
-                __m256 a = _mm256_set1_ps(alpha * OPA(i, p));
-                c0 = _mm256_add_ps(c0, _mm256_mul_ps(
-                    a, _mm256_loadu_ps(B + (long)p * ldb + j)));
-            }
-            _mm256_storeu_ps(c + j, c0);
-        }
-        if (j < n) {
-            __m256i mk = tail_f(n - j);
-            __m256 c0 = _mm256_maskload_ps(c + j, mk);
-            for (int p = 0; p < k; p++) {
-                __m256 a = _mm256_set1_ps(alpha * OPA(i, p));
-                c0 = _mm256_add_ps(c0, _mm256_mul_ps(
-                    a, _mm256_maskload_ps(B + (long)p * ldb + j, mk)));
-            }
-            _mm256_maskstore_ps(c + j, mk, c0);
-        }
-    }
+/* ---- NN: four rows of B at a time (p, p+1, p+2, p+3 added to each C
+   element in that order, so the order is the generic one), 8 floats
+   (4 doubles) of the C row per register; B is streamed row by row. */
+#define DEFINE_NN_AVX2(NAME, T, V, W, LOAD, STORE, MLOAD, MSTORE, SET1, ADD,  \
+                       MUL, TAIL)                                            \
+AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
+                      int lda, const T *B, int ldb, T *C, int ldc)            \
+{                                                                            \
+    const int nn = n - n % W;                                                \
+    const __m256i mk = TAIL(n - nn);                                         \
+    for (int i = 0; i < m; i++) {                                            \
+        T *c = C + (long)i * ldc;                                            \
+        int p = 0;                                                           \
+        for (; p + 4 <= k; p += 4) {                                         \
+            V a0 = SET1(alpha * OPA(i, p)), a1 = SET1(alpha * OPA(i, p + 1)); \
+            V a2 = SET1(alpha * OPA(i, p + 2)), a3 = SET1(alpha * OPA(i, p + 3)); \
+            const T *b0 = B + (long)p * ldb, *b1 = b0 + ldb;                 \
+            const T *b2 = b1 + ldb, *b3 = b2 + ldb;                          \
+            int j = 0;                                                       \
+            for (; j < nn; j += W) {                                         \
+                V x = LOAD(c + j);                                           \
+                x = ADD(x, MUL(a0, LOAD(b0 + j)));                           \
+                x = ADD(x, MUL(a1, LOAD(b1 + j)));                           \
+                x = ADD(x, MUL(a2, LOAD(b2 + j)));                           \
+                x = ADD(x, MUL(a3, LOAD(b3 + j)));                           \
+                STORE(c + j, x);                                             \
+            }                                                                \
+            if (j < n) {                                                     \
+                V x = MLOAD(c + j, mk);                                      \
+                x = ADD(x, MUL(a0, MLOAD(b0 + j, mk)));                      \
+                x = ADD(x, MUL(a1, MLOAD(b1 + j, mk)));                      \
+                x = ADD(x, MUL(a2, MLOAD(b2 + j, mk)));                      \
+                x = ADD(x, MUL(a3, MLOAD(b3 + j, mk)));                      \
+                MSTORE(c + j, mk, x);                                        \
+            }                                                                \
+        }                                                                    \
+        for (; p < k; p++) {                                                 \
+            V a0 = SET1(alpha * OPA(i, p));                                  \
+            const T *b0 = B + (long)p * ldb;                                 \
+            int j = 0;                                                       \
+            for (; j < nn; j += W)                                           \
+                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(b0 + j))));       \
+            if (j < n)                                                       \
+                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
+                                      MUL(a0, MLOAD(b0 + j, mk))));          \
+        }                                                                    \
+    }                                                                        \
 }
-
-AVX2 static void nn_d_avx2(int m, int n, int k, int trans_a, double alpha,
-                           const double *A, int lda, const double *B, int ldb,
-                           double *C, int ldc)
-{
-    for (int i = 0; i < m; i++) {
-        double *c = C + (long)i * ldc;
-        int j = 0;
-        for (; j + 16 <= n; j += 16) {
-            __m256d c0 = _mm256_loadu_pd(c + j), c1 = _mm256_loadu_pd(c + j + 4);
-            __m256d c2 = _mm256_loadu_pd(c + j + 8), c3 = _mm256_loadu_pd(c + j + 12);
-            for (int p = 0; p < k; p++) {
-                __m256d a = _mm256_set1_pd(alpha * OPA(i, p));
-                const double *b = B + (long)p * ldb + j;
-                c0 = _mm256_add_pd(c0, _mm256_mul_pd(a, _mm256_loadu_pd(b)));
-                c1 = _mm256_add_pd(c1, _mm256_mul_pd(a, _mm256_loadu_pd(b + 4)));
-                c2 = _mm256_add_pd(c2, _mm256_mul_pd(a, _mm256_loadu_pd(b + 8)));
-                c3 = _mm256_add_pd(c3, _mm256_mul_pd(a, _mm256_loadu_pd(b + 12)));
-            }
-            _mm256_storeu_pd(c + j, c0);
-            _mm256_storeu_pd(c + j + 4, c1);
-            _mm256_storeu_pd(c + j + 8, c2);
-            _mm256_storeu_pd(c + j + 12, c3);
-        }
-        for (; j + 4 <= n; j += 4) {
-            __m256d c0 = _mm256_loadu_pd(c + j);
-            for (int p = 0; p < k; p++) {
-                __m256d a = _mm256_set1_pd(alpha * OPA(i, p));
-                c0 = _mm256_add_pd(c0, _mm256_mul_pd(
-                    a, _mm256_loadu_pd(B + (long)p * ldb + j)));
-            }
-            _mm256_storeu_pd(c + j, c0);
-        }
-        if (j < n) {
-            __m256i mk = tail_d(n - j);
-            __m256d c0 = _mm256_maskload_pd(c + j, mk);
-            for (int p = 0; p < k; p++) {
-                __m256d a = _mm256_set1_pd(alpha * OPA(i, p));
-                c0 = _mm256_add_pd(c0, _mm256_mul_pd(
-                    a, _mm256_maskload_pd(B + (long)p * ldb + j, mk)));
-            }
-            _mm256_maskstore_pd(c + j, mk, c0);
-        }
-    }
-}
+DEFINE_NN_AVX2(nn_f_avx2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+               _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_ps,
+               _mm256_add_ps, _mm256_mul_ps, tail_f)
+DEFINE_NN_AVX2(nn_d_avx2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+               _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_set1_pd,
+               _mm256_add_pd, _mm256_mul_pd, tail_d)
 
 /* ---- NT float: R rows of B at a time, one 8-lane accumulator each. */
 #define DOT_STEP_F(R)                                                        \
