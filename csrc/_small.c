@@ -109,6 +109,29 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
 {                                                                            \
     const int nn = n - n % W;                                                \
     const __m256i mk = TAIL(n - nn);                                         \
+    if (k == 1) {           /* rank-1 update: one pass per row, unrolled */  \
+        for (int i = 0; i < m; i++) {                                        \
+            T *c = C + (long)i * ldc;                                        \
+            V a0 = SET1(alpha * OPA(i, 0));                                  \
+            int j = 0;                                                       \
+            for (; j + 4 * W <= n; j += 4 * W) {                             \
+                V x0 = ADD(LOAD(c + j), MUL(a0, LOAD(B + j)));               \
+                V x1 = ADD(LOAD(c + j + W), MUL(a0, LOAD(B + j + W)));       \
+                V x2 = ADD(LOAD(c + j + 2 * W), MUL(a0, LOAD(B + j + 2 * W))); \
+                V x3 = ADD(LOAD(c + j + 3 * W), MUL(a0, LOAD(B + j + 3 * W))); \
+                STORE(c + j, x0);                                            \
+                STORE(c + j + W, x1);                                        \
+                STORE(c + j + 2 * W, x2);                                    \
+                STORE(c + j + 3 * W, x3);                                    \
+            }                                                                \
+            for (; j < nn; j += W)                                           \
+                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(B + j))));        \
+            if (j < n)                                                       \
+                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
+                                      MUL(a0, MLOAD(B + j, mk))));           \
+        }                                                                    \
+        return;                                                              \
+    }                                                                        \
     for (int i = 0; i < m; i++) {                                            \
         T *c = C + (long)i * ldc;                                            \
         int p = 0;                                                           \
