@@ -23,8 +23,15 @@ ratios FANN / pynn (> 1: pynn faster).  Run it as::
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/small_nets.py
 
 Options: ``--repeats``, ``--epochs``, ``--cases 64-32-10,784-128-10``,
-``--json out.json``.  Needs gcc and libfann-dev; without them only pynn is
-timed.
+``--json out.json``; ``--crossover`` instead times pynn's small-product
+kernels against OpenBLAS per product shape (the choice behind
+``pynn._blas.get_vector_kernel_limit()``).  Needs gcc and libfann-dev;
+without them only pynn is timed.
+
+On a shared machine the times drift; a noise-free before/after is the
+instruction count per sample: run one fit of E1 and of E2 epochs under
+``valgrind --tool=callgrind`` (the real interpreter, not a pyenv shim) and
+divide the difference of the totals by (E2 − E1)·n.
 """
 import argparse
 import json
