@@ -141,11 +141,19 @@ def extensions():
     link_args = ["-s"] if not DEBUG and sys.platform.startswith("linux") else []
 
     def extension(name, pyx, extra_args=()):
+        sources, extra = [pyx], list(extra_args)
+        if name == "_blas":
+            # The small-product kernels (generic + AVX2 chosen at run time,
+            # per-function target attributes): no contraction into FMA, so
+            # both variants round alike.
+            sources.append(os.path.join(CSRC, "_small.c"))
+            extra.append("-ffp-contract=off")
         return Extension(
-            "pynn." + name, [pyx],
-            include_dirs=[numpy.get_include()],
+            "pynn." + name, sources,
+            include_dirs=[numpy.get_include(), CSRC],
+            depends=[os.path.join(CSRC, "_small.h")] if name == "_blas" else [],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args + list(extra_args),
+            extra_compile_args=compile_args + extra,
             extra_link_args=link_args,
         )
     exts = [extension(os.path.splitext(os.path.basename(pyx))[0], pyx)

@@ -14,13 +14,42 @@ Layers of this file (see sklearn/_loss/_loss.pyx.tp for the pattern):
      n == 1), GEMM otherwise;
   4. ``def`` entry points taking NumPy arrays, for tests and benchmarks.
 
+The GER path and the row-vector GEMV path (m == 1) run pynn's own
+register-blocked kernels (csrc/_small.c: generic C, or AVX2 chosen at import
+on CPUs that have it) instead of OpenBLAS while the product has at most
+``vector_kernel_limit`` multiply-adds: for the batch-1 products of small nets
+a BLAS call's fixed cost is larger than the arithmetic.  The hand loops use
+the same kernels.  Their arithmetic is fixed (see csrc/_small.h): every
+variant gives bit-identical results.
+
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
 """
 from cython cimport floating
 from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
+import os
+
 import numpy as np
+
+cdef extern from "_small.h" nogil:
+    int PYNN_SMALL_GENERIC
+    int PYNN_SMALL_AVX2
+    int pynn_small_set_variant(int variant)
+    int pynn_small_variant()
+    int pynn_small_have_avx2()
+    void pynn_small_nn_f(int m, int n, int k, int trans_a, float alpha,
+                         const float* A, int lda, const float* B, int ldb,
+                         float* C, int ldc)
+    void pynn_small_nn_d(int m, int n, int k, int trans_a, double alpha,
+                         const double* A, int lda, const double* B, int ldb,
+                         double* C, int ldc)
+    void pynn_small_nt_f(int m, int n, int k, float alpha, const float* A,
+                         int lda, const float* B, int ldb, float* C, int ldc)
+    void pynn_small_nt_d(int m, int n, int k, double alpha, const double* A,
+                         int lda, const double* B, int ldb, double* C, int ldc)
+
+_VARIANTS = {"generic": PYNN_SMALL_GENERIC, "avx2": PYNN_SMALL_AVX2}
 
 # Below this many multiply-adds (m·n·k) ``mm`` uses the hand loops.  Chosen by
 # measurement (bench/test_bench_core.py::test_small_products): OpenBLAS calls
@@ -45,6 +74,72 @@ def set_small_product_limit(Py_ssize_t limit):
     old = _small_limit
     _small_limit = limit
     return old
+
+
+# GER and row-vector GEMV products of at most this many multiply-adds run
+# the kernels of _small.c instead of OpenBLAS (measured crossover: see
+# bench/small_nets.py --crossover).
+cdef Py_ssize_t _vector_limit = 1 << 17
+
+
+def get_vector_kernel_limit():
+    """Largest GER / row-vector GEMV product (m·n·k multiply-adds) that
+    ``mm`` computes with pynn's own kernels rather than OpenBLAS."""
+    return _vector_limit
+
+
+def set_vector_kernel_limit(Py_ssize_t limit):
+    """Set the pynn-kernel/OpenBLAS crossover of the GER and GEMV paths;
+    returns the previous value (0: always OpenBLAS)."""
+    global _vector_limit
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    old = _vector_limit
+    _vector_limit = limit
+    return old
+
+
+def available_kernel_variants():
+    """Names of the small-kernel variants this build and CPU can run."""
+    return ["generic"] + (["avx2"] if pynn_small_have_avx2() else [])
+
+
+def kernel_variant():
+    """Name of the small-kernel variant in use ("generic" or "avx2")."""
+    return "avx2" if pynn_small_variant() == PYNN_SMALL_AVX2 else "generic"
+
+
+def set_kernel_variant(str name):
+    """Switch the small kernels to variant ``name`` ("generic" or "avx2");
+    returns the previous name.  The variants give bit-identical results;
+    this exists for tests and benchmarks.  Raises ValueError for an unknown
+    name or one this CPU or build cannot run."""
+    old = kernel_variant()
+    if name not in _VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {name!r}")
+    if pynn_small_set_variant(_VARIANTS[name]) != 0:
+        raise ValueError(f"kernel variant {name!r} is not available on this "
+                         "CPU or build")
+    return old
+
+
+def _init_variant():
+    """AVX2 when the CPU has it, unless PYNN_SIMD=0 (also off/false/no).
+
+    Where the CPU (or platform) has no AVX2 the GER/GEMV paths stay on
+    OpenBLAS (vector limit 0): there the generic kernels are slower than
+    OpenBLAS's (measured 2.5× on 784-128-10).  PYNN_SIMD=0 on an AVX2 CPU
+    keeps the limit, so it computes the same bits with the generic code.
+    """
+    global _vector_limit
+    off = os.environ.get("PYNN_SIMD", "").strip().lower() in ("0", "off", "false", "no")
+    if not pynn_small_have_avx2():
+        _vector_limit = 0
+    elif not off:
+        pynn_small_set_variant(PYNN_SMALL_AVX2)
+
+
+_init_variant()
 
 
 # ---------------------------------------------------------------- layer 1
@@ -103,20 +198,24 @@ cdef inline void _scale_rows(int m, int n, floating beta, floating* C,
                 C[i * ldc + j] *= beta
 
 
-cdef inline floating _dot(int k, const floating* a, const floating* b) noexcept nogil:
-    """Σ_p a_p b_p with four accumulators (independent chains for the CPU)."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t p = 0
-    while p + 4 <= k:
-        s0 += a[p] * b[p]
-        s1 += a[p + 1] * b[p + 1]
-        s2 += a[p + 2] * b[p + 2]
-        s3 += a[p + 3] * b[p + 3]
-        p += 4
-    while p < k:
-        s0 += a[p] * b[p]
-        p += 1
-    return (s0 + s1) + (s2 + s3)
+cdef inline void _nn(bint trans_a, int m, int n, int k, floating alpha,
+                     const floating* A, int lda, const floating* B, int ldb,
+                     floating* C, int ldc) noexcept nogil:
+    """C[i, :] += Σ_p (α op(A)[i, p]) B[p, :], p ascending (_small.c)."""
+    if floating is float:
+        pynn_small_nn_f(m, n, k, trans_a, alpha, A, lda, B, ldb, C, ldc)
+    else:
+        pynn_small_nn_d(m, n, k, trans_a, alpha, A, lda, B, ldb, C, ldc)
+
+
+cdef inline void _nt(int m, int n, int k, floating alpha,
+                     const floating* A, int lda, const floating* B, int ldb,
+                     floating* C, int ldc) noexcept nogil:
+    """C[i, j] += α A[i, :]·B[j, :] in fixed lanes and tree (_small.c)."""
+    if floating is float:
+        pynn_small_nt_f(m, n, k, alpha, A, lda, B, ldb, C, ldc)
+    else:
+        pynn_small_nt_d(m, n, k, alpha, A, lda, B, ldb, C, ldc)
 
 
 cdef void small_mm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -126,25 +225,15 @@ cdef void small_mm(bint trans_a, bint trans_b, int m, int n, int k,
     """C ← α op(A) op(B) + β C by loops whose inner loop is contiguous."""
     cdef Py_ssize_t i, j, p
     cdef floating a
-    cdef floating* c_row
-    cdef const floating* b_row
     _scale_rows(m, n, beta, C, ldc)
     if alpha == 0 or k == 0:
         return
     if not trans_b:
         # C[i, :] += α op(A)[i, p] B[p, :]   (axpy over contiguous rows)
-        for i in range(m):
-            c_row = C + i * ldc
-            for p in range(k):
-                a = alpha * (A[p * lda + i] if trans_a else A[i * lda + p])
-                b_row = B + p * ldb
-                for j in range(n):
-                    c_row[j] += a * b_row[j]
+        _nn(trans_a, m, n, k, alpha, A, lda, B, ldb, C, ldc)
     elif not trans_a:
         # C[i, j] += α A[i, :]·B[j, :]   (dot of two contiguous rows)
-        for i in range(m):
-            for j in range(n):
-                C[i * ldc + j] += alpha * _dot(k, A + i * lda, B + j * ldb)
+        _nt(m, n, k, alpha, A, lda, B, ldb, C, ldc)
     else:
         # C[i, j] += α Σ_p A[p, i] B[j, p]   (rare: both transposed)
         for i in range(m):
@@ -193,8 +282,23 @@ cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
     elif path == PATH_GER:
         # Rank-1 update: C += α a bᵀ with a = op(A)[:, 0], b = op(B)[0, :].
         _scale_rows(m, n, beta, C, ldc)
-        ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1,
-            C, ldc)
+        if alpha == 0:
+            return
+        if not trans_b and <Py_ssize_t>m * n <= _vector_limit:
+            _nn(trans_a, m, n, 1, alpha, A, lda, B, ldb, C, ldc)
+        else:
+            ger(m, n, alpha, A, 1 if trans_a else lda, B, ldb if trans_b else 1,
+                C, ldc)
+    elif (path == PATH_GEMV and m == 1 and not (trans_a and trans_b)
+          and <Py_ssize_t>n * k <= _vector_limit):
+        # Row vector times matrix, by pynn's kernels (no BLAS call).
+        _scale_rows(1, n, beta, C, ldc)
+        if alpha == 0:
+            return
+        if trans_b:
+            _nt(1, n, k, alpha, A, lda, B, ldb, C, ldc)
+        else:
+            _nn(trans_a, 1, n, k, alpha, A, lda, B, ldb, C, ldc)
     elif path == PATH_GEMV and m == 1:
         # Row vector times matrix: cᵀ = α op(B)ᵀ a + β c.
         gemv(not trans_b, k if not trans_b else n, n if not trans_b else k,

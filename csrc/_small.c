@@ -1,0 +1,398 @@
+/* Small-product kernels of pynn._blas: a generic C variant and an AVX2
+   variant chosen at run time.  See _small.h for the exact arithmetic both
+   perform (they give bit-identical results); compile with
+   -ffp-contract=off.  The AVX2 functions carry
+   __attribute__((target("avx2"))) so the rest of the module stays baseline
+   x86-64; they are only called after __builtin_cpu_supports("avx2"). */
+#include "_small.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PYNN_HAVE_AVX2 1
+#include <immintrin.h>
+#else
+#define PYNN_HAVE_AVX2 0
+#endif
+
+/* ------------------------------------------------------------ generic C */
+#define OPA(i, p) (trans_a ? A[(long)(p) * lda + (i)] : A[(long)(i) * lda + (p)])
+
+#define DEFINE_NN_GENERIC(NAME, T)                                           \
+static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,      \
+                 int lda, const T *B, int ldb, T *C, int ldc)                \
+{                                                                            \
+    for (int i = 0; i < m; i++) {                                            \
+        T *c = C + (long)i * ldc;                                            \
+        for (int p = 0; p < k; p++) {                                        \
+            T a = alpha * OPA(i, p);                                         \
+            const T *b = B + (long)p * ldb;                                  \
+            for (int j = 0; j < n; j++)                                      \
+                c[j] = c[j] + a * b[j];                                      \
+        }                                                                    \
+    }                                                                        \
+}
+DEFINE_NN_GENERIC(nn_f_generic, float)
+DEFINE_NN_GENERIC(nn_d_generic, double)
+
+/* The lane-wise dot product of _small.h: L lanes, the lanes past k add
+   0 * 0 = +0 (as the masked vector loads do), then the fixed tree. */
+static float dot_f_generic(int k, const float *a, const float *b)
+{
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int p = 0;
+    for (; p + 8 <= k; p += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] = s[l] + a[p + l] * b[p + l];
+    if (p < k)
+        for (int l = 0; l < 8; l++) {
+            float x = p + l < k ? a[p + l] : 0.0f;
+            float y = p + l < k ? b[p + l] : 0.0f;
+            s[l] = s[l] + x * y;
+        }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static double dot_d_generic(int k, const double *a, const double *b)
+{
+    double s[4] = {0, 0, 0, 0};
+    int p = 0;
+    for (; p + 4 <= k; p += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] = s[l] + a[p + l] * b[p + l];
+    if (p < k)
+        for (int l = 0; l < 4; l++) {
+            double x = p + l < k ? a[p + l] : 0.0;
+            double y = p + l < k ? b[p + l] : 0.0;
+            s[l] = s[l] + x * y;
+        }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+#define DEFINE_NT_GENERIC(NAME, T, DOT)                                      \
+static void NAME(int m, int n, int k, T alpha, const T *A, int lda,          \
+                 const T *B, int ldb, T *C, int ldc)                         \
+{                                                                            \
+    for (int i = 0; i < m; i++)                                              \
+        for (int j = 0; j < n; j++) {                                        \
+            T *c = C + (long)i * ldc + j;                                    \
+            *c = *c + alpha * DOT(k, A + (long)i * lda, B + (long)j * ldb);  \
+        }                                                                    \
+}
+DEFINE_NT_GENERIC(nt_f_generic, float, dot_f_generic)
+DEFINE_NT_GENERIC(nt_d_generic, double, dot_d_generic)
+
+/* ------------------------------------------------------------ AVX2 */
+#if PYNN_HAVE_AVX2
+#define AVX2 __attribute__((target("avx2")))
+
+/* mask_f + 8 - r: r lanes on, the rest off (r = 0 … 8). */
+static const int mask_f[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                               0, 0, 0, 0, 0, 0, 0, 0};
+static const long long mask_d[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+AVX2 static inline __m256i tail_f(int r)
+{
+    return _mm256_loadu_si256((const __m256i *)(mask_f + 8 - r));
+}
+
+AVX2 static inline __m256i tail_d(int r)
+{
+    return _mm256_loadu_si256((const __m256i *)(mask_d + 4 - r));
+}
+
+/* ---- NN: four rows of B at a time (p, p+1, p+2, p+3 added to each C
+   element in that order, so the order is the generic one), 8 floats
+   (4 doubles) of the C row per register; B is streamed row by row. */
+#define DEFINE_NN_AVX2(NAME, T, V, W, LOAD, STORE, MLOAD, MSTORE, SET1, ADD,  \
+                       MUL, TAIL)                                            \
+AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
+                      int lda, const T *B, int ldb, T *C, int ldc)            \
+{                                                                            \
+    const int nn = n - n % W;                                                \
+    const __m256i mk = TAIL(n - nn);                                         \
+    if (k == 1) {           /* rank-1 update: one pass per row, unrolled */  \
+        for (int i = 0; i < m; i++) {                                        \
+            T *c = C + (long)i * ldc;                                        \
+            V a0 = SET1(alpha * OPA(i, 0));                                  \
+            int j = 0;                                                       \
+            for (; j + 4 * W <= n; j += 4 * W) {                             \
+                V x0 = ADD(LOAD(c + j), MUL(a0, LOAD(B + j)));               \
+                V x1 = ADD(LOAD(c + j + W), MUL(a0, LOAD(B + j + W)));       \
+                V x2 = ADD(LOAD(c + j + 2 * W), MUL(a0, LOAD(B + j + 2 * W))); \
+                V x3 = ADD(LOAD(c + j + 3 * W), MUL(a0, LOAD(B + j + 3 * W))); \
+                STORE(c + j, x0);                                            \
+                STORE(c + j + W, x1);                                        \
+                STORE(c + j + 2 * W, x2);                                    \
+                STORE(c + j + 3 * W, x3);                                    \
+            }                                                                \
+            for (; j < nn; j += W)                                           \
+                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(B + j))));        \
+            if (j < n)                                                       \
+                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
+                                      MUL(a0, MLOAD(B + j, mk))));           \
+        }                                                                    \
+        return;                                                              \
+    }                                                                        \
+    for (int i = 0; i < m; i++) {                                            \
+        T *c = C + (long)i * ldc;                                            \
+        int p = 0;                                                           \
+        for (; p + 4 <= k; p += 4) {                                         \
+            V a0 = SET1(alpha * OPA(i, p)), a1 = SET1(alpha * OPA(i, p + 1)); \
+            V a2 = SET1(alpha * OPA(i, p + 2)), a3 = SET1(alpha * OPA(i, p + 3)); \
+            const T *b0 = B + (long)p * ldb, *b1 = b0 + ldb;                 \
+            const T *b2 = b1 + ldb, *b3 = b2 + ldb;                          \
+            int j = 0;                                                       \
+            for (; j < nn; j += W) {                                         \
+                V x = LOAD(c + j);                                           \
+                x = ADD(x, MUL(a0, LOAD(b0 + j)));                           \
+                x = ADD(x, MUL(a1, LOAD(b1 + j)));                           \
+                x = ADD(x, MUL(a2, LOAD(b2 + j)));                           \
+                x = ADD(x, MUL(a3, LOAD(b3 + j)));                           \
+                STORE(c + j, x);                                             \
+            }                                                                \
+            if (j < n) {                                                     \
+                V x = MLOAD(c + j, mk);                                      \
+                x = ADD(x, MUL(a0, MLOAD(b0 + j, mk)));                      \
+                x = ADD(x, MUL(a1, MLOAD(b1 + j, mk)));                      \
+                x = ADD(x, MUL(a2, MLOAD(b2 + j, mk)));                      \
+                x = ADD(x, MUL(a3, MLOAD(b3 + j, mk)));                      \
+                MSTORE(c + j, mk, x);                                        \
+            }                                                                \
+        }                                                                    \
+        for (; p < k; p++) {                                                 \
+            V a0 = SET1(alpha * OPA(i, p));                                  \
+            const T *b0 = B + (long)p * ldb;                                 \
+            int j = 0;                                                       \
+            for (; j < nn; j += W)                                           \
+                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(b0 + j))));       \
+            if (j < n)                                                       \
+                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
+                                      MUL(a0, MLOAD(b0 + j, mk))));          \
+        }                                                                    \
+    }                                                                        \
+}
+DEFINE_NN_AVX2(nn_f_avx2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+               _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_ps,
+               _mm256_add_ps, _mm256_mul_ps, tail_f)
+DEFINE_NN_AVX2(nn_d_avx2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
+               _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_set1_pd,
+               _mm256_add_pd, _mm256_mul_pd, tail_d)
+
+/* ---- NT float: R rows of B at a time, one 8-lane accumulator each. */
+#define DOT_STEP_F(R)                                                        \
+    for (int r = 0; r < R; r++)                                              \
+        s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(                            \
+            x, _mm256_loadu_ps(b[r] + p)));
+#define DOT_TAIL_F(R)                                                        \
+    for (int r = 0; r < R; r++)                                              \
+        s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(                            \
+            x, _mm256_maskload_ps(b[r] + p, mk)));
+
+/* [t(v0), t(v1), t(v2), t(v3) | u(v0), …, u(v3)] with t the tree over
+   lanes 0-3 and u over lanes 4-7. */
+AVX2 static inline __m256 half_trees_f(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
+{
+    return _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+}
+
+AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
+                           int lda, const float *B, int ldb, float *C, int ldc)
+{
+    const int kk = k & ~7;
+    const __m256i mk = tail_f(k - kk);
+    for (int i = 0; i < m; i++) {
+        const float *a = A + (long)i * lda;
+        float *c = C + (long)i * ldc;
+        int j = 0;
+        for (; j + 8 <= n; j += 8) {
+            const float *b[8];
+            __m256 s[8];
+            for (int r = 0; r < 8; r++) {
+                b[r] = B + (long)(j + r) * ldb;
+                s[r] = _mm256_setzero_ps();
+            }
+            int p = 0;
+            for (; p < kk; p += 8) {
+                __m256 x = _mm256_loadu_ps(a + p);
+                DOT_STEP_F(8)
+            }
+            if (p < k) {
+                __m256 x = _mm256_maskload_ps(a + p, mk);
+                DOT_TAIL_F(8)
+            }
+            __m256 h0 = half_trees_f(s[0], s[1], s[2], s[3]);
+            __m256 h1 = half_trees_f(s[4], s[5], s[6], s[7]);
+            __m256 d = _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20),
+                                     _mm256_permute2f128_ps(h0, h1, 0x31));
+            _mm256_storeu_ps(c + j, _mm256_add_ps(
+                _mm256_loadu_ps(c + j), _mm256_mul_ps(_mm256_set1_ps(alpha), d)));
+        }
+        for (; j + 4 <= n; j += 4) {
+            const float *b[4];
+            __m256 s[4];
+            for (int r = 0; r < 4; r++) {
+                b[r] = B + (long)(j + r) * ldb;
+                s[r] = _mm256_setzero_ps();
+            }
+            int p = 0;
+            for (; p < kk; p += 8) {
+                __m256 x = _mm256_loadu_ps(a + p);
+                DOT_STEP_F(4)
+            }
+            if (p < k) {
+                __m256 x = _mm256_maskload_ps(a + p, mk);
+                DOT_TAIL_F(4)
+            }
+            __m256 h = half_trees_f(s[0], s[1], s[2], s[3]);
+            __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),
+                                  _mm256_extractf128_ps(h, 1));
+            _mm_storeu_ps(c + j, _mm_add_ps(
+                _mm_loadu_ps(c + j), _mm_mul_ps(_mm_set1_ps(alpha), d)));
+        }
+        for (; j < n; j++) {
+            const float *b[1] = {B + (long)j * ldb};
+            __m256 s[1] = {_mm256_setzero_ps()};
+            int p = 0;
+            for (; p < kk; p += 8) {
+                __m256 x = _mm256_loadu_ps(a + p);
+                DOT_STEP_F(1)
+            }
+            if (p < k) {
+                __m256 x = _mm256_maskload_ps(a + p, mk);
+                DOT_TAIL_F(1)
+            }
+            __m256 h = _mm256_hadd_ps(s[0], s[0]);
+            h = _mm256_hadd_ps(h, h);
+            float d = _mm256_cvtss_f32(h)
+                + _mm_cvtss_f32(_mm256_extractf128_ps(h, 1));
+            c[j] = c[j] + alpha * d;
+        }
+    }
+}
+
+/* ---- NT double: 4 rows of B at a time, one 4-lane accumulator each. */
+#define DOT_STEP_D(R)                                                        \
+    for (int r = 0; r < R; r++)                                              \
+        s[r] = _mm256_add_pd(s[r], _mm256_mul_pd(                            \
+            x, _mm256_loadu_pd(b[r] + p)));
+#define DOT_TAIL_D(R)                                                        \
+    for (int r = 0; r < R; r++)                                              \
+        s[r] = _mm256_add_pd(s[r], _mm256_mul_pd(                            \
+            x, _mm256_maskload_pd(b[r] + p, mk)));
+
+AVX2 static void nt_d_avx2(int m, int n, int k, double alpha, const double *A,
+                           int lda, const double *B, int ldb, double *C, int ldc)
+{
+    const int kk = k & ~3;
+    const __m256i mk = tail_d(k - kk);
+    for (int i = 0; i < m; i++) {
+        const double *a = A + (long)i * lda;
+        double *c = C + (long)i * ldc;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const double *b[4];
+            __m256d s[4];
+            for (int r = 0; r < 4; r++) {
+                b[r] = B + (long)(j + r) * ldb;
+                s[r] = _mm256_setzero_pd();
+            }
+            int p = 0;
+            for (; p < kk; p += 4) {
+                __m256d x = _mm256_loadu_pd(a + p);
+                DOT_STEP_D(4)
+            }
+            if (p < k) {
+                __m256d x = _mm256_maskload_pd(a + p, mk);
+                DOT_TAIL_D(4)
+            }
+            /* hadd_pd(u, v) = [u0+u1, v0+v1, u2+u3, v2+v3] */
+            __m256d h01 = _mm256_hadd_pd(s[0], s[1]);
+            __m256d h23 = _mm256_hadd_pd(s[2], s[3]);
+            __m256d d = _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20),
+                                      _mm256_permute2f128_pd(h01, h23, 0x31));
+            _mm256_storeu_pd(c + j, _mm256_add_pd(
+                _mm256_loadu_pd(c + j), _mm256_mul_pd(_mm256_set1_pd(alpha), d)));
+        }
+        for (; j < n; j++) {
+            const double *b[1] = {B + (long)j * ldb};
+            __m256d s[1] = {_mm256_setzero_pd()};
+            int p = 0;
+            for (; p < kk; p += 4) {
+                __m256d x = _mm256_loadu_pd(a + p);
+                DOT_STEP_D(1)
+            }
+            if (p < k) {
+                __m256d x = _mm256_maskload_pd(a + p, mk);
+                DOT_TAIL_D(1)
+            }
+            __m256d h = _mm256_hadd_pd(s[0], s[0]);
+            double d = _mm256_cvtsd_f64(h)
+                + _mm_cvtsd_f64(_mm256_extractf128_pd(h, 1));
+            c[j] = c[j] + alpha * d;
+        }
+    }
+}
+#endif  /* PYNN_HAVE_AVX2 */
+
+/* ------------------------------------------------------------ dispatch */
+typedef void (*nn_f_t)(int, int, int, int, float, const float *, int,
+                       const float *, int, float *, int);
+typedef void (*nn_d_t)(int, int, int, int, double, const double *, int,
+                       const double *, int, double *, int);
+typedef void (*nt_f_t)(int, int, int, float, const float *, int,
+                       const float *, int, float *, int);
+typedef void (*nt_d_t)(int, int, int, double, const double *, int,
+                       const double *, int, double *, int);
+
+static int variant = PYNN_SMALL_GENERIC;
+static nn_f_t nn_f = nn_f_generic;
+static nn_d_t nn_d = nn_d_generic;
+static nt_f_t nt_f = nt_f_generic;
+static nt_d_t nt_d = nt_d_generic;
+
+int pynn_small_have_avx2(void)
+{
+#if PYNN_HAVE_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+int pynn_small_set_variant(int v)
+{
+    if (v == PYNN_SMALL_GENERIC) {
+        nn_f = nn_f_generic; nn_d = nn_d_generic;
+        nt_f = nt_f_generic; nt_d = nt_d_generic;
+    }
+#if PYNN_HAVE_AVX2
+    else if (v == PYNN_SMALL_AVX2 && pynn_small_have_avx2()) {
+        nn_f = nn_f_avx2; nn_d = nn_d_avx2;
+        nt_f = nt_f_avx2; nt_d = nt_d_avx2;
+    }
+#endif
+    else
+        return -1;
+    variant = v;
+    return 0;
+}
+
+int pynn_small_variant(void) { return variant; }
+
+void pynn_small_nn_f(int m, int n, int k, int trans_a, float alpha,
+                     const float *A, int lda, const float *B, int ldb,
+                     float *C, int ldc)
+{ nn_f(m, n, k, trans_a, alpha, A, lda, B, ldb, C, ldc); }
+
+void pynn_small_nn_d(int m, int n, int k, int trans_a, double alpha,
+                     const double *A, int lda, const double *B, int ldb,
+                     double *C, int ldc)
+{ nn_d(m, n, k, trans_a, alpha, A, lda, B, ldb, C, ldc); }
+
+void pynn_small_nt_f(int m, int n, int k, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc)
+{ nt_f(m, n, k, alpha, A, lda, B, ldb, C, ldc); }
+
+void pynn_small_nt_d(int m, int n, int k, double alpha, const double *A,
+                     int lda, const double *B, int ldb, double *C, int ldc)
+{ nt_d(m, n, k, alpha, A, lda, B, ldb, C, ldc); }
