@@ -41,6 +41,9 @@ DEBUG = os.environ.get("PYNN_DEBUG", "0") not in ("", "0")
 # axpys on short rows, which run ~35% faster 8 floats at a time.
 SIMD_VARIANTS = ["_rules"]
 SIMD_ARGS = ["-mavx2", "-mfma", "-ffp-contract=off"]
+# C sources compiled into a module beside its .pyx (also into its AVX2
+# variant): pynn's worker pool serves the training loops.
+EXTRA_SOURCES = {"_train": [os.path.join(CSRC, "_pool.c")]}
 
 
 def targets_x86_64():
@@ -141,12 +144,16 @@ def extensions():
     link_args = ["-s"] if not DEBUG and sys.platform.startswith("linux") else []
 
     def extension(name, pyx, extra_args=()):
+        extra = EXTRA_SOURCES.get(name[:-len("_avx2")] if
+                                  name.endswith("_avx2") else name, [])
         return Extension(
-            "pynn." + name, [pyx],
-            include_dirs=[numpy.get_include()],
+            "pynn." + name, [pyx] + extra,
+            include_dirs=[numpy.get_include(), CSRC],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args + list(extra_args),
-            extra_link_args=link_args,
+            extra_compile_args=compile_args + list(extra_args)
+            + (["-pthread"] if extra and os.name == "posix" else []),
+            extra_link_args=link_args
+            + (["-pthread"] if extra and os.name == "posix" else []),
         )
     exts = [extension(os.path.splitext(os.path.basename(pyx))[0], pyx)
             for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx")))]
