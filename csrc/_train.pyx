@@ -593,6 +593,12 @@ cdef class Scratch:
         return self.size
 
 
+cdef inline Scratch _own(Scratch scratch):
+    """``scratch``, or a new one.  The caller must keep the result in a
+    variable while the job runs: its buffers die with it."""
+    return Scratch() if scratch is None else scratch
+
+
 cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
                     Py_ssize_t B_max, int passes, int n_threads,
                     Py_ssize_t itemsize, bint grads,
@@ -775,7 +781,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         rng = &state
     cdef bint training = rng != NULL
     r = update.rule(lr, t0)
-    _setup_job(&job, layout, Scratch() if scratch is None else scratch,
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch,
                min(batch_size, stop - start), 3, nt, sizeof(floating), True)
     job.kind, job.loss, job.accuracy = JOB_GRADIENT, loss, accuracy
     job.params, job.training = &params[0], training
@@ -867,7 +874,8 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
     cdef Job job
-    _setup_job(&job, layout, Scratch() if scratch is None else scratch, B, 3,
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch, B, 3,
                _check_threads(n_threads), sizeof(floating), True)
     job.kind, job.loss, job.params, job.training = JOB_GRADIENT, loss, \
         &params[0], rng != NULL
@@ -948,7 +956,8 @@ def evaluate(Layout layout, const floating[::1] params,
     cdef int nt = _check_threads(n_threads)
     cdef Job job
     if nt > 1 and n > chunk:
-        _setup_job(&job, layout, Scratch() if scratch is None else scratch,
+        scratch = _own(scratch)
+        _setup_job(&job, layout, scratch,
                    n, 1, nt, sizeof(floating), False, chunk)
         job.kind, job.loss, job.accuracy = JOB_LOSS, loss, accuracy
         job.params, job.X, job.T = <floating*>&params[0], &X[0, 0], &T[0, 0]
@@ -987,7 +996,8 @@ def predict(Layout layout, const floating[::1] params,
         raise ValueError(f"at most {INT_MAX} rows")
     if n == 0:
         return out
-    _setup_job(&job, layout, Scratch() if scratch is None else scratch, n, 1,
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch, n, 1,
                _check_threads(n_threads), sizeof(floating), False)
     cdef floating[::1] work
     if job.limit == 1 or n <= job.base:     # one chunk: no pool

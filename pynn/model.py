@@ -278,9 +278,9 @@ class Model:
         if n > _train.chunk_rows(self._layout, max(n, 1), 1, X.itemsize):
             # Chunks of rows on pynn's threads (the same output on any count).
             out = np.empty((n, self.n_outputs), self.dtype)
-            return self._run(n, 1, _train.predict, self._layout, self._params,
-                             X, out, n_threads=pool_threads(),
-                             scratch=self._scratch())
+            self._run(n, 1, _train.predict, self._layout, self._params, X,
+                      out, n_threads=pool_threads(), scratch=self._scratch())
+            return out
         out = self._run(n, 1, _network.forward, self._layout,
                         self._params, X, self._workspace(n))
         return out.copy()
