@@ -4,6 +4,9 @@
  * function, context, the caller's floating-point state and the number of
  * workers still inside it), and per worker a "go" flag with its own
  * condition variable, so that a job of k slots wakes exactly k − 1 workers.
+ * A worker clears its flag when it takes the job; the caller, once its own
+ * share is done, clears the flags of workers that never woke, so a worker
+ * whose core is taken by another process costs the job nothing.
  */
 #include "_pool.h"
 
@@ -175,6 +178,16 @@ int pynn_pool_run(int n, pynn_job_fn fn, void *ctx)
     pthread_mutex_unlock(&lock);
     fn(ctx, 0);
     pthread_mutex_lock(&lock);
+    /* The caller found nothing left to claim.  A worker that has not woken
+     * yet (its core is busy) has no part in the job: call it off rather
+     * than wait for the scheduler to run it.  Only workers already inside
+     * fn (on a chunk) are waited for. */
+    for (i = 1; i < n; i++) {
+        if (workers[i].go) {
+            workers[i].go = 0;
+            remaining--;
+        }
+    }
     while (remaining > 0)
         pthread_cond_wait(&finished, &lock);
     busy = 0;

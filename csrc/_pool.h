@@ -2,7 +2,10 @@
  *
  * pynn_pool_run(n, fn, ctx) calls fn(ctx, slot) for slot = 0 … n−1 at once,
  * slot 0 on the calling thread and the others on pool workers, and returns
- * when every call has returned.  Workers are started on first need, kept,
+ * when every call has returned — except that a worker which has not woken
+ * by the time fn(ctx, 0) returns is called off (its core is busy: waiting
+ * for the scheduler would cost more than its share).  So a job must be
+ * complete once fn(ctx, 0) has returned and the started calls have.  Workers are started on first need, kept,
  * and sleep on a condition variable between jobs; the caller sleeps on one
  * while it waits for them (no spinning anywhere).  A job splits its work
  * itself (pynn claims chunks with pynn_claim, so a slot on a busy core
