@@ -217,6 +217,8 @@ def test_small_batches_stay_on_the_single_pass():
     model = pynn.MLP([64, 32, 10], hidden="sigmoid", output="softmax")
     assert _train.chunk_rows(model._layout, 1) == 1
     assert _train.chunk_rows(model._layout, 32) == 32
+    big = pynn.MLP([784, 256, 256, 10], hidden="relu", output="softmax")
+    assert _train.chunk_rows(big._layout, 32) == 32      # one fused pass
 
 
 def test_penalised_nets_are_never_split():
