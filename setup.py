@@ -41,6 +41,17 @@ DEBUG = os.environ.get("PYNN_DEBUG", "0") not in ("", "0")
 # axpys on short rows, which run ~35% faster 8 floats at a time.
 SIMD_VARIANTS = ["_rules"]
 SIMD_ARGS = ["-mavx2", "-mfma", "-ffp-contract=off"]
+# C sources compiled into a module beside its .pyx (also into its AVX2
+# variant): pynn's worker pool serves the training loops.
+# C sources compiled into a module beside its .pyx: pynn's thread pool
+# (needs -pthread) and the small-product kernels (generic + AVX2 chosen at
+# run time, per-function target attributes; -ffp-contract=off: no
+# contraction into FMA, so both variants round alike).
+EXTRA_SOURCES = {"_train": [os.path.join(CSRC, "_pool.c")],
+                 "_blas": [os.path.join(CSRC, "_small.c")]}
+EXTRA_ARGS = {"_train": ["-pthread"], "_blas": ["-ffp-contract=off"]}
+EXTRA_DEPENDS = {"_train": [os.path.join(CSRC, "_pool.h")],
+                 "_blas": [os.path.join(CSRC, "_small.h")]}
 
 
 def targets_x86_64():
@@ -141,20 +152,17 @@ def extensions():
     link_args = ["-s"] if not DEBUG and sys.platform.startswith("linux") else []
 
     def extension(name, pyx, extra_args=()):
-        sources, extra = [pyx], list(extra_args)
-        if name == "_blas":
-            # The small-product kernels (generic + AVX2 chosen at run time,
-            # per-function target attributes): no contraction into FMA, so
-            # both variants round alike.
-            sources.append(os.path.join(CSRC, "_small.c"))
-            extra.append("-ffp-contract=off")
+        base = name[:-len("_avx2")] if name.endswith("_avx2") else name
+        posix = os.name == "posix"
+        args = [a for a in EXTRA_ARGS.get(base, []) if posix or a != "-pthread"]
         return Extension(
-            "pynn." + name, sources,
+            "pynn." + name, [pyx] + EXTRA_SOURCES.get(base, []),
             include_dirs=[numpy.get_include(), CSRC],
-            depends=[os.path.join(CSRC, "_small.h")] if name == "_blas" else [],
+            depends=EXTRA_DEPENDS.get(base, []),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-            extra_compile_args=compile_args + extra,
-            extra_link_args=link_args,
+            extra_compile_args=compile_args + list(extra_args) + args,
+            extra_link_args=link_args + (["-pthread"] if "-pthread" in args
+                                         else []),
         )
     exts = [extension(os.path.splitext(os.path.basename(pyx))[0], pyx)
             for pyx in sorted(glob.glob(os.path.join(CSRC, "*.pyx")))]

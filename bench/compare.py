@@ -35,8 +35,15 @@ Workloads (``--workloads``, comma-separated names or numbers; default all):
 
 Peers that are not installed are skipped with a note.  ``--threads N``
 (default 2) sets torch.set_num_threads(N) and the BLAS threads of NumPy
-and SciPy (pynn's BLAS); pynn's Trainer still runs steps under 5 MFLOP on
-one BLAS thread, as it does for a user.  The default run takes a few
+and SciPy.  pynn runs as a user gets it: its default threads
+(``n_threads=None``: the CPUs the process may use) on its own pool, the
+BLAS on one thread; every training and inference table also has a row
+"pynn, 1 thread" (``n_threads=1``), whose ratio is pynn's default-thread
+speed-up over its own single thread (target ≥ 0.8×, above all with
+``--busy``).
+
+``--busy`` starts a competing CPU-bound process (a subprocess spinning on
+one core) for the whole run and stops it at exit, as on a shared machine.  The default run takes a few
 minutes on 2 cores (about 3.5 here); ``--quick`` is a smoke run of one to
 two.  ``--budget`` (seconds per case, default 25) cuts the repeats short
 on an overloaded machine, so the run stays bounded.
@@ -62,11 +69,14 @@ sys.path.insert(0, HERE)
 import pynn                                    # noqa: E402
 from pynn import _threads                      # noqa: E402
 from numpy_reference import NumpyMLP           # noqa: E402
-from pynn._threads import SINGLE_THREAD_FLOPS    # noqa: E402
+from pynn._train import CHUNK_FLOPS             # noqa: E402
 
 WORKLOADS = ["online", "minibatch", "inference", "rules", "memory", "scaling"]
+# pynn's default threads against its own single thread (the "pynn1" row).
+OWN = {"pynn1": (0.8, "≥ 0.8×")}
 OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-LIB_NAMES = {"pynn": "pynn", "torch": "PyTorch eager", "numpy": "NumPy",
+LIB_NAMES = {"pynn": "pynn", "pynn1": "pynn, 1 thread",
+             "torch": "PyTorch eager", "numpy": "NumPy",
              "sklearn": "scikit-learn"}
 
 
@@ -372,11 +382,12 @@ def sklearn_epoch(sizes, hidden, X, y, B, lr):
     return setup, run
 
 
-def pynn_epoch(sizes, hidden, X, y, B, lr, inner=1):
+def pynn_epoch(sizes, hidden, X, y, B, lr, inner=1, n_threads=None):
     def setup():
         model = pynn.MLP(sizes, hidden=hidden, output="softmax", seed=0)
         return pynn.Trainer(model, loss="cross_entropy", optimizer="sgd",
-                            lr=lr, batch_size=B, epochs=1, shuffle=False)
+                            lr=lr, batch_size=B, epochs=1, shuffle=False,
+                            n_threads=n_threads)
 
     def run(trainer):
         for _ in range(inner):
@@ -391,13 +402,14 @@ def training_contestants(sizes, hidden, X, y, B, lr, n_peer, inner_pynn=1,
     n = X.shape[0]
     w = min(n, max(4 * B, 256))                 # warm-up on a prefix
 
-    def contestant(lib, make, m, inner=None):
-        extra = {} if inner is None else {"inner": inner}
+    def contestant(lib, make, m, inner=None, **kw):
+        extra = dict(kw) if inner is None else dict(kw, inner=inner)
         setup, run = make(sizes, hidden, X[:m], y[:m], B, lr, **extra)
-        wsetup, wrun = make(sizes, hidden, X[:w], y[:w], B, lr)
+        wsetup, wrun = make(sizes, hidden, X[:w], y[:w], B, lr, **kw)
         return Contestant(lib, run, setup, units=m * (inner or 1),
                           warm=Contestant(lib, wrun, wsetup, units=w))
-    out = [contestant("pynn", pynn_epoch, n, inner_pynn)]
+    out = [contestant("pynn", pynn_epoch, n, inner_pynn),
+           contestant("pynn1", pynn_epoch, n, inner_pynn, n_threads=1)]
     peers = [("torch", torch, torch_epoch), ("numpy", np, numpy_epoch),
              ("sklearn", sklearn, sklearn_epoch)]
     for lib, module, make in peers:
@@ -421,7 +433,7 @@ def cpu_model():
 
 
 def thread_summary():
-    parts = []
+    parts = [f"pynn pool {_threads.pool_threads()} (1 for 'pynn, 1 thread')"]
     if torch is not None:
         parts.append(f"torch {torch.get_num_threads()}")
     if threadpoolctl is not None:
@@ -461,7 +473,10 @@ def header(args):
              f"{args.pause} s between libraries"
              + (", --quick sizes" if args.quick else ""),
              "- pynn speed-up = median over repeats of peer time / adjacent "
-             "pynn time (> 1: pynn faster)"]
+             "pynn time (> 1: pynn faster); for 'pynn, 1 thread' it is pynn's "
+             "default-thread speed-up over its own single thread",
+             "- **--busy**: a competing process spins on one core for the "
+             "whole run" if args.busy else "- quiet run (no --busy)"]
     load = os.getloadavg()[0]
     if load > 0.5:
         lines.append(f"- **warning**: load average {load:.1f} before the run "
@@ -483,6 +498,48 @@ def header(args):
     return "\n".join(lines) + "\n"
 
 
+class pool_threads:
+    """``with pool_threads(n):`` pynn's default thread count is n inside
+    (for the "pynn, 1 thread" inference rows: model(X) has no n_threads)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.saved = _threads._cpus
+        _threads._cpus = (os.getpid(), self.n)
+
+    def __exit__(self, *exc):
+        _threads._cpus = self.saved
+
+
+def CHUNK_ROWS(sizes, B):
+    from pynn import _train
+    layout = pynn.MLP(sizes, hidden="relu", output="softmax")._layout
+    return _train.chunk_rows(layout, B)
+
+
+class Busy:
+    """A competing CPU-bound process (one core spinning) for the run."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        import atexit
+        atexit.register(self.stop)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 def set_threads(n):
     """torch, pynn's (SciPy's) BLAS and NumPy's BLAS to n threads."""
     if torch is not None:
@@ -502,11 +559,11 @@ def w_online(args, threads):
     cases = [
         ("64-32-10 sigmoid/softmax", [64, 32, 10], "sigmoid", Xd, yd, 0.1,
          what, {"torch": 300, "numpy": 1797, "sklearn": 300},
-         {"torch": (20, "≥ 20×"), "numpy": (3, "≥ 3×")}, 10),
+         {"torch": (20, "≥ 20×"), "numpy": (3, "≥ 3×"), **OWN}, 10),
         ("784-128-10 relu/softmax", [784, 128, 10], "relu", Xm, ym, 0.01,
          f"random {Xm.shape[0]} × 784 (MNIST-sized)",
          {"torch": 300, "numpy": 1000, "sklearn": 300},
-         {"torch": (10, "≥ 10×")}, 1),
+         {"torch": (10, "≥ 10×"), **OWN}, 1),
     ]
     for name, sizes, hidden, X, y, lr, data, n_peer, targets, inner in cases:
         if args.quick:
@@ -565,8 +622,8 @@ def w_minibatch(args, threads):
     flops = 3 * mlp_flops(sizes)                 # forward + backward + update
     for B in (32, 256, 1024):
         notes = []
-        # The threads pynn's Trainer picks for this step (see trainer.py).
-        step_threads = 1 if B * flops < SINGLE_THREAD_FLOPS else args.threads
+        # NumPy's gemms of one step run on the peers' thread count.
+        step_threads = args.threads
         peak, same = gemm_rates(sizes, B, 3, step_threads)
         cs = training_contestants(sizes, "relu", X, y, B, 0.01,
                                   {"sklearn": n, "torch": n, "numpy": n},
@@ -574,7 +631,8 @@ def w_minibatch(args, threads):
         res, ratios = race(cs, args, notes)
         t = res.get("pynn")
         gf = flops / t / 1e9 if t else float("nan")
-        targets = {"torch": (1.0, "≥ 1.0×"), "sklearn": (1.5, "≥ 1.5×")}
+        targets = {"torch": (1.0, "≥ 1.0×"), "sklearn": (1.5, "≥ 1.5×"),
+                   **OWN}
         extra = [("sgemm 1024³ (NumPy)", "—", "—", f"{peak:.3g}",
                   f"pynn at {100 * gf / peak:.0f} %", "≥ 70 %",
                   verdict(gf / peak, 0.7)),
@@ -587,11 +645,10 @@ def w_minibatch(args, threads):
                   "one epoch, no shuffle, every library on all samples",
                   "GFLOP/s counts 6·Σ n_in·n_out per sample (forward + "
                   "backward + update); sgemm measured in the same run",
-                  f"pynn's Trainer ran this step on {step_threads} BLAS "
-                  f"thread{'s' if step_threads > 1 else ''} (its automatic "
-                  "choice: one thread for steps under "
-                  f"{SINGLE_THREAD_FLOPS / 1e6:g} MFLOP), the peers "
-                  f"on {args.threads}",
+                  "pynn ran this step on its own threads "
+                  f"({_threads.pool_threads()}: chunks of "
+                  f"{CHUNK_ROWS(sizes, B)} rows, one BLAS thread each), "
+                  f"the peers on {args.threads}",
                   "scikit-learn: MLPClassifier(solver='sgd', momentum=0, "
                   f"alpha=0, batch_size={B}).partial_fit (one epoch)"]
         tables.append(result_table(
@@ -612,7 +669,13 @@ def w_inference(args, threads):
         def run_pynn(_, model=model, X=X, calls=calls):
             for _ in range(calls):
                 model(X)
-        cs = [Contestant("pynn", run_pynn, units=calls)]
+
+        def run_pynn1(_, model=model, X=X, calls=calls):
+            with pool_threads(1):
+                for _ in range(calls):
+                    model(X)
+        cs = [Contestant("pynn", run_pynn, units=calls),
+              Contestant("pynn1", run_pynn1, units=calls)]
         if torch is not None:
             net, Xt = torch_mlp(sizes, "relu", softmax=True), torch.from_numpy(X)
 
@@ -635,7 +698,7 @@ def w_inference(args, threads):
                   "torch.inference_mode(); NumPy: NumpyMLP.predict"]
         tables.append(result_table(
             f"3. Inference 784-256-256-10, B = {B}", "call", res, ratios, B,
-            B * mlp_flops(sizes), {"torch": (1.0, "≥ 1.0×")}, notes=notes,
+            B * mlp_flops(sizes), {"torch": (1.0, "≥ 1.0×"), **OWN}, notes=notes,
             threads=threads()))
     return tables
 
@@ -905,10 +968,9 @@ def w_scaling(args, threads):
         tab.add(h, fmt_time(t), f"{t / n * 1e6:.3g}",
                 f"{3 * mlp_flops([784, h, 10]) * n / t / 1e9:.3g}",
                 f"{t / h * 1e9 / n:.3g}")
-    tab.note(f"the Trainer runs steps under {SINGLE_THREAD_FLOPS / 1e6:g} "
-             "MFLOP on one BLAS thread (here h < "
-             f"{int(SINGLE_THREAD_FLOPS / (6 * B * (784 + 10)))}), larger "
-             "ones on the configured count")
+    tab.note("pynn splits a batch into chunks of at least "
+             f"{CHUNK_FLOPS / 1e6:g} MFLOP on its own threads (one BLAS "
+             "thread each); a batch of one chunk runs on one thread")
     tab.note(threads())
     tables.append(tab)
 
@@ -961,6 +1023,9 @@ def parse_args(argv=None):
     p.add_argument("--budget", type=float, default=None,
                    help="seconds per case before repeats are cut (default "
                         "25, 8 with --quick)")
+    p.add_argument("--busy", action="store_true",
+                   help="run a competing CPU-bound process (one core) for "
+                        "the whole run")
     p.add_argument("--markdown", metavar="FILE",
                    help="also write the tables to FILE")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -1001,6 +1066,15 @@ def main(argv=None):
             print(f"warning: {var}={os.environ[var]} is set; benchmark a "
                   "user's configuration with `env -u OPENBLAS_CORETYPE -u "
                   "OPENBLAS_L2_SIZE python bench/compare.py`", file=sys.stderr)
+    busy = Busy() if args.busy else None
+    try:
+        return run_all(args)
+    finally:
+        if busy is not None:
+            busy.stop()
+
+
+def run_all(args):
     start = time.perf_counter()
     out = [header(args)]
     print(out[0], flush=True)

@@ -80,6 +80,13 @@ cdef double online_step_pass(const Net* net, floating* params,
                              const OnlineStep* step, floating* work,
                              bint training, const floating* sw) noexcept nogil
 
+cdef double backward_pass_norm(const Net* net, floating* params,
+                               const floating* X, const floating* T,
+                               Py_ssize_t batch, int loss, int mode, double lr,
+                               floating* grads, floating* out, floating* work,
+                               bint training, const floating* sw,
+                               double divisor) noexcept nogil
+
 cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets
     cdef readonly object w_trans, dropout, noise, penalty, penalty_weight

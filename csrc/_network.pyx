@@ -568,7 +568,19 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           bint training, const floating* sw) noexcept nogil:
     """Backpropagate after ``forward_pass`` (see ``_backward``)."""
     return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
-                     work, training, sw, NULL)
+                     work, training, sw, NULL, 0.0)
+
+
+cdef double backward_pass_norm(const Net* net, floating* params,
+                               const floating* X, const floating* T,
+                               Py_ssize_t batch, int loss, int mode, double lr,
+                               floating* grads, floating* out, floating* work,
+                               bint training, const floating* sw,
+                               double divisor) noexcept nogil:
+    """``backward_pass`` with ``divisor`` > 0 as the normaliser of the
+    summed gradient (see ``_backward``)."""
+    return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
+                     work, training, sw, NULL, divisor)
 
 
 cdef double online_step_pass(const Net* net, floating* params,
@@ -583,7 +595,7 @@ cdef double online_step_pass(const Net* net, floating* params,
     loss as ``backward_pass``; a non-finite loss takes no step.
     """
     return _backward(net, params, X, T, 1, loss, ONLINE_STEP, 0.0, NULL,
-                     NULL, work, training, sw, step)
+                     NULL, work, training, sw, step, 0.0)
 
 
 cdef bint online_step_supported(const Net* net) noexcept nogil:
@@ -603,8 +615,13 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                       const floating* T, Py_ssize_t batch, int loss,
                       int mode, double lr, floating* grads,
                       floating* out, floating* work, bint training,
-                      const floating* sw, const OnlineStep* online) noexcept nogil:
+                      const floating* sw, const OnlineStep* online,
+                      double divisor) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
+
+    ``divisor`` > 0 replaces the normaliser of the summed gradient (B, or
+    Σ_i w_i): 1 gives the unnormalised sum Σ_i w_i ∇L_i of a chunk of a
+    larger batch, which the caller reduces and divides once.
 
     Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
     Σ_i w_i L_i, the gradient then being Σ_i w_i ∇L_i / Σ_i w_i (nets with
@@ -629,6 +646,8 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                                batch, net.sizes[L])
     else:
         total = _weighted_loss(net, T, batch, loss, work, d_out, sw, &norm)
+    if divisor > 0 and norm != 0:
+        norm = divisor
     if net.has_penalty:
         for l in range(1, L):
             total += _penalty(net, l, _at(work, batch, net.pos[l].ws_z), batch, NULL)

@@ -57,11 +57,13 @@ pynn.trainer and pynn.optimizers.
 """
 from cython cimport floating
 from libc.math cimport sqrt, isfinite
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
+                            backward_pass_norm,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
                             online_step_supported)
@@ -357,10 +359,340 @@ cdef void _gather(const floating* X, const floating* T, const floating* w,
     wo[0] = NULL if w == NULL else _rows(w, 1, order, pos, B, wb)
 
 
+# ------------------------------------------------------------ parallel chunks
+# A batch of B rows is cut into chunks whose boundaries depend only on B and
+# the layout (``_limits``, ``_chunk_len``), never on the number of threads.  pynn's own pool
+# (csrc/_pool.c) runs the chunks on up to n_threads slots, each chunk with
+# single-threaded BLAS into its own gradient buffer and loss/count cells,
+# claimed one at a time from an atomic counter (a slot on a busy core takes
+# fewer).  The partial sums are then reduced in chunk order 0, 1, 2, … and
+# divided once by B (or Σ_i w_i), so the result is bit-identical for any
+# number of threads.  A batch of one chunk takes the single-call path.
+
+cdef extern from "_pool.h" nogil:
+    ctypedef void (*pynn_job_fn)(void* ctx, int slot) noexcept nogil
+    int pynn_pool_run(int n, pynn_job_fn fn, void* ctx)
+    int pynn_pool_workers()
+    long pynn_claim(long* counter)
+
+# A chunk does at least this many floating-point operations and has at
+# least MIN_ROWS rows: each chunk writes, and the reduction reads, a
+# gradient the size of params, and its weight-gradient GEMM has only
+# ``rows`` as inner dimension (measured on one thread, 784-256-256-10,
+# B = 256, momentum: 16 rows 0.55×, 32 rows 0.55×, 64 rows 0.71× the speed
+# of one pass over the batch; small batches keep the single pass); a batch
+# has at most MAX_CHUNKS chunks, and their gradient buffers at most
+# GRAD_BUDGET bytes (each chunk writes and the reduction reads one buffer
+# the size of params).
+cdef double _CHUNK_FLOPS = 4e6
+cdef Py_ssize_t MIN_ROWS = 64
+cdef Py_ssize_t MAX_CHUNKS = 16
+cdef Py_ssize_t GRAD_BUDGET = 64 * 2**20
+cdef Py_ssize_t REDUCE_BLOCK = 4096     # elements per claimed block
+cdef Py_ssize_t ALIGN = 64
+CHUNK_FLOPS = _CHUNK_FLOPS
+
+
+cdef enum JobKind:
+    JOB_GRADIENT = 0        # chunk sums of Σ w ∇L, Σ w L, correct
+    JOB_LOSS = 1            # Σ L and correct per chunk (evaluation)
+    JOB_FORWARD = 2         # the output rows of each chunk (inference)
+    JOB_REDUCE = 3          # dest ← (Σ_c g_c) / norm, or the fused SGD step
+
+
+cdef struct Job:
+    const Net* net
+    int kind, loss, accuracy
+    bint is_double, training, sgd_step
+    void* params
+    const void* X
+    const void* T
+    const void* sw
+    void* out                   # JOB_FORWARD: B × d_L; JOB_REDUCE: dest
+    Py_ssize_t B, rows, n_chunks, n_params
+    Py_ssize_t base, limit      # the chunking rule (``_limits``)
+    int slots                   # at most this many threads
+    Py_ssize_t n_correct
+    rng_t seed
+    char* grads                 # chunk c's gradient at grads + c·g_stride
+    char* work                  # slot s's workspace at work + s·w_stride
+    Py_ssize_t g_stride, w_stride
+    double* losses              # per chunk
+    Py_ssize_t* correct         # per chunk
+    double norm, lr
+    long next                   # the next chunk (or block) to claim
+
+
+cdef inline Py_ssize_t _up(Py_ssize_t n) noexcept nogil:
+    """n rounded up to a multiple of ALIGN bytes."""
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+cdef void _limits(const Net* net, int passes, Py_ssize_t itemsize,
+                  bint reduce, Py_ssize_t* base, Py_ssize_t* limit) noexcept nogil:
+    """The chunking rule's two numbers: base = max(MIN_ROWS, ⌈CHUNK_FLOPS /
+    flops per row⌉) rows (flops per row = 2·passes·Σ_ℓ d_{ℓ−1} d_ℓ) and the
+    most chunks, MAX_CHUNKS (for a reduction also at most GRAD_BUDGET /
+    params bytes, and 1 for nets with activity penalties, whose penalty
+    depends on statistics of the whole batch)."""
+    cdef Py_ssize_t l
+    cdef double flops = 0
+    for l in range(1, net.n_layers + 1):
+        flops += 2.0 * passes * net.sizes[l - 1] * net.sizes[l]
+    base[0] = max(MIN_ROWS, <Py_ssize_t>(_CHUNK_FLOPS / flops) + 1)
+    limit[0] = MAX_CHUNKS
+    if reduce:
+        limit[0] = min(limit[0], max(<Py_ssize_t>2, GRAD_BUDGET //
+                                     (_n_params(net) * itemsize)))
+        if net.has_penalty:
+            limit[0] = 1
+
+
+cdef inline Py_ssize_t _chunk_len(Py_ssize_t B, Py_ssize_t base,
+                                  Py_ssize_t limit) noexcept nogil:
+    """Rows per chunk of a batch of B (B itself: one chunk): base rows,
+    or ⌈B / limit⌉ when base rows would make more than ``limit`` chunks."""
+    if B <= base:
+        return B
+    if (B + base - 1) // base > limit:
+        return (B + limit - 1) // limit
+    return base
+
+
+cdef inline Py_ssize_t _n_params(const Net* net) noexcept nogil:
+    """Elements of params the layers use (the last b_L ends the buffer)."""
+    return net.layer[net.n_layers - 1].b_off + net.sizes[net.n_layers]
+
+
+cdef inline rng_t _chunk_seed(rng_t state, Py_ssize_t c) noexcept nogil:
+    """Chunk c's mask stream: chunk 0 keeps the batch's state."""
+    return state ^ (<rng_t>c * 0xBF58476D1CE4E5B9ULL)
+
+
+cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
+                     floating* dummy) noexcept nogil:
+    """One chunk of a JOB_GRADIENT, JOB_LOSS or JOB_FORWARD job."""
+    cdef const Net* net = job.net
+    cdef Py_ssize_t r0 = c * job.rows, n = min(job.rows, job.B - c * job.rows)
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
+    cdef floating* params = <floating*>job.params
+    cdef const floating* X = <const floating*>job.X + r0 * n_in
+    cdef const floating* T = NULL
+    cdef const floating* sw = NULL
+    cdef floating* work = <floating*>(job.work + slot * job.w_stride)
+    cdef rng_t state = _chunk_seed(job.seed, c)
+    if job.kind == JOB_FORWARD:
+        forward_pass(net, <const floating*>params, X, n, work, NULL)
+        memcpy(<floating*>job.out + r0 * n_out, output_of(net, n, work),
+               n * n_out * sizeof(floating))
+        return
+    T = <const floating*>job.T + r0 * n_out
+    if job.sw != NULL:
+        sw = <const floating*>job.sw + r0
+    forward_pass(net, <const floating*>params, X, n, work,
+                 &state if job.training else NULL)
+    job.losses[c] = backward_pass_norm(
+        net, params, X, T, n, job.loss,
+        GRADIENT if job.kind == JOB_GRADIENT else LOSS_ONLY, 0.0,
+        <floating*>(job.grads + c * job.g_stride), NULL, work, job.training,
+        sw, 1.0)
+    job.correct[c] = count_correct(job.accuracy, output_of(net, n, work), T,
+                                   n, n_out)
+
+
+cdef void _reduce_block(Job* job, Py_ssize_t i0, Py_ssize_t i1,
+                        floating* dummy) noexcept nogil:
+    """dest[i] ← (Σ_c g_c[i]) / norm for i0 ≤ i < i1, summed in double in
+    chunk order; or with ``sgd_step`` params[i] ← params[i] − η · that."""
+    cdef Py_ssize_t i, c
+    cdef double s
+    cdef floating g
+    cdef floating lr = <floating>job.lr
+    cdef floating* dest = <floating*>job.out
+    cdef floating* w = <floating*>job.params
+    for i in range(i0, i1):
+        s = 0
+        for c in range(job.n_chunks):
+            s += (<floating*>(job.grads + c * job.g_stride))[i]
+        g = <floating>(s / job.norm)
+        if job.sgd_step:
+            w[i] = w[i] - lr * g
+        else:
+            dest[i] = g
+
+
+cdef void _job_main(void* ctx, int slot) noexcept nogil:
+    """What every slot runs: claim chunks (or blocks) until none is left."""
+    cdef Job* job = <Job*>ctx
+    cdef long c
+    cdef Py_ssize_t i0
+    if job.kind == JOB_REDUCE:
+        while True:
+            i0 = pynn_claim(&job.next) * REDUCE_BLOCK
+            if i0 >= job.n_params:
+                return
+            if job.is_double:
+                _reduce_block(job, i0, min(i0 + REDUCE_BLOCK, job.n_params),
+                              <double*>NULL)
+            else:
+                _reduce_block(job, i0, min(i0 + REDUCE_BLOCK, job.n_params),
+                              <float*>NULL)
+    while True:
+        c = pynn_claim(&job.next)
+        if c >= job.n_chunks:
+            return
+        if job.is_double:
+            _run_chunk(job, c, slot, <double*>NULL)
+        else:
+            _run_chunk(job, c, slot, <float*>NULL)
+
+
+cdef void _reduce(Job* job, void* dest, double norm, bint sgd_step,
+                  double lr) noexcept nogil:
+    """After a JOB_GRADIENT run: dest ← (Σ_c g_c) / norm, or with
+    ``sgd_step`` params ← params − η (Σ_c g_c) / norm; on the pool's slots
+    when the buffers are large enough to repay waking it."""
+    cdef Py_ssize_t blocks = (job.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
+    cdef int slots = job.slots
+    job.kind, job.out, job.norm = JOB_REDUCE, dest, norm
+    job.sgd_step, job.lr = sgd_step, lr
+    job.next = 0
+    if job.n_params * job.n_chunks < 16 * REDUCE_BLOCK:
+        slots = 1
+    pynn_pool_run(<int>min(<Py_ssize_t>slots, blocks), _job_main, job)
+    job.kind = JOB_GRADIENT
+
+
+cdef class Scratch:
+    """Memory for chunked passes, kept between calls: one workspace per slot
+    and one gradient buffer per chunk (each aligned to 64 bytes, so a chunk
+    sees the same alignment on whichever slot runs it), and the chunks'
+    loss and count cells.  Not to be shared by concurrent calls."""
+    cdef char* raw
+    cdef char* base
+    cdef Py_ssize_t size
+
+    def __dealloc__(self):
+        free(self.raw)
+
+    cdef char* reserve(self, Py_ssize_t n) except NULL:
+        cdef char* p
+        if n > self.size or self.raw == NULL:
+            p = <char*>malloc(n + ALIGN)
+            if p == NULL:
+                raise MemoryError(f"cannot allocate {n} bytes for threads")
+            free(self.raw)
+            self.raw, self.size = p, n
+            self.base = <char*>((<size_t>p + ALIGN - 1) // ALIGN * ALIGN)
+        return self.base
+
+    @property
+    def nbytes(self):
+        return self.size
+
+
+cdef inline Scratch _own(Scratch scratch):
+    """``scratch``, or a new one.  The caller must keep the result in a
+    variable while the job runs: its buffers die with it."""
+    return Scratch() if scratch is None else scratch
+
+
+cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
+                    Py_ssize_t B_max, int passes, int n_threads,
+                    Py_ssize_t itemsize, bint grads,
+                    Py_ssize_t fixed_rows=0) except -1:
+    """Carve from ``scratch`` the buffers of chunked passes over batches of
+    up to B_max rows on up to n_threads slots (chunks of ``fixed_rows``
+    rows if > 0, else by the rule of ``_limits``); ``_geometry`` then sets
+    up each batch.  Chunk gradient buffers start zeroed, so entries no
+    layer writes add 0."""
+    cdef const Net* net = &layout.net
+    cdef Py_ssize_t base, limit
+    _limits(net, passes, itemsize, grads, &base, &limit)
+    if fixed_rows > 0:
+        base, limit = fixed_rows, B_max
+    cdef Py_ssize_t rows = _chunk_len(B_max, base, limit)
+    # Smaller batches have no more chunks and no larger ones.
+    cdef Py_ssize_t n_chunks = min(limit, (B_max + base - 1) // base)
+    cdef Py_ssize_t slots = min(<Py_ssize_t>max(n_threads, 1), n_chunks)
+    job.net = net
+    job.base, job.limit, job.slots = base, limit, <int>slots
+    job.n_params = layout.n_params
+    job.is_double = itemsize == 8
+    job.sw = job.T = job.out = NULL
+    job.training = job.sgd_step = False
+    job.seed = 0
+    job.accuracy = NO_ACCURACY
+    if n_chunks <= 1:           # never split: no buffers
+        job.limit = 1
+        return 0
+    cdef Py_ssize_t w_stride = _up(workspace_size(net, rows) * itemsize)
+    cdef Py_ssize_t g_stride = _up(layout.n_params * itemsize) if grads else 0
+    cdef Py_ssize_t cells = _up(n_chunks * sizeof(double))
+    cdef char* p = scratch.reserve(slots * w_stride + n_chunks * g_stride
+                                   + 2 * cells)
+    memset(p + slots * w_stride, 0, n_chunks * g_stride)
+    job.work, job.w_stride = p, w_stride
+    job.grads, job.g_stride = p + slots * w_stride, g_stride
+    job.losses = <double*>(p + slots * w_stride + n_chunks * g_stride)
+    job.correct = <Py_ssize_t*>(p + slots * w_stride + n_chunks * g_stride
+                                + cells)
+    return 0
+
+
+cdef inline bint _geometry(Job* job, Py_ssize_t B) noexcept nogil:
+    """Chunk a batch of B rows; False if it is one chunk (run it whole)."""
+    job.B = B
+    job.rows = _chunk_len(B, job.base, job.limit)
+    job.n_chunks = (B + job.rows - 1) // job.rows
+    job.next = 0
+    return job.n_chunks > 1
+
+
+cdef double _run_chunks(Job* job) noexcept nogil:
+    """Run every chunk of the job on its slots; returns Σ_c losses[c] in
+    chunk order (and leaves Σ_c correct[c] in job.n_correct)."""
+    cdef Py_ssize_t c
+    cdef double total = 0
+    job.next = 0
+    pynn_pool_run(<int>min(<Py_ssize_t>job.slots, job.n_chunks), _job_main,
+                  job)
+    job.n_correct = 0
+    if job.kind != JOB_FORWARD:
+        for c in range(job.n_chunks):
+            total += job.losses[c]
+            job.n_correct += job.correct[c]
+    return total
+
+
+def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3,
+               Py_ssize_t itemsize=4):
+    """Rows per chunk of a batch (``batch``: one chunk), as the kernels
+    split it: a function of the layout and the batch size alone.
+    ``passes`` 3 for training (with a reduction), 1 for inference."""
+    if batch < 1 or passes < 1:
+        raise ValueError("batch and passes must be ≥ 1")
+    cdef Py_ssize_t base, limit
+    _limits(&layout.net, passes, itemsize, passes == 3, &base, &limit)
+    return _chunk_len(batch, base, limit)
+
+
+def pool_workers():
+    """Worker threads pynn's pool has started (they persist, asleep)."""
+    return pynn_pool_workers()
+
+
+def _check_threads(n_threads):
+    if not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(f"n_threads must be an integer ≥ 1, got {n_threads!r}")
+    return min(n_threads, 256)
+
+
 def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 Batches data, Py_ssize_t start, Py_ssize_t stop,
                 Py_ssize_t batch_size, int loss, int accuracy, Update update,
-                double lr, floating[::1] work, seed=None):
+                double lr, floating[::1] work, seed=None, n_threads=1,
+                Scratch scratch=None):
     """Train on samples start:stop (positions in ``data.order``, if set).
 
     Each batch: forward; loss and correct predictions counted before the
@@ -370,6 +702,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     the dropout masks and noise of a stochastic layout (reseeded per batch
     from the seed and the batch's index in the epoch); None trains without
     them.
+
+    A batch of more than one chunk (see ``chunk_rows``) runs its chunks on
+    up to ``n_threads`` of pynn's threads (memory from ``scratch``, kept
+    between calls when given), reduces their gradient sums in chunk order
+    and divides once by Σ w_i: the result does not depend on n_threads.
 
     Returns (Σ w_i L_i, Σ w_i, correct predictions, samples done, status)
     where status 1 means a batch's loss was not finite and training stopped
@@ -402,6 +739,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t* rng = NULL
     cdef Rule r
     cdef fpenv_t fpe
+    cdef Job job
+    cdef int nt = _check_threads(n_threads)
 
     # Checks that keep the nogil loop in bounds.
     if not (0 <= loss < N_LOSSES and 0 <= accuracy < N_ACCURACY):
@@ -445,6 +784,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     r = update.rule(lr, t0)
     ost.s1 = <void*>s1
     ost.s2 = <void*>s2
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch,
+               min(batch_size, stop - start), 3, nt, sizeof(floating), True)
+    job.kind, job.loss, job.accuracy = JOB_GRADIENT, loss, accuracy
+    job.params, job.training = &params[0], training
 
     with nogil:
         fpe = fpenv_enter()
@@ -456,6 +800,23 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
             _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
                     tbuf, wbuf, &xb, &tb, &wb)
+            if _geometry(&job, B):
+                job.X, job.T, job.sw, job.seed = xb, tb, wb, state
+                batch_loss = _run_chunks(&job)
+                if not isfinite(batch_loss):
+                    status = 1
+                    break
+                correct += job.n_correct
+                bw = B if wb == NULL else _sum(wb, B)
+                if bw > 0:
+                    r.t = r.t + 1
+                    _reduce(&job, &grads[0], bw, fused, lr)
+                    if not fused:
+                        apply_update(net, &params[0], &grads[0], s1, s2, &r)
+                total += batch_loss
+                wsum += bw
+                pos += B
+                continue
             forward_pass(net, &params[0], xb, B, &work[0], rng)
             if online:          # B = 1: the step fused into backprop
                 ost.rule = r
@@ -489,12 +850,13 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
 def gradient(Layout layout, floating[::1] params, floating[::1] grads,
              const floating[:, ::1] X, const floating[:, ::1] T, int loss,
              double l2, floating[::1] work, const floating[::1] weights=None,
-             seed=None):
+             seed=None, n_threads=1, Scratch scratch=None):
     """The gradient-only pass over one batch: grads ← Σ_i w_i ∇L_i / Σ_i w_i
     + λ W (activity penalties included; λ on weights, not biases).
 
     Returns (Σ_i w_i L_i + B·P, Σ_i w_i); params are not changed.  ``seed``
-    as in ``run_batches`` (None: no dropout or noise).
+    as in ``run_batches`` (None: no dropout or noise); ``n_threads`` and
+    ``scratch`` too (chunk sums reduced in chunk order, then ÷ Σ_i w_i).
     """
     cdef const Net* net = &layout.net
     cdef Py_ssize_t B = X.shape[0]
@@ -524,13 +886,27 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
     if seed is not None:
         state = <rng_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         rng = &state
+    cdef Job job
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch, B, 3,
+               _check_threads(n_threads), sizeof(floating), True)
+    job.kind, job.loss, job.params, job.training = JOB_GRADIENT, loss, \
+        &params[0], rng != NULL
+    job.X, job.T, job.sw, job.seed = &X[0, 0], &T[0, 0], w, state
     with nogil:
         fpe = fpenv_enter()
-        forward_pass(net, &params[0], &X[0, 0], B, &work[0], rng)
-        total = backward_pass(net, &params[0], &X[0, 0], &T[0, 0], B, loss,
-                              GRADIENT, 0.0, &grads[0], NULL, &work[0],
-                              rng != NULL, w)
         wsum = B if w == NULL else _sum(w, B)
+        if _geometry(&job, B):
+            total = _run_chunks(&job)
+            if wsum != 0:
+                _reduce(&job, &grads[0], wsum, False, 0.0)
+            else:
+                memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
+        else:
+            forward_pass(net, &params[0], &X[0, 0], B, &work[0], rng)
+            total = backward_pass(net, &params[0], &X[0, 0], &T[0, 0], B,
+                                  loss, GRADIENT, 0.0, &grads[0], NULL,
+                                  &work[0], rng != NULL, w)
         if l2 != 0:
             add_l2(net, &params[0], &grads[0], l2)
         fpenv_exit(fpe)
@@ -578,8 +954,11 @@ def l2_penalty(Layout layout, const floating[::1] params):
 
 def evaluate(Layout layout, const floating[::1] params,
              const floating[:, ::1] X, const floating[:, ::1] T, int loss,
-             int accuracy, Py_ssize_t chunk, floating[::1] work):
-    """(Σ_i L_i, correct predictions) over X in chunks of ``chunk`` rows."""
+             int accuracy, Py_ssize_t chunk, floating[::1] work,
+             n_threads=1, Scratch scratch=None):
+    """(Σ_i L_i, correct predictions) over X in chunks of ``chunk`` rows,
+    the chunks' sums added in chunk order (on up to ``n_threads`` of pynn's
+    threads, each chunk in a workspace from ``scratch``)."""
     cdef const Net* net = &layout.net
     cdef Py_ssize_t n = X.shape[0], n_in = net.sizes[0]
     cdef Py_ssize_t n_out = net.sizes[net.n_layers], pos = 0, B, correct = 0
@@ -594,6 +973,18 @@ def evaluate(Layout layout, const floating[::1] params,
         raise ValueError("bad params, chunk or work buffer")
     # Inference: the caller's floating-point state, as Model.forward, so
     # that reported losses and accuracies agree with predictions.
+    cdef int nt = _check_threads(n_threads)
+    cdef Job job
+    if nt > 1 and n > chunk:
+        scratch = _own(scratch)
+        _setup_job(&job, layout, scratch,
+                   n, 1, nt, sizeof(floating), False, chunk)
+        job.kind, job.loss, job.accuracy = JOB_LOSS, loss, accuracy
+        job.params, job.X, job.T = <floating*>&params[0], &X[0, 0], &T[0, 0]
+        with nogil:
+            _geometry(&job, n)
+            total = _run_chunks(&job)
+        return total, job.n_correct
     with nogil:
         while pos < n:
             B = chunk if n - pos >= chunk else n - pos
@@ -605,3 +996,40 @@ def evaluate(Layout layout, const floating[::1] params,
                                      &T[pos, 0], B, n_out)
             pos += B
     return total, correct
+
+
+def predict(Layout layout, const floating[::1] params,
+            const floating[:, ::1] X, floating[:, ::1] out, n_threads=1,
+            Scratch scratch=None):
+    """out ← Z_L for the rows of X (inference), in chunks of ``chunk_rows``
+    rows (passes = 1) on up to ``n_threads`` of pynn's threads: each row's
+    output is that of its chunk, whatever the number of threads."""
+    cdef const Net* net = &layout.net
+    cdef Py_ssize_t n = X.shape[0]
+    cdef Job job
+    if X.shape[1] != net.sizes[0] or out.shape[0] != n \
+            or out.shape[1] != net.sizes[net.n_layers]:
+        raise ValueError("X, out do not match the layout")
+    if params.shape[0] != layout.n_params:
+        raise ValueError("params do not match the layout")
+    if n > INT_MAX:
+        raise ValueError(f"at most {INT_MAX} rows")
+    if n == 0:
+        return out
+    scratch = _own(scratch)
+    _setup_job(&job, layout, scratch, n, 1,
+               _check_threads(n_threads), sizeof(floating), False)
+    cdef floating[::1] work
+    if job.limit == 1 or n <= job.base:     # one chunk: no pool
+        work = np.empty(workspace_size(net, n), np.asarray(params).dtype)
+        with nogil:
+            forward_pass(net, &params[0], &X[0, 0], n, &work[0], NULL)
+            memcpy(&out[0, 0], output_of(net, n, &work[0]),
+                   n * out.shape[1] * sizeof(floating))
+        return out
+    job.kind, job.params, job.X, job.out = JOB_FORWARD, \
+        <floating*>&params[0], &X[0, 0], &out[0, 0]
+    with nogil:
+        _geometry(&job, n)
+        _run_chunks(&job)
+    return out

@@ -1,12 +1,23 @@
-"""Control of the BLAS thread pool that pynn's kernels call into.
+"""pynn's threads, and control of the BLAS thread pool its kernels call into.
 
-pynn's products go to the OpenBLAS that SciPy ships (through
-``scipy.linalg.cython_blas``).  Its threads pay off for large products and
-cost more than they save for the matrix-vector work of a batch of one (a
-784×128 GEMV runs ~2.5× slower on two threads than on one here), so the
-Trainer runs small batches single-threaded.  Found through ctypes on the
-library SciPy has already loaded; if it cannot be found these functions do
-nothing (and ``blas_threads()`` returns None).
+pynn owns its parallelism: the compiled training and inference loops split
+a batch into chunks whose boundaries depend only on the batch size and the
+layout (``pynn._train.chunk_rows``), run them on pynn's own persistent
+worker threads (csrc/_pool.c: they sleep between jobs, nobody spins) and
+reduce the chunks' sums in a fixed order, so results are bit-identical on
+any number of threads and a busy core just takes fewer chunks.  While they
+run, the BLAS stays on one thread (``limit_blas_threads(1)``): OpenBLAS's
+own threads spin at a barrier on every call, collapse when another process
+takes a core, and round differently from one thread count to another.
+
+``pool_threads(n)`` is the thread count a pass uses: n, or with None the
+CPUs this process may use.  Work too small to split stays on one thread by
+construction (one chunk holds at least ``pynn._train.CHUNK_FLOPS``).
+
+The BLAS is the OpenBLAS that SciPy ships (``scipy.linalg.cython_blas``),
+found through ctypes on the library SciPy has already loaded; if it cannot
+be found the BLAS functions here do nothing (and ``blas_threads()`` returns
+None).
 
 ``available_cpus()`` counts the CPUs this process may actually use: the
 affinity mask and the cgroup CPU quota of a container or systemd slice can
@@ -100,6 +111,21 @@ def set_blas_threads(n: int) -> int | None:
     old = lib[1]()
     lib[0](int(n))
     return old
+
+
+_cpus: Tuple[int, int] | None = None      # (pid, available_cpus()) cache
+
+
+def pool_threads(n_threads: int | None = None) -> int:
+    """Threads for pynn's chunked passes: ``n_threads``, or when None the
+    CPUs this process may use (``available_cpus``, cached per process)."""
+    global _cpus
+    if n_threads is not None:
+        return int(n_threads)
+    pid = os.getpid()
+    if _cpus is None or _cpus[0] != pid:
+        _cpus = (pid, available_cpus())
+    return _cpus[1]
 
 
 def threads_for(flops: float) -> int | None:

@@ -11,10 +11,10 @@ import threading
 
 import numpy as np
 
-from pynn import _network
+from pynn import _network, _train
 from pynn import architecture as _architecture
 from pynn.architecture import is_model
-from pynn._threads import limit_blas_threads, threads_for
+from pynn._threads import limit_blas_threads, pool_threads
 from pynn._validation import (all_finite, check_X, check_dtype,
                               check_positive, check_seed, check_targets)
 from pynn.activations import get_activation
@@ -243,10 +243,18 @@ class Model:
         (1: forward, 3: forward + backward + update) for a batch."""
         return 2 * passes * batch * sum(l.n_in * l.n_out for l in self.layers)
 
-    def _run(self, batch, passes, kernel, *args):
-        """Call a compiled pass with the BLAS threads its size calls for."""
-        with limit_blas_threads(threads_for(self._flops(batch, passes))):
-            return kernel(*args)
+    def _run(self, batch, passes, kernel, *args, **kwargs):
+        """Call a compiled pass with the BLAS on one thread (pynn's own
+        threads, if any, do the parallel work: see ``pynn._threads``)."""
+        with limit_blas_threads(1):
+            return kernel(*args, **kwargs)
+
+    def _scratch(self):
+        """This thread's memory for chunked passes (``_train.Scratch``)."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _train.Scratch()
+        return scratch
 
     def _workspace(self, batch):
         """A work buffer for ``batch`` rows, one per thread (the passes run
@@ -270,8 +278,15 @@ class Model:
         ndarray, shape (n_samples, n_outputs), of the model's dtype
         """
         X = check_X(X, self.n_inputs, self.dtype)
-        out = self._run(X.shape[0], 1, _network.forward, self._layout,
-                        self._params, X, self._workspace(X.shape[0]))
+        n = X.shape[0]
+        if n > _train.chunk_rows(self._layout, max(n, 1), 1, X.itemsize):
+            # Chunks of rows on pynn's threads (the same output on any count).
+            out = np.empty((n, self.n_outputs), self.dtype)
+            self._run(n, 1, _train.predict, self._layout, self._params, X,
+                      out, n_threads=pool_threads(), scratch=self._scratch())
+            return out
+        out = self._run(n, 1, _network.forward, self._layout,
+                        self._params, X, self._workspace(n))
         return out.copy()
 
     __call__ = forward
@@ -332,11 +347,19 @@ class Model:
             (for gradient checks with a fixed mask).
         """
         X, T, spec = self._prepare(X, T, loss)
-        total = self._run(X.shape[0], 3, _network.backward, self._layout,
-                          self._params, X, T, spec.code,
-                          _network.BackwardMode.GRADIENT, 0.0, self._grads,
-                          None, self._workspace(X.shape[0]),
-                          _seed(noise_seed))
+        if noise_seed is None or not self._layout.stochastic:
+            # Chunked on pynn's threads: the same gradient on any count.
+            total = self._run(X.shape[0], 3, _train.gradient, self._layout,
+                              self._params, self._grads, X, T, spec.code, 0.0,
+                              self._workspace(X.shape[0]),
+                              n_threads=pool_threads(),
+                              scratch=self._scratch())[0]
+        else:   # one pass, so that ``loss`` with this seed sees the same masks
+            total = self._run(X.shape[0], 3, _network.backward, self._layout,
+                              self._params, X, T, spec.code,
+                              _network.BackwardMode.GRADIENT, 0.0,
+                              self._grads, None, self._workspace(X.shape[0]),
+                              _seed(noise_seed))
         return total / X.shape[0]
 
     def input_gradient(self, X, T, loss="squared_error", noise_seed=None):

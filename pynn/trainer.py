@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from pynn import _train, distributed
-from pynn._threads import limit_blas_threads, threads_for
+from pynn._threads import limit_blas_threads, pool_threads
 from pynn._validation import (all_finite, check_positive, check_seed,
                               check_targets, check_X)
 from pynn.exceptions import DivergenceError
@@ -122,9 +122,14 @@ class Trainer:
     verbose : int
         0 silent (default); 1 a progress bar per epoch on stderr.
     n_threads : int or None
-        BLAS threads during fit; None picks 1 for small steps (fewer than
-        ``pynn._threads.SINGLE_THREAD_FLOPS``) and leaves the BLAS default
-        otherwise.
+        pynn's threads during fit (None: the CPUs this process may use,
+        counting its affinity mask and cgroup quota).  A batch is split
+        into chunks of at least ``pynn._train.CHUNK_FLOPS`` operations whose
+        boundaries depend only on the batch size and the architecture;
+        their gradient sums are added in chunk order, so the parameters are
+        bit-identical for any n_threads.  Batches of one chunk (small nets,
+        online learning) run on one thread.  The BLAS runs single-threaded
+        throughout.
     checkpoint_path, checkpoint_every : str, int
         Save a checkpoint (model, optimiser state, RNG state, history,
         stopping-rule state) every k epochs (every epoch when only the path
@@ -334,10 +339,7 @@ class Trainer:
         X_check = check_X(X, self.model.n_inputs, self.model.dtype,
                           allow_empty=False)
         sw = self._sample_weight(sample_weight, X_check.shape[0])
-        B = X_check.shape[0] if self.batch_size is None else \
-            min(self.batch_size, X_check.shape[0])
-        threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
-        with limit_blas_threads(threads):
+        with limit_blas_threads(1):
             return self._fit(X_check, y, sw, validation_data, resume_from)
 
     def _fit_distributed(self, X, y, validation_data, resume_from,
@@ -354,10 +356,7 @@ class Trainer:
             return Xc, self._sample_weight(sample_weight, Xc.shape[0])
 
         X_check, sw = group.agree(check)
-        B = self.batch_size or max(1, X_check.shape[0])
-        threads = self.n_threads or threads_for(self.model._flops(
-            max(1, min(B, X_check.shape[0])), passes=3))
-        with limit_blas_threads(threads), group.sigint_guard():
+        with limit_blas_threads(1), group.sigint_guard():
             return self._fit(X_check, y, sw, validation_data, resume_from)
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -378,10 +377,7 @@ class Trainer:
                              "use fit")
         X = check_X(X, self.model.n_inputs, self.model.dtype, allow_empty=False)
         sw = self._sample_weight(sample_weight, X.shape[0])
-        B = X.shape[0] if self.batch_size is None else \
-            min(self.batch_size, X.shape[0])
-        threads = self.n_threads or threads_for(self.model._flops(B, passes=3))
-        with limit_blas_threads(threads):
+        with limit_blas_threads(1):
             run = getattr(self, "_partial", None)
             if run is None or run.history is not self.history or \
                     not self.optimizer.initialized_for(self.model.n_params,
@@ -569,7 +565,8 @@ class Trainer:
         work = model._workspace(X.shape[0])
         total, wsum = _train.gradient(model._layout, model.params, model.grads,
                                       X, T, get_loss(self.loss).code, self.l2,
-                                      work, sw)
+                                      work, sw, n_threads=self._threads(),
+                                      scratch=model._scratch())
         value = total / wsum if wsum else 0.0
         if self.l2:
             value += self.l2 * _train.l2_penalty(model._layout, model.params)
@@ -618,6 +615,10 @@ class Trainer:
         if not all_finite(model.params):
             raise DivergenceError("L-BFGS produced non-finite parameters",
                                   run.history)
+
+    def _threads(self):
+        """pynn's threads for this fit's passes (``n_threads`` resolved)."""
+        return pool_threads(self.n_threads)
 
     # ------------------------------------------------------------ checkpoints
     def _config(self):
@@ -717,6 +718,8 @@ class _EpochRunner:
         self.acc_kind = get_loss(trainer.loss).accuracy
         self.update = trainer.optimizer.kernel(trainer.l2, trainer.clip_norm)
         self.stochastic = model._layout.stochastic
+        self.n_threads = trainer._threads()
+        self.scratch = _train.Scratch()
 
     def epoch(self, run, lr):
         """Train one epoch at rate ``lr``; returns its history record."""
@@ -739,7 +742,8 @@ class _EpochRunner:
             res = _train.run_batches(
                 model._layout, model.params, model.grads, self.data, b * B,
                 min(b_end * B, n), B, self.loss_code, self.acc_kind,
-                self.update, lr, self.work, epoch_seed)
+                self.update, lr, self.work, epoch_seed,
+                n_threads=self.n_threads, scratch=self.scratch)
             trainer.optimizer.t = self.update.step
             call_loss, call_w, call_correct, call_done, status = res
             total += call_loss
@@ -785,6 +789,8 @@ class _Evaluator:
         self.work = np.empty(model._layout.workspace_size(self.chunk), model.dtype)
         self.loss_code = get_loss(trainer.loss).code
         self.acc_kind = get_loss(trainer.loss).accuracy
+        self.n_threads = trainer._threads()
+        self.scratch = _train.Scratch()
 
     def _run(self, X, T):
         """(Σ L_i, correct), summed over the ranks when distributed."""
@@ -793,7 +799,9 @@ class _Evaluator:
                 return 0.0, 0
             return _train.evaluate(self.model._layout, self.model.params, X,
                                    T, self.loss_code, self.acc_kind,
-                                   self.chunk, self.work)
+                                   self.chunk, self.work,
+                                   n_threads=self.n_threads,
+                                   scratch=self.scratch)
         if self.group is None:
             return local()
         def into(out):

@@ -314,3 +314,39 @@ def test_on_this_machine_within_bounds():
     assert 1 <= n <= (os.cpu_count() or 1)
     if hasattr(os, "sched_getaffinity"):
         assert n <= len(os.sched_getaffinity(0))
+
+
+# ----------------------------------------------------------- pynn's threads
+def test_pool_threads_default_is_the_available_cpus(cgroup, monkeypatch):
+    monkeypatch.setattr(_threads, "_cpus", None)
+    cgroup.write("cpu.max", "300000 100000\n")
+    assert _threads.pool_threads() == 3
+    assert _threads.pool_threads(5) == 5
+
+
+def test_pool_threads_cache_is_per_process(cgroup, monkeypatch):
+    """A forked child (another pid) counts again: its limits may differ."""
+    monkeypatch.setattr(_threads, "_cpus", (-1, 99))
+    assert _threads.pool_threads() == 8
+
+
+def test_trainer_fit_keeps_the_blas_on_one_thread(monkeypatch):
+    """pynn's threads do the parallel work; the BLAS stays single-threaded
+    during fit (and the caller's count comes back afterwards)."""
+    import numpy as np
+    import pynn
+    seen = []
+    real = pynn.trainer._train.run_batches
+
+    def spy(*args, **kwargs):
+        seen.append((_threads.blas_threads(), kwargs.get("n_threads")))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(pynn.trainer._train, "run_batches", spy)
+    before = _threads.blas_threads()
+    X = np.random.default_rng(0).random((64, 5))
+    pynn.Trainer(pynn.MLP([5, 3, 1], seed=0), batch_size=8, epochs=2,
+                 n_threads=3).fit(X, X[:, 0])
+    assert seen and all(n == 3 for _, n in seen)
+    if before is not None:
+        assert all(b == 1 for b, _ in seen)
+        assert _threads.blas_threads() == before

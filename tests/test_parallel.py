@@ -1,0 +1,331 @@
+"""pynn's own threads: results bit-identical on any number of threads.
+
+A batch is split into chunks whose boundaries depend only on the batch size
+and the layout (``pynn._train.chunk_rows``); the chunks' gradient sums are
+added in chunk order and divided once.  So training, the full-batch
+gradient, evaluation and inference must give exactly the same bits with
+n_threads = 1, 2, 3, 4 — and the chunked gradient must still be the
+gradient (checked against a float64 NumPy reference, tests/oracle.py).
+"""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import pynn
+from pynn import _threads, _train
+
+THREADS = (1, 2, 3, 4)
+
+
+def data(n=700, d=40, k=5, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.integers(0, k, n)
+    return X, y
+
+
+def big_model(dtype="float32", dropout=0.0, d=40, k=5, seed=0):
+    """Wide enough that a batch of 100 rows is several chunks."""
+    layers = [pynn.Dense(d, 300, activation="tanh")]
+    if dropout:
+        layers.append(pynn.Dropout(dropout))
+    layers += [pynn.Dense(300, 200, activation="relu"),
+               pynn.Dense(200, k, activation="softmax")]
+    return pynn.Model(layers, dtype=dtype, seed=seed)
+
+
+def train(n_threads, dtype="float32", optimizer="sgd", batch_size=100,
+          dropout=0.0, sample_weight=None, epochs=2, **kw):
+    X, y = data(dtype=np.dtype(dtype))
+    model = big_model(dtype, dropout)
+    trainer = pynn.Trainer(model, loss="cross_entropy", optimizer=optimizer,
+                           lr=0.01, batch_size=batch_size, epochs=epochs,
+                           seed=3, n_threads=n_threads, **kw)
+    history = trainer.fit(X, y, sample_weight=sample_weight)
+    return model.params.copy(), history
+
+
+def test_the_batches_here_are_really_split():
+    """Otherwise the identity tests below would not test the chunked path."""
+    layout = big_model()._layout
+    rows = _train.chunk_rows(layout, 100)
+    assert 1 < rows < 100
+    assert _train.chunk_rows(layout, 700) < 700
+    assert _train.chunk_rows(layout, 1) == 1
+
+
+def test_chunk_boundaries_depend_on_the_batch_only():
+    layout = big_model()._layout
+    rows = [_train.chunk_rows(layout, B) for B in range(1, 2000, 37)]
+    assert rows == [_train.chunk_rows(layout, B) for B in range(1, 2000, 37)]
+    for B, r in zip(range(1, 2000, 37), rows):
+        assert 1 <= r <= B
+        assert -(-B // r) <= 16          # at most MAX_CHUNKS chunks
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_parameters_bit_identical_on_1_to_4_threads(dtype, optimizer):
+    results = [train(n, dtype, optimizer) for n in THREADS]
+    first, hist = results[0]
+    assert np.isfinite(first).all()
+    assert hist.loss[-1] < hist.loss[0]           # it did learn
+    for params, h in results[1:]:
+        assert np.array_equal(params, first)
+        assert h.loss == hist.loss and h.accuracy == hist.accuracy
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_bit_identical_on_1_to_4_threads(dtype):
+    results = [train(n, dtype, "sgd", dropout=0.3) for n in THREADS]
+    for params, h in results[1:]:
+        assert np.array_equal(params, results[0][0])
+        assert h.loss == results[0][1].loss
+
+
+def test_dropout_masks_differ_between_chunks_and_batches():
+    """Each chunk draws its own masks: with a dropout net the chunked fit
+    still differs from the same fit without dropout (masks really apply)."""
+    with_dropout = train(2, dropout=0.3)[0]
+    without = train(2)[0]
+    assert not np.array_equal(with_dropout, without)
+
+
+@pytest.mark.parametrize("batch_size", [97, 333, None])
+def test_batch_not_a_multiple_of_the_chunk_and_full_batch(batch_size):
+    results = [train(n, "float32", "momentum", batch_size=batch_size)
+               for n in THREADS]
+    for params, _ in results[1:]:
+        assert np.array_equal(params, results[0][0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sample_weights_bit_identical(dtype):
+    w = np.random.default_rng(5).random(700)
+    w[:150] = 0                                   # whole zero-weight chunks
+    results = [train(n, dtype, "adam", sample_weight=w) for n in THREADS]
+    for params, h in results[1:]:
+        assert np.array_equal(params, results[0][0])
+        assert h.loss == results[0][1].loss
+
+
+def test_l2_clip_and_shuffle_bit_identical():
+    results = [train(n, "float32", "sgd", l2=1e-3, clip_norm=0.5,
+                     shuffle=True) for n in THREADS]
+    for params, _ in results[1:]:
+        assert np.array_equal(params, results[0][0])
+
+
+def test_validation_and_lbfgs_bit_identical():
+    X, y = data()
+    out = []
+    for n in THREADS:
+        model = big_model("float64")
+        tr = pynn.Trainer(model, loss="cross_entropy", optimizer="lbfgs",
+                          epochs=5, n_threads=n)
+        h = tr.fit(X.astype(np.float64), y,
+                   validation_data=(X[:300].astype(np.float64), y[:300]))
+        out.append((model.params.copy(), h.val_loss, h.val_accuracy))
+    for params, vl, va in out[1:]:
+        assert np.array_equal(params, out[0][0])
+        assert vl == out[0][1] and va == out[0][2]
+
+
+def oracle_gradient(model, X, T):
+    """Mean cross-entropy gradient of a tanh-relu-softmax net in float64,
+    written out from the equations (tests/oracle.py style)."""
+    Ws = [l.W.astype(np.float64) for l in model.layers if hasattr(l, "W")]
+    bs = [l.b.astype(np.float64) for l in model.layers if hasattr(l, "W")]
+    Z0 = X.astype(np.float64)
+    U1 = Z0 @ Ws[0].T + bs[0]
+    Z1 = np.tanh(U1)
+    U2 = Z1 @ Ws[1].T + bs[1]
+    Z2 = np.maximum(U2, 0)
+    U3 = Z2 @ Ws[2].T + bs[2]
+    Y = np.exp(U3 - U3.max(axis=1, keepdims=True))
+    Y /= Y.sum(axis=1, keepdims=True)
+    B = X.shape[0]
+    D3 = (Y - T) / B
+    D2 = (D3 @ Ws[2]) * (U2 > 0)
+    D1 = (D2 @ Ws[1]) * (1 - Z1 ** 2)
+    return [D1.T @ Z0, D1.sum(0), D2.T @ Z1, D2.sum(0), D3.T @ Z2, D3.sum(0)]
+
+
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_chunked_gradient_is_the_gradient(n_threads):
+    X, y = data(n=500, dtype=np.float64)
+    T = np.eye(5)[y]
+    model = big_model("float64")
+    assert _train.chunk_rows(model._layout, 500) < 500
+    total, wsum = _train.gradient(model._layout, model.params, model.grads,
+                                  X, T, pynn.losses.get_loss(
+                                      "cross_entropy").code,
+                                  0.0, model._workspace(500),
+                                  n_threads=n_threads)
+    assert wsum == 500
+    dense = [l for l in model.layers if hasattr(l, "W")]
+    got = [g for l in dense for g in (l.dW, l.db)]
+    for a, b in zip(got, oracle_gradient(model, X, T)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_model_backward_and_forward_identical_across_threads(monkeypatch):
+    X, y = data(n=900)
+    model = big_model()
+    outs, grads, losses = [], [], []
+    for n in THREADS:
+        monkeypatch.setattr(_threads, "_cpus", (os.getpid(), n))
+        outs.append(model.forward(X))
+        losses.append(model.backward(X, y, loss="cross_entropy"))
+        grads.append(model.grads.copy())
+    assert _train.chunk_rows(model._layout, 900, 1) < 900
+    for o, g, l in zip(outs[1:], grads[1:], losses[1:]):
+        assert np.array_equal(o, outs[0])
+        assert np.array_equal(g, grads[0])
+        assert l == losses[0]
+
+
+def test_chunked_predictions_match_single_pass_up_to_rounding():
+    X, _ = data(n=900, dtype=np.float64)
+    model = big_model("float64")
+    out = np.empty((900, 5))
+    _train.predict(model._layout, model.params, X, out, n_threads=3)
+    one_by_one = np.vstack([model.forward(X[i:i + 100])
+                            for i in range(0, 900, 100)])
+    np.testing.assert_allclose(out, one_by_one, rtol=1e-12, atol=1e-15)
+    assert np.allclose(out.sum(axis=1), 1)
+
+
+def test_evaluate_identical_across_threads():
+    X, y = data(n=1000)
+    T = np.eye(5, dtype=np.float32)[y]
+    model = big_model()
+    work = np.empty(model._layout.workspace_size(64), np.float32)
+    code = pynn.losses.get_loss("cross_entropy").code
+    res = [_train.evaluate(model._layout, model.params, X, T, code, 1, 64,
+                           work, n_threads=n) for n in THREADS]
+    assert all(r == res[0] for r in res)
+    assert 0 <= res[0][1] <= 1000
+
+
+def test_small_batches_stay_on_the_single_pass():
+    """Online learning and small nets: one chunk, the fused path of old."""
+    model = pynn.MLP([64, 32, 10], hidden="sigmoid", output="softmax")
+    assert _train.chunk_rows(model._layout, 1) == 1
+    assert _train.chunk_rows(model._layout, 32) == 32
+    big = pynn.MLP([784, 256, 256, 10], hidden="relu", output="softmax")
+    assert _train.chunk_rows(big._layout, 32) == 32      # one fused pass
+
+
+def test_penalised_nets_are_never_split():
+    """A sparsity penalty depends on the whole batch's mean activation."""
+    model = pynn.Autoencoder([40, 300], sparsity=pynn.KLSparsity(0.05, 0.1),
+                             seed=0)
+    assert model._layout.has_penalty
+    assert _train.chunk_rows(model._layout, 600) == 600
+    plain = pynn.Autoencoder([40, 300], seed=0)
+    assert _train.chunk_rows(plain._layout, 600) < 600
+
+
+def test_bad_thread_counts_are_refused():
+    X, y = data(n=50)
+    with pytest.raises(ValueError, match="n_threads"):
+        pynn.Trainer(big_model(), loss="cross_entropy", n_threads=0)
+    model = big_model()
+    out = np.empty((50, 5), np.float32)
+    for bad in (0, -1, 2.5, "2"):
+        with pytest.raises(ValueError, match="n_threads"):
+            _train.predict(model._layout, model.params, X, out, n_threads=bad)
+
+
+# ------------------------------------------------------------ the pool itself
+class _Stop(Exception):
+    pass
+
+
+def test_pool_survives_errors_and_interrupts_in_callbacks():
+    reference = train(2, epochs=3)[0]
+
+    def stop_with(exc):
+        def cb(epoch, logs, trainer):
+            if epoch == 0:
+                raise exc
+        return cb
+    X, y = data()
+    model = big_model()
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=100,
+                      epochs=3, seed=3, n_threads=2,
+                      callbacks=[stop_with(KeyboardInterrupt())])
+    h = tr.fit(X, y)
+    assert h.interrupted and len(h.loss) == 1
+    model = big_model()
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=100,
+                      epochs=3, seed=3, n_threads=2,
+                      callbacks=[stop_with(_Stop())])
+    with pytest.raises(_Stop):
+        tr.fit(X, y)
+    # A bad input between fits, then a normal fit: the same result as ever.
+    with pytest.raises(ValueError):
+        pynn.Trainer(big_model(), loss="cross_entropy", n_threads=2).fit(
+            X[:, :3], y)
+    assert np.array_equal(train(2, epochs=3)[0], reference)
+    assert _train.pool_workers() >= 1
+
+
+def test_divergence_with_chunks_keeps_the_last_finite_weights():
+    X, y = data()
+    X = X * 1e30
+    model = big_model()
+    before = model.params.copy()
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=1e10, batch_size=100,
+                      epochs=2, n_threads=3)
+    with pytest.raises(pynn.exceptions.DivergenceError):
+        tr.fit(X, y)
+    assert np.isfinite(model.params).all()
+    assert np.array_equal(model.params, before)
+
+
+def test_concurrent_fits_from_python_threads_agree():
+    """Two Python threads training at once: one gets the pool, the other
+    runs its chunks alone — both give the single-thread result."""
+    expected = train(1)[0]
+    results = [None, None]
+
+    def work(i):
+        results[i] = train(4)[0]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert np.array_equal(r, expected)
+
+
+CHILD = r"""
+import os, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_parallel as tp
+first = tp.train(3)[0]                 # starts the pool's workers
+pid = os.fork()
+if pid == 0:                           # the child has no workers: new ones
+    ok = np.array_equal(tp.train(3)[0], first)
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_pool_works_in_a_forked_child(tmp_path):
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", CHILD, here],
+                         capture_output=True, text=True, timeout=300,
+                         cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0"
