@@ -13,6 +13,9 @@
 #     env = fpenv_enter()      # save the caller's MXCSR, set KERNEL_MXCSR
 #     ... the kernel ...
 #     fpenv_exit(env)          # the caller's MXCSR, exception flags included
+# An entry point that computes in C before its kernel (a thread pool's
+# setup, say) reads the caller's state first with ``fpenv_save()`` and
+# exits with that, so its own arithmetic leaves no sticky flag behind.
 # The kernels do not raise between the two calls (they are noexcept and
 # report through status codes), so every path out passes fpenv_exit.
 #
@@ -43,15 +46,18 @@ cdef extern from *:
     static inline void pynn_fpenv_exit(pynn_fpenv_t saved) {
         _mm_setcsr(saved);
     }
+    static inline pynn_fpenv_t pynn_fpenv_save(void) { return _mm_getcsr(); }
     #else
     #define PYNN_HAVE_MXCSR 0
     #define PYNN_KERNEL_MXCSR 0u
     typedef unsigned int pynn_fpenv_t;
     static inline pynn_fpenv_t pynn_fpenv_enter(void) { return 0; }
     static inline void pynn_fpenv_exit(pynn_fpenv_t saved) { (void)saved; }
+    static inline pynn_fpenv_t pynn_fpenv_save(void) { return 0; }
     #endif
     """
     ctypedef unsigned int fpenv_t "pynn_fpenv_t"
     bint HAVE_MXCSR "PYNN_HAVE_MXCSR"
     fpenv_t fpenv_enter "pynn_fpenv_enter"() noexcept nogil
     void fpenv_exit "pynn_fpenv_exit"(fpenv_t saved) noexcept nogil
+    fpenv_t fpenv_save "pynn_fpenv_save"() noexcept nogil

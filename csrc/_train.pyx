@@ -67,7 +67,8 @@ from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
                             online_step_supported)
-from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit, HAVE_MXCSR
+from pynn._fpenv cimport (fpenv_t, fpenv_enter, fpenv_exit, fpenv_save,
+                          HAVE_MXCSR)
 from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
                            KIND_SGD, KIND_MOMENTUM, KIND_NESTEROV, KIND_ADAM,
                            KIND_RPROP, N_KINDS)
@@ -738,7 +739,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef Rule r
-    cdef fpenv_t fpe
+    cdef fpenv_t fpe, caller = fpenv_save()   # before any setup arithmetic
     cdef Job job
     cdef int nt = _check_threads(n_threads)
 
@@ -842,7 +843,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             total += batch_loss
             wsum += bw
             pos += B
-        fpenv_exit(fpe)
+        fpenv_exit(caller)
     update.step = r.t
     return total, wsum, correct, pos - start, status
 
@@ -864,7 +865,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef const floating* w = NULL
-    cdef fpenv_t fpe
+    cdef fpenv_t fpe, caller = fpenv_save()   # before any setup arithmetic
     if B < 1 or B > INT_MAX:
         raise ValueError(f"the batch must have 1 … {INT_MAX} rows")
     if X.shape[1] != net.sizes[0] or T.shape[0] != B \
@@ -909,7 +910,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
                                   &work[0], rng != NULL, w)
         if l2 != 0:
             add_l2(net, &params[0], &grads[0], l2)
-        fpenv_exit(fpe)
+        fpenv_exit(caller)
     return total, wsum
 
 

@@ -247,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="passes over the training data (>= 1)")
     p.add_argument("--threads", type=_int_at_least(1), default=None,
                    metavar="N",
-                   help="threads for the BLAS products (>= 1); default: "
-                        "chosen per pass from its size")
+                   help="pynn's threads (>= 1; results are the same on any "
+                        "count); default: the CPUs this process may use")
     p.add_argument("--seed", type=_int_at_least(0), default=0, metavar="N",
                    help="seed of the initial weights, the shuffling and the "
                         "digits split (>= 0)")

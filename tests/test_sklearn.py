@@ -478,3 +478,18 @@ def test_sklearn_form_update_kernel_refuses_rprop():
     from pynn import _train
     with pytest.raises(ValueError, match="rprop"):
         _train.Update(_train.Optimizer.RPROP, sklearn=True)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_fit_is_identical_on_any_thread_count(solver):
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = X[:600] / 16.0
+    y = y[:600]
+    fits = [ps.MLPClassifier(hidden_layer_sizes=(64,), solver=solver,
+                             batch_size=300, max_iter=5, random_state=0,
+                             n_threads=k).fit(X, y) for k in (1, 2, 3)]
+    for other in fits[1:]:
+        for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
+                        other.coefs_ + other.intercepts_):
+            assert a.tobytes() == b.tobytes()

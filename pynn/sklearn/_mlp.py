@@ -37,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from sklearn.model_selection import train_test_split
 
 from pynn import _train
-from pynn._threads import limit_blas_threads, threads_for
+from pynn._threads import limit_blas_threads, pool_threads
 from pynn.activations import ACTIVATIONS
 from pynn.init import INITIALIZERS
 from pynn.layers import Dense
@@ -254,23 +254,19 @@ class _PynnMLPMixin:
         sw_sum = X.shape[0] if sample_weight is None else sample_weight.sum()
         total, wsum = _train.gradient(
             model._layout, model.params, model.grads, X, T, loss.code,
-            self.alpha / sw_sum, model._workspace(X.shape[0]), sample_weight)
+            self.alpha / sw_sum, model._workspace(X.shape[0]), sample_weight,
+            n_threads=self._threads(), scratch=model._scratch())
         data = total / wsum
         if self.out_activation_ == "identity":
             data /= T.shape[1]
         return data + self.alpha * _train.l2_penalty(model._layout,
                                                      model.params) / sw_sum
 
-    def _threads(self, batch):
-        """BLAS threads for training: ``n_threads``, or pynn's rule applied
-        to the largest single product of a step, 2·B·max_ℓ(d_ℓ−1·d_ℓ)
-        FLOPs (the BLAS threads each product on its own: one thread below
-        5 MFLOP, where waking more costs more than it saves)."""
-        if self.n_threads is not None:
-            return self.n_threads
-        widest = max(a * b for a, b in zip(self._model.sizes,
-                                            self._model.sizes[1:]))
-        return threads_for(2 * batch * widest)
+    def _threads(self):
+        """pynn's threads for training: ``n_threads``, or the CPUs this
+        process may use (None).  The BLAS stays on one thread meanwhile;
+        results are the same on any count (thread-independent chunks)."""
+        return pool_threads(self.n_threads)
 
     def _stochastic(self):
         """Whether training runs epochs of batches (all but L-BFGS)."""
@@ -345,8 +341,7 @@ class _PynnMLPMixin:
                               "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         self.n_iter_ = 0
-        # small batches run the BLAS on one thread (waking more costs more)
-        with limit_blas_threads(self._threads(batch_size)):
+        with limit_blas_threads(1):        # pynn's own threads do the work
             self._epochs(_Epoch(self, X, T, sample_weight, batch_size),
                          incremental, X_val, y_val, sw_val)
         if self.early_stopping:
@@ -411,7 +406,7 @@ class _PynnMLPMixin:
                 model.grads.astype(np.float64)
 
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
-        with limit_blas_threads(self._threads(X.shape[0])):
+        with limit_blas_threads(1):
             res = minimize(fun, params.astype(np.float64), method="L-BFGS-B",
                            jac=True, options={"maxfun": self.max_fun,
                                               "maxiter": self.max_iter,
@@ -449,6 +444,7 @@ class _Epoch:
         self.data = _train.Batches(X, T, sample_weight, batch_size,
                                    est.shuffle and batch_size < X.shape[0])
         self.work = model._workspace(batch_size)
+        self.threads, self.scratch = est._threads(), model._scratch()
         self.loss_code = get_loss(_OUT_LOSS[est.out_activation_]).code
         # scikit-learn reports the squared error averaged over the outputs
         self.per_output = T.shape[1] if est.out_activation_ == "identity" else 1
@@ -473,7 +469,8 @@ class _Epoch:
             total, wsum, _, _, status = _train.run_batches(
                 self.model._layout, self.model.params, self.model.grads,
                 self.data, start, stop, size, self.loss_code, 0, upd,
-                opt.rate, self.work, seed)
+                opt.rate, self.work, seed, n_threads=self.threads,
+                scratch=self.scratch)
             if status:
                 raise ValueError(
                     "Solver produced non-finite parameter weights. The input "
@@ -527,8 +524,10 @@ _DOC_EXTRA = """
         dropout; masks drawn from random_state); predictions use all
         units.  0 keeps scikit-learn's network.
     n_threads : int or None, default=None
-        BLAS threads of the training passes; None: one thread for steps
-        under 5 MFLOP, else the BLAS default.
+        pynn's threads for the training passes (None: the CPUs this process
+        may use, its affinity and CPU quota considered).  A batch is split
+        into chunks that do not depend on the count, so the fitted
+        parameters are the same on any number of threads.
     activation may also be any element-wise pynn activation name
     ("leaky_relu", "softplus", "swish", …) or one name per hidden layer.
 """
