@@ -14,15 +14,15 @@ larger than the number of samples is reduced to it.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from pynn.rbf import RBFNetwork
 from pynn.sklearn._mlp import _refuse_sparse
-from pynn.sklearn._rules import _seed
+from pynn.sklearn._rules import _DenseEstimator, _seed
 
 _DOC = """
     Parameters
@@ -54,7 +54,7 @@ _DOC = """
 """
 
 
-class _RBFEstimator(BaseEstimator):
+class _RBFEstimator(_DenseEstimator):
     _parameter_constraints = {
         "n_centers": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"kmeans++", "sample"})],
@@ -91,16 +91,6 @@ class _RBFEstimator(BaseEstimator):
         self.n_iter_ = 1 if history is None else len(history.loss)
         return self
 
-    def _validate_predict(self, X):
-        check_is_fitted(self)
-        _refuse_sparse(X)
-        return validate_data(self, X, dtype=(np.float64, np.float32),
-                             reset=False)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
 
 
 class RBFRegressor(RegressorMixin, _RBFEstimator):

@@ -42,7 +42,24 @@ def _dtype(estimator, X):
     return X.dtype.name if estimator.dtype == "auto" else estimator.dtype
 
 
-class _RuleEstimator(BaseEstimator):
+class _DenseEstimator(BaseEstimator):
+    """Dense float input only: X for prediction checked against the fit
+    (features, dtype float64 or float32); sparse input is refused with
+    scikit-learn's standard message."""
+
+    def _validate_predict(self, X):
+        check_is_fitted(self)
+        _refuse_sparse(X)
+        return validate_data(self, X, dtype=(np.float64, np.float32),
+                             reset=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+class _RuleEstimator(_DenseEstimator):
     """Validation shared by the wrappers."""
 
     def _validate_fit(self, X, y="no_validation", sample_weight=None):
@@ -58,16 +75,6 @@ class _RuleEstimator(BaseEstimator):
                                                  dtype=np.float64)
         return X, y, sample_weight
 
-    def _validate_predict(self, X):
-        check_is_fitted(self)
-        _refuse_sparse(X)
-        return validate_data(self, X, dtype=(np.float64, np.float32),
-                             reset=False)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
 
 
 class _OneVsRestClassifier(ClassifierMixin, _RuleEstimator):
