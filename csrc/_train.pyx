@@ -739,7 +739,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef Rule r
-    cdef fpenv_t fpe, caller = fpenv_save()   # before any setup arithmetic
+    # the caller's MXCSR, read before any setup arithmetic can set a flag
+    cdef fpenv_t caller = fpenv_save()
     cdef Job job
     cdef int nt = _check_threads(n_threads)
 
@@ -792,7 +793,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     job.params, job.training = &params[0], training
 
     with nogil:
-        fpe = fpenv_enter()
+        fpenv_enter()       # the exit restores ``caller``
         while pos < stop:
             B = batch_size if stop - pos >= batch_size else stop - pos
             if training:
@@ -865,7 +866,8 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
     cdef rng_t state = 0
     cdef rng_t* rng = NULL
     cdef const floating* w = NULL
-    cdef fpenv_t fpe, caller = fpenv_save()   # before any setup arithmetic
+    # the caller's MXCSR, read before any setup arithmetic can set a flag
+    cdef fpenv_t caller = fpenv_save()
     if B < 1 or B > INT_MAX:
         raise ValueError(f"the batch must have 1 … {INT_MAX} rows")
     if X.shape[1] != net.sizes[0] or T.shape[0] != B \
@@ -895,7 +897,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
         &params[0], rng != NULL
     job.X, job.T, job.sw, job.seed = &X[0, 0], &T[0, 0], w, state
     with nogil:
-        fpe = fpenv_enter()
+        fpenv_enter()       # the exit restores ``caller``
         wsum = B if w == NULL else _sum(w, B)
         if _geometry(&job, B):
             total = _run_chunks(&job)

@@ -34,14 +34,6 @@ import threading
 import weakref
 from typing import Any, Callable, Literal, Tuple
 
-# A pass with fewer floating-point operations than this runs the BLAS on one
-# thread: waking a second thread costs more than it saves.  Measured on 2
-# cores, 1 vs 2 threads, training steps interleaved: batch 1 of 784-128-10
-# (0.6 MFLOP) ~12 µs vs 35-60 µs; 256-512-10 at 3.3 MFLOP 2 threads 14%
-# slower; from ~6.5 MFLOP on 2 threads win (256-512-10: 31% faster;
-# 784-256-256-10: 16% at 12.9, 34% at 51.6 MFLOP).
-SINGLE_THREAD_FLOPS = 5e6
-
 _NAMES = [("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
           ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
           ("openblas_set_num_threads", "openblas_get_num_threads")]
@@ -126,13 +118,6 @@ def pool_threads(n_threads: int | None = None) -> int:
     if _cpus is None or _cpus[0] != pid:
         _cpus = (pid, available_cpus())
     return _cpus[1]
-
-
-def threads_for(flops: float) -> int | None:
-    """The thread count to use for a pass of ``flops`` floating-point
-    operations: 1 below ``SINGLE_THREAD_FLOPS``, else None (the BLAS
-    default)."""
-    return 1 if flops < SINGLE_THREAD_FLOPS else None
 
 
 # --------------------------------------------------------------------------

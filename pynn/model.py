@@ -238,12 +238,7 @@ class Model:
         self._params[...] = new
         return self
 
-    def _flops(self, batch, passes):
-        """Floating-point operations of ``passes`` matrix products per layer
-        (1: forward, 3: forward + backward + update) for a batch."""
-        return 2 * passes * batch * sum(l.n_in * l.n_out for l in self.layers)
-
-    def _run(self, batch, passes, kernel, *args, **kwargs):
+    def _run(self, kernel, *args, **kwargs):
         """Call a compiled pass with the BLAS on one thread (pynn's own
         threads, if any, do the parallel work: see ``pynn._threads``)."""
         with limit_blas_threads(1):
@@ -282,10 +277,10 @@ class Model:
         if n > _train.chunk_rows(self._layout, max(n, 1), 1, X.itemsize):
             # Chunks of rows on pynn's threads (the same output on any count).
             out = np.empty((n, self.n_outputs), self.dtype)
-            self._run(n, 1, _train.predict, self._layout, self._params, X,
+            self._run(_train.predict, self._layout, self._params, X,
                       out, n_threads=pool_threads(), scratch=self._scratch())
             return out
-        out = self._run(n, 1, _network.forward, self._layout,
+        out = self._run(_network.forward, self._layout,
                         self._params, X, self._workspace(n))
         return out.copy()
 
@@ -313,7 +308,7 @@ class Model:
         layout = cache[key]
         X = check_X(X, layers[0].n_in, self.dtype, name=name)
         work = np.empty(layout.workspace_size(X.shape[0]), self.dtype)
-        return self._run(X.shape[0], 1, _network.forward, layout,
+        return self._run(_network.forward, layout,
                          self._params, X, work).copy()
 
     def _prepare(self, X, T, loss):
@@ -349,13 +344,13 @@ class Model:
         X, T, spec = self._prepare(X, T, loss)
         if noise_seed is None or not self._layout.stochastic:
             # Chunked on pynn's threads: the same gradient on any count.
-            total = self._run(X.shape[0], 3, _train.gradient, self._layout,
+            total = self._run(_train.gradient, self._layout,
                               self._params, self._grads, X, T, spec.code, 0.0,
                               self._workspace(X.shape[0]),
                               n_threads=pool_threads(),
                               scratch=self._scratch())[0]
         else:   # one pass, so that ``loss`` with this seed sees the same masks
-            total = self._run(X.shape[0], 3, _network.backward, self._layout,
+            total = self._run(_network.backward, self._layout,
                               self._params, X, T, spec.code,
                               _network.BackwardMode.GRADIENT, 0.0,
                               self._grads, None, self._workspace(X.shape[0]),
@@ -370,7 +365,7 @@ class Model:
         """
         X, T, spec = self._prepare(X, T, loss)
         out = np.empty_like(X)
-        self._run(X.shape[0], 3, _network.backward, self._layout,
+        self._run(_network.backward, self._layout,
                   self._params, X, T, spec.code,
                   _network.BackwardMode.INPUT_GRADIENT, 0.0, None, out,
                   self._workspace(X.shape[0]), _seed(noise_seed))
@@ -389,7 +384,7 @@ class Model:
         check_positive(lr, "lr")
         X, T, spec = self._prepare(X, T, loss)
         before = self._params.copy()
-        total = self._run(X.shape[0], 3, _network.backward, self._layout,
+        total = self._run(_network.backward, self._layout,
                           self._params, X, T, spec.code,
                           _network.BackwardMode.SGD_UPDATE, float(lr),
                           self._grads, None, self._workspace(X.shape[0]),
@@ -413,7 +408,7 @@ class Model:
         Touches neither params nor grads; ``noise_seed`` as for ``backward``.
         """
         X, T, spec = self._prepare(X, T, loss)
-        total = self._run(X.shape[0], 1, _network.backward, self._layout,
+        total = self._run(_network.backward, self._layout,
                           self._params, X, T, spec.code,
                           _network.BackwardMode.LOSS_ONLY, 0.0, None, None,
                           self._workspace(X.shape[0]), _seed(noise_seed))

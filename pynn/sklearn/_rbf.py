@@ -92,7 +92,6 @@ class _RBFEstimator(_DenseEstimator):
         return self
 
 
-
 class RBFRegressor(RegressorMixin, _RBFEstimator):
     __doc__ = ("A radial-basis-function network for regression, "
                "y = W φ(x) + b with φ_j(x) = exp(−β_j ‖x − c_j‖²), "
