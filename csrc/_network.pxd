@@ -50,6 +50,8 @@ cpdef enum BackwardMode:
     LOSS_ONLY = 3       # just Σ_i L_i
     ONLINE_STEP = 4     # params ← one optimiser step from this sample's
                         # gradient, fused (``online_step_pass``)
+    DELTAS = 5          # Δ_ℓ of a chunk of rows into panels, no step
+                        # (``backward_deltas``, then ``weight_block``)
 
 cpdef enum Penalty:
     NO_PENALTY = 0
@@ -86,6 +88,27 @@ cdef double backward_pass_norm(const Net* net, floating* params,
                                floating* grads, floating* out, floating* work,
                                bint training, const floating* sw,
                                double divisor) noexcept nogil
+
+cdef double backward_deltas(const Net* net, const floating* params,
+                            const floating* X, const floating* T,
+                            Py_ssize_t n, int loss, floating* work,
+                            bint training, const floating* sw,
+                            floating** deltas, Py_ssize_t r0) noexcept nogil
+
+cdef bint split_inputs(const Net* net, Py_ssize_t l) noexcept nogil
+
+cdef void weight_block(const Net* net, Py_ssize_t l, floating* params,
+                       floating* grads, bint store, const floating* z_prev,
+                       const floating* delta, const floating* U,
+                       Py_ssize_t batch, floating alpha, floating beta,
+                       Py_ssize_t k0, Py_ssize_t k1) noexcept nogil
+
+cdef const floating* seen_of(const Net* net, Py_ssize_t batch,
+                             floating* work, const floating* X,
+                             Py_ssize_t l, bint training) noexcept nogil
+
+cdef const floating* pre_of(const Net* net, Py_ssize_t batch, floating* work,
+                            Py_ssize_t l) noexcept nogil
 
 cdef class Layout:
     cdef readonly object sizes, acts, act_params, w_offsets, b_offsets

@@ -104,6 +104,19 @@ cdef inline const floating* _seen(const Net* net, Py_ssize_t batch,
     return _at(work, batch, net.pos[l].ws_z)
 
 
+cdef const floating* seen_of(const Net* net, Py_ssize_t batch,
+                             floating* work, const floating* X,
+                             Py_ssize_t l, bint training) noexcept nogil:
+    """D_ℓ (the input of layer ℓ+1) in a workspace of ``batch`` rows."""
+    return _seen(net, batch, work, X, l, training)
+
+
+cdef const floating* pre_of(const Net* net, Py_ssize_t batch, floating* work,
+                            Py_ssize_t l) noexcept nogil:
+    """U_ℓ (layer ℓ's pre-activation) in a workspace of ``batch`` rows."""
+    return _at(work, batch, net.pos[l].ws_u)
+
+
 cdef void _corrupt(const Net* net, Py_ssize_t l, const floating* Z,
                    Py_ssize_t n, floating* work, Py_ssize_t batch,
                    rng_t* rng) noexcept nogil:
@@ -372,18 +385,68 @@ cdef void forward_pass(const Net* net, const floating* params,
 
 
 cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
-                     floating alpha, bint store, floating* b) noexcept nogil:
-    """b ← α Σ_i Δ_i (store) or b ← b + α Σ_i Δ_i, summing in double."""
+                     Py_ssize_t c0, Py_ssize_t c1, floating alpha, bint store,
+                     floating* b) noexcept nogil:
+    """b_j ← α Σ_i Δ_ij (store) or b_j ← b_j + α Σ_i Δ_ij for c0 ≤ j < c1,
+    summing in double in row order."""
     cdef double sums[64]     # one tile of columns: its sums stay in L1
     cdef Py_ssize_t j0, j, n_t
-    for j0 in range(0, n_out, 64):
-        n_t = min(<Py_ssize_t>64, n_out - j0)
+    for j0 in range(c0, c1, 64):
+        n_t = min(<Py_ssize_t>64, c1 - j0)
         _column_sums(delta, batch, n_out, j0, n_t, sums)
         for j in range(n_t):
             if store:
                 b[j0 + j] = <floating>(alpha * sums[j])
             else:
                 b[j0 + j] += <floating>(alpha * sums[j])
+
+
+cdef bint split_inputs(const Net* net, Py_ssize_t l) noexcept nogil:
+    """Whether ``weight_block`` cuts layer ℓ's W_ℓ (d_ℓ × d_{ℓ−1}) into
+    blocks of columns (inputs, when d_{ℓ−1} ≥ d_ℓ) or of rows (outputs)."""
+    return net.sizes[l - 1] >= net.sizes[l]
+
+
+cdef void weight_block(const Net* net, Py_ssize_t l, floating* params,
+                       floating* grads, bint store, const floating* z_prev,
+                       const floating* delta, const floating* U,
+                       Py_ssize_t batch, floating alpha, floating beta,
+                       Py_ssize_t k0, Py_ssize_t k1) noexcept nogil:
+    """Layer ℓ's weight step over a batch of B rows, on one block.
+
+    Dense: W ← β W + α Δ_ℓᵀ D_{ℓ−1} and b ← α Σ_i Δ_ℓ,i (store: into
+    ``grads``, else b += that, into ``params``), restricted to the columns
+    k0 ≤ k < k1 of W (inputs; the bias with the block k0 = 0) when
+    ``split_inputs``, else to its rows k0 ≤ j < k1 (outputs, with b_j).
+    Blocks write disjoint entries, so they can run on different threads.
+    A tied W (stored as W_ℓᵀ, another layer's matrix) takes the whole
+    layer: the owner's block += α D_{ℓ−1}ᵀ Δ_ℓ.  RBF: the whole layer
+    (``_rbf_step``, which needs U_ℓ).
+    """
+    cdef Py_ssize_t n_in = net.sizes[l - 1], n_out = net.sizes[l]
+    cdef floating* dst = grads if store else params
+    cdef floating* W = dst + net.layer[l - 1].w_off
+    cdef floating* b = dst + net.layer[l - 1].b_off
+    if net.layer[l - 1].kind == RBF:
+        _rbf_step(&net.layer[l - 1], params, z_prev, delta, U, batch, alpha,
+                  store, grads)
+    elif net.layer[l - 1].w_trans:
+        # Owner's (d_{ℓ−1} × d_ℓ) block += α D_{ℓ−1}ᵀ Δ_ℓ = (α Δ_ℓᵀ D_{ℓ−1})ᵀ
+        mm(True, False, <int>n_in, <int>n_out, <int>batch, alpha,
+           z_prev, <int>n_in, delta, <int>n_out, beta, W, <int>n_out)
+        _bias_step(delta, batch, n_out, 0, n_out, alpha, store, b)
+    elif split_inputs(net, l):
+        # W[:, k0:k1] ← β W[:, k0:k1] + α Δᵀ D[:, k0:k1]
+        mm(True, False, <int>n_out, <int>(k1 - k0), <int>batch, alpha,
+           delta, <int>n_out, z_prev + k0, <int>n_in, beta, W + k0, <int>n_in)
+        if k0 == 0:
+            _bias_step(delta, batch, n_out, 0, n_out, alpha, store, b)
+    else:
+        # W[k0:k1, :] ← β W[k0:k1, :] + α Δ[:, k0:k1]ᵀ D
+        mm(True, False, <int>(k1 - k0), <int>n_in, <int>batch, alpha,
+           delta + k0, <int>n_out, z_prev, <int>n_in, beta, W + k0 * n_in,
+           <int>n_in)
+        _bias_step(delta, batch, n_out, k0, k1, alpha, store, b)
 
 
 cdef void _online_layer(const Net* net, Py_ssize_t i, floating* params,
@@ -435,12 +498,15 @@ cdef void _backward_layers(const Net* net, floating* params,
                            double lr, floating* grads, floating* out,
                            floating* work, bint training,
                            floating* delta, double norm,
-                           const OnlineStep* online) noexcept nogil:
+                           const OnlineStep* online, floating** panels,
+                           Py_ssize_t r0) noexcept nogil:
     """Layers L … 1 of the backward pass, from the output delta in ``delta``.
 
     ``norm`` divides the summed gradient: the batch size B, or Σ_i w_i when
     the rows of ``delta`` carry sample weights.  ``online``: the step of
-    ONLINE_STEP mode (NULL otherwise).
+    ONLINE_STEP mode (NULL otherwise).  DELTAS mode takes no weight step
+    and leaves Δ_ℓ in rows r0 … r0 + B − 1 of ``panels[ℓ − 1]`` (each a
+    matrix of rows of d_ℓ; ``delta`` is already Δ_L's place there).
     """
     cdef Py_ssize_t L = net.n_layers, l, i, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
@@ -465,6 +531,8 @@ cdef void _backward_layers(const Net* net, floating* params,
     for l in range(L, 0, -1):
         n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
+        if mode == DELTAS and l > 1:
+            g_prev = panels[l - 2] + r0 * n_in
         tied = net.layer[l - 1].w_trans
         W = params + net.layer[l - 1].w_off
         b = params + net.layer[l - 1].b_off
@@ -485,23 +553,11 @@ cdef void _backward_layers(const Net* net, floating* params,
                 for i in range(batch * n_in):
                     dst[i] *= M[i]
 
-        if (mode == GRADIENT or mode == SGD_UPDATE) and net.layer[l - 1].kind == RBF:
-            _rbf_step(&net.layer[l - 1], params, z_prev, delta,
-                      _at(work, batch, net.pos[l].ws_u), batch, alpha,
-                      mode == GRADIENT, grads)
-        elif mode == GRADIENT or mode == SGD_UPDATE:
-            if mode == GRADIENT:
-                W = grads + net.layer[l - 1].w_off
-                b = grads + net.layer[l - 1].b_off
-            if tied:
-                # Owner's (d_{ℓ−1} × d_ℓ) block += α D_{ℓ−1}ᵀ Δ_ℓ = (α Δ_ℓᵀ D_{ℓ−1})ᵀ
-                mm(True, False, <int>n_in, <int>n_out, <int>batch, alpha,
-                   z_prev, <int>n_in, delta, <int>n_out, beta, W, <int>n_out)
-            else:
-                # W ← β W + α Δᵀ D_{ℓ−1}: β = 0 stores ∇W, β = 1 is the SGD step.
-                mm(True, False, <int>n_out, <int>n_in, <int>batch, alpha,
-                   delta, <int>n_out, z_prev, <int>n_in, beta, W, <int>n_in)
-            _bias_step(delta, batch, n_out, alpha, mode == GRADIENT, b)
+        if mode == GRADIENT or mode == SGD_UPDATE:
+            weight_block(net, l, params, grads, mode == GRADIENT, z_prev,
+                         delta, _at(work, batch, net.pos[l].ws_u), batch,
+                         alpha, beta, 0,
+                         n_in if split_inputs(net, l) else n_out)
         elif mode == ONLINE_STEP:
             _online_layer(net, l - 1, params, delta, z_prev, alpha, online)
 
@@ -530,7 +586,7 @@ cdef void backward_into_step(const Net* net, floating* params,
     output delta already in ``delta``), then params ← params − η grads."""
     cdef Py_ssize_t i, n = _n_packed(net)
     _backward_layers(net, params, X, batch, GRADIENT, 0.0, grads, NULL, work,
-                     training, delta, norm, NULL)
+                     training, delta, norm, NULL, NULL, 0)
     for i in range(n):
         params[i] -= <floating>(lr * grads[i])
 
@@ -568,7 +624,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           bint training, const floating* sw) noexcept nogil:
     """Backpropagate after ``forward_pass`` (see ``_backward``)."""
     return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
-                     work, training, sw, NULL, 0.0)
+                     work, training, sw, NULL, 0.0, NULL, 0)
 
 
 cdef double backward_pass_norm(const Net* net, floating* params,
@@ -580,7 +636,7 @@ cdef double backward_pass_norm(const Net* net, floating* params,
     """``backward_pass`` with ``divisor`` > 0 as the normaliser of the
     summed gradient (see ``_backward``)."""
     return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
-                     work, training, sw, NULL, divisor)
+                     work, training, sw, NULL, divisor, NULL, 0)
 
 
 cdef double online_step_pass(const Net* net, floating* params,
@@ -595,7 +651,25 @@ cdef double online_step_pass(const Net* net, floating* params,
     loss as ``backward_pass``; a non-finite loss takes no step.
     """
     return _backward(net, params, X, T, 1, loss, ONLINE_STEP, 0.0, NULL,
-                     NULL, work, training, sw, step, 0.0)
+                     NULL, work, training, sw, step, 0.0, NULL, 0)
+
+
+cdef double backward_deltas(const Net* net, const floating* params,
+                            const floating* X, const floating* T,
+                            Py_ssize_t n, int loss, floating* work,
+                            bint training, const floating* sw,
+                            floating** deltas, Py_ssize_t r0) noexcept nogil:
+    """After ``forward_pass`` on rows r0 … r0 + n − 1 of a batch (X, T and
+    ``sw`` those rows, ``work`` a workspace of n rows): the deltas
+    Δ_ℓ = ∂L/∂U_ℓ of those rows (Δ_L with the rows scaled by w_i) into
+    rows r0 … of ``deltas[ℓ − 1]`` (B × d_ℓ each), for ℓ = L … 1, and no
+    weight step: ``weight_block`` then forms the batch's Δ_ℓᵀ D_{ℓ−1}
+    over all its rows.  Returns Σ_i w_i L_i over the rows (nets with
+    activity penalties, whose Δ depends on the whole batch, must not be
+    split).
+    """
+    return _backward(net, <floating*>params, X, T, n, loss, DELTAS, 0.0,
+                     NULL, NULL, work, training, sw, NULL, 0.0, deltas, r0)
 
 
 cdef bint online_step_supported(const Net* net) noexcept nogil:
@@ -616,7 +690,8 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                       int mode, double lr, floating* grads,
                       floating* out, floating* work, bint training,
                       const floating* sw, const OnlineStep* online,
-                      double divisor) noexcept nogil:
+                      double divisor, floating** panels,
+                      Py_ssize_t r0) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
     ``divisor`` > 0 replaces the normaliser of the summed gradient (B, or
@@ -637,6 +712,8 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
     cdef Py_ssize_t L = net.n_layers, l
     cdef floating* delta = _at(work, batch, net.ws_delta)
     cdef floating* U = _at(work, batch, net.pos[L].ws_u)
+    if mode == DELTAS:
+        delta = panels[L - 1] + r0 * net.sizes[L]
     cdef double total, norm = batch
     cdef floating* d_out = NULL if mode == LOSS_ONLY else delta
 
@@ -653,6 +730,10 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
             total += _penalty(net, l, _at(work, batch, net.pos[l].ws_z), batch, NULL)
     if mode == LOSS_ONLY:
         return total
+    if mode == DELTAS:      # every row's deltas, whatever the loss or weights
+        _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
+                         training, delta, 1.0, online, panels, r0)
+        return total
     if (mode == SGD_UPDATE or mode == ONLINE_STEP) and not isfinite(total):
         return total        # never step on a non-finite loss: keep W as is
     if norm == 0:           # every weight 0: nothing to learn from
@@ -666,7 +747,7 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                            delta, norm)
         return total
     _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
-                     training, delta, norm, online)
+                     training, delta, norm, online, NULL, 0)
     return total
 
 

@@ -63,7 +63,8 @@ from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
-                            backward_pass_norm,
+                            backward_pass_norm, backward_deltas,
+                            weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
                             online_step_supported)
@@ -362,13 +363,23 @@ cdef void _gather(const floating* X, const floating* T, const floating* w,
 
 # ------------------------------------------------------------ parallel chunks
 # A batch of B rows is cut into chunks whose boundaries depend only on B and
-# the layout (``_limits``, ``_chunk_len``), never on the number of threads.  pynn's own pool
-# (csrc/_pool.c) runs the chunks on up to n_threads slots, each chunk with
-# single-threaded BLAS into its own gradient buffer and loss/count cells,
-# claimed one at a time from an atomic counter (a slot on a busy core takes
-# fewer).  The partial sums are then reduced in chunk order 0, 1, 2, … and
-# divided once by B (or Σ_i w_i), so the result is bit-identical for any
-# number of threads.  A batch of one chunk takes the single-call path.
+# the layout (``_limits``, ``_chunk_len``), never on the number of threads.
+# pynn's own pool (csrc/_pool.c) runs them on up to n_threads slots, each
+# with single-threaded BLAS, claimed one at a time from an atomic counter
+# (a slot on a busy core takes fewer).  Inference and evaluation need only
+# that: each chunk's rows and loss sum, added in chunk order.
+#
+# A gradient takes two phases.  JOB_DELTAS: each chunk runs its forward
+# pass in its slot's workspace and backpropagates the deltas Δ_ℓ of its
+# rows into B × d_ℓ panels, copying the D_ℓ its rows saw beside them
+# (every row-local product: U = D Wᵀ, G = Δ W, φ', dropout masks).
+# JOB_WEIGHTS: the weight gradients Σ_i w_i ∇W_ℓ = Δ_ℓᵀ D_{ℓ−1} over the
+# whole batch, one GEMM of inner dimension B per block of W_ℓ's columns
+# (or rows); the blocks (``_plan_blocks``: a function of the layout) write
+# disjoint entries of grads, or step W in place for plain SGD.  No
+# per-chunk gradient buffers, no reduction pass; each entry is formed by
+# one fixed GEMM call, so the result is bit-identical for any number of
+# threads.  A batch of one chunk takes the single-call path.
 
 cdef extern from "_pool.h" nogil:
     ctypedef void (*pynn_job_fn)(void* ctx, int slot) noexcept nogil
@@ -376,48 +387,52 @@ cdef extern from "_pool.h" nogil:
     int pynn_pool_workers()
     long pynn_claim(long* counter)
 
-# A chunk does at least this many floating-point operations and has at
-# least MIN_ROWS rows: each chunk writes, and the reduction reads, a
-# gradient the size of params, and its weight-gradient GEMM has only
-# ``rows`` as inner dimension (measured on one thread, 784-256-256-10,
-# B = 256, momentum: 16 rows 0.55×, 32 rows 0.55×, 64 rows 0.71× the speed
-# of one pass over the batch; small batches keep the single pass); a batch
-# has at most MAX_CHUNKS chunks, and their gradient buffers at most
-# GRAD_BUDGET bytes (each chunk writes and the reduction reads one buffer
-# the size of params).
+# A chunk does at least CHUNK_FLOPS floating-point operations and has at
+# least MIN_ROWS rows (each GEMM of a chunk packs the whole W_ℓ, so a
+# chunk of few rows repacks W often); a batch has at most MAX_CHUNKS.
 cdef double _CHUNK_FLOPS = 4e6
 cdef Py_ssize_t MIN_ROWS = 64
 cdef Py_ssize_t MAX_CHUNKS = 16
-cdef Py_ssize_t GRAD_BUDGET = 64 * 2**20
-cdef Py_ssize_t REDUCE_BLOCK = 4096     # elements per claimed block
+# A weight block holds at least BLOCK_ELEMS entries of W_ℓ (so its GEMM
+# repays the call) and a layer at most MAX_BLOCKS blocks, of a multiple of
+# BLOCK_ALIGN columns (or rows).
+cdef Py_ssize_t BLOCK_ELEMS = 16384
+cdef Py_ssize_t MAX_BLOCKS = 8
+cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef Py_ssize_t ALIGN = 64
 CHUNK_FLOPS = _CHUNK_FLOPS
 
 
 cdef enum JobKind:
-    JOB_GRADIENT = 0        # chunk sums of Σ w ∇L, Σ w L, correct
+    JOB_DELTAS = 0          # per chunk: Σ w L, correct, Δ_ℓ and D_ℓ rows
     JOB_LOSS = 1            # Σ L and correct per chunk (evaluation)
     JOB_FORWARD = 2         # the output rows of each chunk (inference)
-    JOB_REDUCE = 3          # dest ← (Σ_c g_c) / norm, or the fused SGD step
+    JOB_WEIGHTS = 3         # per block: α Δ_ℓᵀ D_{ℓ−1} into grads or W
 
 
 cdef struct Job:
     const Net* net
     int kind, loss, accuracy
-    bint is_double, training, sgd_step
+    bint is_double, training, store
     void* params
+    void* grads                 # JOB_WEIGHTS with ``store``: the gradient
     const void* X
     const void* T
     const void* sw
-    void* out                   # JOB_FORWARD: B × d_L; JOB_REDUCE: dest
-    Py_ssize_t B, rows, n_chunks, n_params
+    void* out                   # JOB_FORWARD: B × d_L
+    Py_ssize_t B, rows, n_chunks
     Py_ssize_t base, limit      # the chunking rule (``_limits``)
     int slots                   # at most this many threads
     Py_ssize_t n_correct
     rng_t seed
-    char* grads                 # chunk c's gradient at grads + c·g_stride
     char* work                  # slot s's workspace at work + s·w_stride
-    Py_ssize_t g_stride, w_stride
+    Py_ssize_t w_stride
+    void** deltas               # Δ_ℓ panel (B × d_ℓ) at deltas[ℓ − 1]
+    void** seen                 # D_ℓ panel at seen[ℓ], ℓ < L (D_0: X unless
+                                # the input is corrupted in training)
+    void** pre                  # U_ℓ panel at pre[ℓ − 1] for RBF layers
+    Py_ssize_t* blocks          # n_blocks × (ℓ, k0, k1); ℓ = 0: all layers
+    Py_ssize_t n_blocks
     double* losses              # per chunk
     Py_ssize_t* correct         # per chunk
     double norm, lr
@@ -429,24 +444,20 @@ cdef inline Py_ssize_t _up(Py_ssize_t n) noexcept nogil:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-cdef void _limits(const Net* net, int passes, Py_ssize_t itemsize,
-                  bint reduce, Py_ssize_t* base, Py_ssize_t* limit) noexcept nogil:
+cdef void _limits(const Net* net, int passes, bint training,
+                  Py_ssize_t* base, Py_ssize_t* limit) noexcept nogil:
     """The chunking rule's two numbers: base = max(MIN_ROWS, ⌈CHUNK_FLOPS /
     flops per row⌉) rows (flops per row = 2·passes·Σ_ℓ d_{ℓ−1} d_ℓ) and the
-    most chunks, MAX_CHUNKS (for a reduction also at most GRAD_BUDGET /
-    params bytes, and 1 for nets with activity penalties, whose penalty
-    depends on statistics of the whole batch)."""
+    most chunks, MAX_CHUNKS (in training 1 for nets with activity
+    penalties, whose deltas depend on statistics of the whole batch)."""
     cdef Py_ssize_t l
     cdef double flops = 0
     for l in range(1, net.n_layers + 1):
         flops += 2.0 * passes * net.sizes[l - 1] * net.sizes[l]
     base[0] = max(MIN_ROWS, <Py_ssize_t>(_CHUNK_FLOPS / flops) + 1)
     limit[0] = MAX_CHUNKS
-    if reduce:
-        limit[0] = min(limit[0], max(<Py_ssize_t>2, GRAD_BUDGET //
-                                     (_n_params(net) * itemsize)))
-        if net.has_penalty:
-            limit[0] = 1
+    if training and net.has_penalty:
+        limit[0] = 1
 
 
 cdef inline Py_ssize_t _chunk_len(Py_ssize_t B, Py_ssize_t base,
@@ -460,9 +471,34 @@ cdef inline Py_ssize_t _chunk_len(Py_ssize_t B, Py_ssize_t base,
     return base
 
 
-cdef inline Py_ssize_t _n_params(const Net* net) noexcept nogil:
-    """Elements of params the layers use (the last b_L ends the buffer)."""
-    return net.layer[net.n_layers - 1].b_off + net.sizes[net.n_layers]
+cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t* blocks) noexcept nogil:
+    """The weight blocks of JOB_WEIGHTS as (ℓ, k0, k1) triples into
+    ``blocks`` (room for L·MAX_BLOCKS); returns their number.  Layer ℓ's
+    split dimension (``split_inputs``: d_{ℓ−1}, else d_ℓ) is cut into
+    min(MAX_BLOCKS, d_{ℓ−1} d_ℓ / BLOCK_ELEMS) blocks (at least one) of a
+    multiple of BLOCK_ALIGN; an RBF layer is one block.  Nets with tied
+    weights, whose shared matrices take two layers' contributions in turn,
+    are one block (ℓ = 0) for the whole pass."""
+    cdef Py_ssize_t l, n, size, width, k0, count = 0
+    if net.has_tied:
+        blocks[0], blocks[1], blocks[2] = 0, 0, 0
+        return 1
+    for l in range(1, net.n_layers + 1):
+        size = net.sizes[l - 1] if split_inputs(net, l) else net.sizes[l]
+        n = min(MAX_BLOCKS, max(<Py_ssize_t>1, net.sizes[l - 1] * net.sizes[l]
+                                // BLOCK_ELEMS))
+        if net.layer[l - 1].kind == RBF:
+            n = 1
+        width = (size + n - 1) // n
+        width = (width + BLOCK_ALIGN - 1) // BLOCK_ALIGN * BLOCK_ALIGN
+        k0 = 0
+        while k0 < size:
+            blocks[3 * count] = l
+            blocks[3 * count + 1] = k0
+            blocks[3 * count + 2] = min(k0 + width, size)
+            count += 1
+            k0 += width
+    return count
 
 
 cdef inline rng_t _chunk_seed(rng_t state, Py_ssize_t c) noexcept nogil:
@@ -470,9 +506,27 @@ cdef inline rng_t _chunk_seed(rng_t state, Py_ssize_t c) noexcept nogil:
     return state ^ (<rng_t>c * 0xBF58476D1CE4E5B9ULL)
 
 
+cdef void _keep_rows(Job* job, Py_ssize_t r0, Py_ssize_t n,
+                     floating* work, const floating* X) noexcept nogil:
+    """Copy the D_ℓ (ℓ < L) and RBF U_ℓ that rows r0 … r0 + n − 1 left in
+    a slot's workspace into the panels, for JOB_WEIGHTS."""
+    cdef const Net* net = job.net
+    cdef Py_ssize_t l, d
+    for l in range(net.n_layers):
+        d = net.sizes[l]
+        if job.seen[l] != NULL and (l > 0 or job.training):
+            memcpy(<floating*>job.seen[l] + r0 * d,
+                   seen_of(net, n, work, X, l, job.training),
+                   n * d * sizeof(floating))
+        if job.pre[l] != NULL:
+            d = net.sizes[l + 1]
+            memcpy(<floating*>job.pre[l] + r0 * d, pre_of(net, n, work, l + 1),
+                   n * d * sizeof(floating))
+
+
 cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
                      floating* dummy) noexcept nogil:
-    """One chunk of a JOB_GRADIENT, JOB_LOSS or JOB_FORWARD job."""
+    """One chunk of a JOB_DELTAS, JOB_LOSS or JOB_FORWARD job."""
     cdef const Net* net = job.net
     cdef Py_ssize_t r0 = c * job.rows, n = min(job.rows, job.B - c * job.rows)
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
@@ -492,83 +546,93 @@ cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
         sw = <const floating*>job.sw + r0
     forward_pass(net, <const floating*>params, X, n, work,
                  &state if job.training else NULL)
-    job.losses[c] = backward_pass_norm(
-        net, params, X, T, n, job.loss,
-        GRADIENT if job.kind == JOB_GRADIENT else LOSS_ONLY, 0.0,
-        <floating*>(job.grads + c * job.g_stride), NULL, work, job.training,
-        sw, 1.0)
+    if job.kind == JOB_DELTAS:
+        job.losses[c] = backward_deltas(net, params, X, T, n, job.loss, work,
+                                        job.training, sw,
+                                        <floating**>job.deltas, r0)
+        _keep_rows(job, r0, n, work, X)
+    else:
+        job.losses[c] = backward_pass_norm(net, params, X, T, n, job.loss,
+                                           LOSS_ONLY, 0.0, NULL, NULL, work,
+                                           False, sw, 1.0)
     job.correct[c] = count_correct(job.accuracy, output_of(net, n, work), T,
                                    n, n_out)
 
 
-cdef void _reduce_block(Job* job, Py_ssize_t i0, Py_ssize_t i1,
-                        floating* dummy) noexcept nogil:
-    """dest[i] ← (Σ_c g_c[i]) / norm for i0 ≤ i < i1, summed in double in
-    chunk order; or with ``sgd_step`` params[i] ← params[i] − η · that."""
-    cdef Py_ssize_t i, c
-    cdef double s
-    cdef floating g
-    cdef floating lr = <floating>job.lr
-    cdef floating* dest = <floating*>job.out
-    cdef floating* w = <floating*>job.params
-    for i in range(i0, i1):
-        s = 0
-        for c in range(job.n_chunks):
-            s += (<floating*>(job.grads + c * job.g_stride))[i]
-        g = <floating>(s / job.norm)
-        if job.sgd_step:
-            w[i] = w[i] - lr * g
-        else:
-            dest[i] = g
+cdef void _run_block(Job* job, Py_ssize_t t, floating* dummy) noexcept nogil:
+    """Block t of a JOB_WEIGHTS job: layer ℓ's columns (or rows) k0 … k1 − 1
+    of α Δ_ℓᵀ D_{ℓ−1} with α = 1/norm into grads (``store``), or the SGD
+    step W_ℓ ← W_ℓ − (η/norm) Δ_ℓᵀ D_{ℓ−1} in place; block ℓ = 0 (tied
+    weights) runs every layer, L … 1, into grads (then steps, for SGD)."""
+    cdef const Net* net = job.net
+    cdef Py_ssize_t l = job.blocks[3 * t], k0 = job.blocks[3 * t + 1]
+    cdef Py_ssize_t k1 = job.blocks[3 * t + 2], i, n
+    cdef floating* params = <floating*>job.params
+    cdef floating* grads = <floating*>job.grads
+    cdef floating alpha = <floating>((1.0 if job.store else -job.lr) / job.norm)
+    cdef floating beta = 0 if job.store else 1
+    if l > 0:
+        weight_block(net, l, params, grads, job.store, _seen_panel(job, l - 1,
+                     dummy), <floating*>job.deltas[l - 1],
+                     <floating*>job.pre[l - 1], job.B, alpha, beta, k0, k1)
+        return
+    n = net.layer[net.n_layers - 1].b_off + net.sizes[net.n_layers]
+    memset(grads, 0, n * sizeof(floating))
+    for l in range(net.n_layers, 0, -1):
+        weight_block(net, l, params, grads, True, _seen_panel(job, l - 1, dummy),
+                     <floating*>job.deltas[l - 1], <floating*>job.pre[l - 1],
+                     job.B, <floating>(1.0 / job.norm), 1, 0,
+                     net.sizes[l - 1] if split_inputs(net, l) else net.sizes[l])
+    if not job.store:
+        for i in range(n):
+            params[i] -= <floating>(job.lr * grads[i])
+
+
+cdef inline const floating* _seen_panel(Job* job, Py_ssize_t l,
+                                        floating* dummy) noexcept nogil:
+    """D_ℓ over the whole batch: its panel, or X for an uncorrupted input."""
+    if l == 0 and (job.seen[0] == NULL or not job.training):
+        return <const floating*>job.X
+    return <const floating*>job.seen[l]
 
 
 cdef void _job_main(void* ctx, int slot) noexcept nogil:
     """What every slot runs: claim chunks (or blocks) until none is left."""
     cdef Job* job = <Job*>ctx
     cdef long c
-    cdef Py_ssize_t i0
-    if job.kind == JOB_REDUCE:
-        while True:
-            i0 = pynn_claim(&job.next) * REDUCE_BLOCK
-            if i0 >= job.n_params:
-                return
-            if job.is_double:
-                _reduce_block(job, i0, min(i0 + REDUCE_BLOCK, job.n_params),
-                              <double*>NULL)
-            else:
-                _reduce_block(job, i0, min(i0 + REDUCE_BLOCK, job.n_params),
-                              <float*>NULL)
     while True:
         c = pynn_claim(&job.next)
-        if c >= job.n_chunks:
+        if c >= (job.n_blocks if job.kind == JOB_WEIGHTS else job.n_chunks):
             return
-        if job.is_double:
+        if job.kind == JOB_WEIGHTS and job.is_double:
+            _run_block(job, c, <double*>NULL)
+        elif job.kind == JOB_WEIGHTS:
+            _run_block(job, c, <float*>NULL)
+        elif job.is_double:
             _run_chunk(job, c, slot, <double*>NULL)
         else:
             _run_chunk(job, c, slot, <float*>NULL)
 
 
-cdef void _reduce(Job* job, void* dest, double norm, bint sgd_step,
-                  double lr) noexcept nogil:
-    """After a JOB_GRADIENT run: dest ← (Σ_c g_c) / norm, or with
-    ``sgd_step`` params ← params − η (Σ_c g_c) / norm; on the pool's slots
-    when the buffers are large enough to repay waking it."""
-    cdef Py_ssize_t blocks = (job.n_params + REDUCE_BLOCK - 1) // REDUCE_BLOCK
-    cdef int slots = job.slots
-    job.kind, job.out, job.norm = JOB_REDUCE, dest, norm
-    job.sgd_step, job.lr = sgd_step, lr
+cdef void _weights(Job* job, void* grads, double norm, bint sgd_step,
+                   double lr) noexcept nogil:
+    """After a JOB_DELTAS run: grads ← Σ_i w_i ∇L_i / norm, or with
+    ``sgd_step`` the step params ← params − η Σ_i w_i ∇L_i / norm, by
+    blocks on the pool's slots."""
+    job.kind, job.grads, job.norm = JOB_WEIGHTS, grads, norm
+    job.store, job.lr = not sgd_step, lr
     job.next = 0
-    if job.n_params * job.n_chunks < 16 * REDUCE_BLOCK:
-        slots = 1
-    pynn_pool_run(<int>min(<Py_ssize_t>slots, blocks), _job_main, job)
-    job.kind = JOB_GRADIENT
+    pynn_pool_run(<int>min(<Py_ssize_t>job.slots, job.n_blocks), _job_main,
+                  job)
+    job.kind = JOB_DELTAS
 
 
 cdef class Scratch:
     """Memory for chunked passes, kept between calls: one workspace per slot
-    and one gradient buffer per chunk (each aligned to 64 bytes, so a chunk
-    sees the same alignment on whichever slot runs it), and the chunks'
-    loss and count cells.  Not to be shared by concurrent calls."""
+    (aligned to 64 bytes, so a chunk sees the same alignment on whichever
+    slot runs it), the panels of a gradient's deltas and activations over
+    the whole batch, the weight blocks, and the chunks' loss and count
+    cells.  Not to be shared by concurrent calls."""
     cdef char* raw
     cdef char* base
     cdef Py_ssize_t size
@@ -598,18 +662,51 @@ cdef inline Scratch _own(Scratch scratch):
     return Scratch() if scratch is None else scratch
 
 
+cdef Py_ssize_t _panel_bytes(const Net* net, Py_ssize_t B_max,
+                             Py_ssize_t itemsize, char* p, Job* job) noexcept nogil:
+    """Bytes of a gradient's panels and block table for batches of up to
+    B_max rows; with p (room for them) also points the job's tables there."""
+    cdef Py_ssize_t L = net.n_layers, l, off = 0
+    cdef Py_ssize_t ptrs = _up(3 * L * sizeof(void*))
+    cdef Py_ssize_t table = _up(3 * L * MAX_BLOCKS * sizeof(Py_ssize_t))
+    if p != NULL:
+        job.deltas = <void**>p
+        job.seen, job.pre = job.deltas + L, job.deltas + 2 * L
+        job.blocks = <Py_ssize_t*>(p + ptrs)
+        job.n_blocks = _plan_blocks(net, job.blocks)
+    off = ptrs + table
+    for l in range(L):
+        if p != NULL:
+            job.deltas[l] = p + off
+        off += _up(B_max * net.sizes[l + 1] * itemsize)
+        if p != NULL:
+            job.seen[l] = NULL
+            job.pre[l] = NULL
+        if l > 0 or net.pos[0].ws_d >= 0:
+            if p != NULL:
+                job.seen[l] = p + off
+            off += _up(B_max * net.sizes[l] * itemsize)
+        if net.layer[l].kind == RBF:
+            if p != NULL:
+                job.pre[l] = p + off
+            off += _up(B_max * net.sizes[l + 1] * itemsize)
+    return off
+
+
 cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
                     Py_ssize_t B_max, int passes, int n_threads,
                     Py_ssize_t itemsize, bint grads,
-                    Py_ssize_t fixed_rows=0) except -1:
+                    Py_ssize_t fixed_rows=0, char* room=NULL,
+                    Py_ssize_t room_bytes=0) except -1:
     """Carve from ``scratch`` the buffers of chunked passes over batches of
     up to B_max rows on up to n_threads slots (chunks of ``fixed_rows``
-    rows if > 0, else by the rule of ``_limits``); ``_geometry`` then sets
-    up each batch.  Chunk gradient buffers start zeroed, so entries no
-    layer writes add 0."""
+    rows if > 0, else by the rule of ``_limits``), with a gradient's panels
+    if ``grads`` — in ``room`` (the caller's whole-batch workspace, which
+    chunked passes leave unused) when they fit there; ``_geometry`` then
+    sets up each batch."""
     cdef const Net* net = &layout.net
     cdef Py_ssize_t base, limit
-    _limits(net, passes, itemsize, grads, &base, &limit)
+    _limits(net, passes, grads, &base, &limit)
     if fixed_rows > 0:
         base, limit = fixed_rows, B_max
     cdef Py_ssize_t rows = _chunk_len(B_max, base, limit)
@@ -618,26 +715,31 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     cdef Py_ssize_t slots = min(<Py_ssize_t>max(n_threads, 1), n_chunks)
     job.net = net
     job.base, job.limit, job.slots = base, limit, <int>slots
-    job.n_params = layout.n_params
     job.is_double = itemsize == 8
-    job.sw = job.T = job.out = NULL
-    job.training = job.sgd_step = False
+    job.sw = job.T = job.out = job.grads = NULL
+    job.training = job.store = False
     job.seed = 0
     job.accuracy = NO_ACCURACY
+    job.n_blocks = 0
     if n_chunks <= 1:           # never split: no buffers
         job.limit = 1
         return 0
     cdef Py_ssize_t w_stride = _up(workspace_size(net, rows) * itemsize)
-    cdef Py_ssize_t g_stride = _up(layout.n_params * itemsize) if grads else 0
+    cdef Py_ssize_t panels = _panel_bytes(net, B_max, itemsize, NULL, job) \
+        if grads else 0
     cdef Py_ssize_t cells = _up(n_chunks * sizeof(double))
-    cdef char* p = scratch.reserve(slots * w_stride + n_chunks * g_stride
-                                   + 2 * cells)
-    memset(p + slots * w_stride, 0, n_chunks * g_stride)
+    cdef bint in_room = grads and room != NULL and room_bytes >= panels + ALIGN
+    if in_room:
+        panels = 0
+    cdef char* p = scratch.reserve(slots * w_stride + panels + 2 * cells)
     job.work, job.w_stride = p, w_stride
-    job.grads, job.g_stride = p + slots * w_stride, g_stride
-    job.losses = <double*>(p + slots * w_stride + n_chunks * g_stride)
-    job.correct = <Py_ssize_t*>(p + slots * w_stride + n_chunks * g_stride
-                                + cells)
+    if in_room:
+        _panel_bytes(net, B_max, itemsize,
+                     <char*>((<size_t>room + ALIGN - 1) // ALIGN * ALIGN), job)
+    elif grads:
+        _panel_bytes(net, B_max, itemsize, p + slots * w_stride, job)
+    job.losses = <double*>(p + slots * w_stride + panels)
+    job.correct = <Py_ssize_t*>(p + slots * w_stride + panels + cells)
     return 0
 
 
@@ -666,15 +768,14 @@ cdef double _run_chunks(Job* job) noexcept nogil:
     return total
 
 
-def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3,
-               Py_ssize_t itemsize=4):
+def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3):
     """Rows per chunk of a batch (``batch``: one chunk), as the kernels
     split it: a function of the layout and the batch size alone.
-    ``passes`` 3 for training (with a reduction), 1 for inference."""
+    ``passes`` 3 for training (a gradient), 1 for inference."""
     if batch < 1 or passes < 1:
         raise ValueError("batch and passes must be ≥ 1")
     cdef Py_ssize_t base, limit
-    _limits(&layout.net, passes, itemsize, passes == 3, &base, &limit)
+    _limits(&layout.net, passes, passes == 3, &base, &limit)
     return _chunk_len(batch, base, limit)
 
 
@@ -704,10 +805,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     from the seed and the batch's index in the epoch); None trains without
     them.
 
-    A batch of more than one chunk (see ``chunk_rows``) runs its chunks on
-    up to ``n_threads`` of pynn's threads (memory from ``scratch``, kept
-    between calls when given), reduces their gradient sums in chunk order
-    and divides once by Σ w_i: the result does not depend on n_threads.
+    A batch of more than one chunk (see ``chunk_rows``) runs its chunks'
+    forward and delta passes, then the blocks of its weight gradient (or
+    SGD step) over the whole batch, on up to ``n_threads`` of pynn's
+    threads (memory from ``scratch``, kept between calls when given): the
+    result does not depend on n_threads.
 
     Returns (Σ w_i L_i, Σ w_i, correct predictions, samples done, status)
     where status 1 means a batch's loss was not finite and training stopped
@@ -788,8 +890,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     ost.s2 = <void*>s2
     scratch = _own(scratch)
     _setup_job(&job, layout, scratch,
-               min(batch_size, stop - start), 3, nt, sizeof(floating), True)
-    job.kind, job.loss, job.accuracy = JOB_GRADIENT, loss, accuracy
+               min(batch_size, stop - start), 3, nt, sizeof(floating), True,
+               0, <char*>&work[0], work.shape[0] * sizeof(floating))
+    job.kind, job.loss, job.accuracy = JOB_DELTAS, loss, accuracy
     job.params, job.training = &params[0], training
 
     with nogil:
@@ -812,7 +915,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 bw = B if wb == NULL else _sum(wb, B)
                 if bw > 0:
                     r.t = r.t + 1
-                    _reduce(&job, &grads[0], bw, fused, lr)
+                    _weights(&job, &grads[0], bw, fused, lr)
                     if not fused:
                         apply_update(net, &params[0], &grads[0], s1, s2, &r)
                 total += batch_loss
@@ -858,7 +961,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
 
     Returns (Σ_i w_i L_i + B·P, Σ_i w_i); params are not changed.  ``seed``
     as in ``run_batches`` (None: no dropout or noise); ``n_threads`` and
-    ``scratch`` too (chunk sums reduced in chunk order, then ÷ Σ_i w_i).
+    ``scratch`` too (the chunked passes of ``run_batches``).
     """
     cdef const Net* net = &layout.net
     cdef Py_ssize_t B = X.shape[0]
@@ -892,8 +995,9 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
     cdef Job job
     scratch = _own(scratch)
     _setup_job(&job, layout, scratch, B, 3,
-               _check_threads(n_threads), sizeof(floating), True)
-    job.kind, job.loss, job.params, job.training = JOB_GRADIENT, loss, \
+               _check_threads(n_threads), sizeof(floating), True, 0,
+               <char*>&work[0], work.shape[0] * sizeof(floating))
+    job.kind, job.loss, job.params, job.training = JOB_DELTAS, loss, \
         &params[0], rng != NULL
     job.X, job.T, job.sw, job.seed = &X[0, 0], &T[0, 0], w, state
     with nogil:
@@ -902,7 +1006,7 @@ def gradient(Layout layout, floating[::1] params, floating[::1] grads,
         if _geometry(&job, B):
             total = _run_chunks(&job)
             if wsum != 0:
-                _reduce(&job, &grads[0], wsum, False, 0.0)
+                _weights(&job, &grads[0], wsum, False, 0.0)
             else:
                 memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
         else:

@@ -274,7 +274,7 @@ class Model:
         """
         X = check_X(X, self.n_inputs, self.dtype)
         n = X.shape[0]
-        if n > _train.chunk_rows(self._layout, max(n, 1), 1, X.itemsize):
+        if n > _train.chunk_rows(self._layout, max(n, 1), 1):
             # Chunks of rows on pynn's threads (the same output on any count).
             out = np.empty((n, self.n_outputs), self.dtype)
             self._run(_train.predict, self._layout, self._params, X,

@@ -125,9 +125,10 @@ class Trainer:
         pynn's threads during fit (None: the CPUs this process may use,
         counting its affinity mask and cgroup quota).  A batch is split
         into chunks of at least ``pynn._train.CHUNK_FLOPS`` operations whose
-        boundaries depend only on the batch size and the architecture;
-        their gradient sums are added in chunk order, so the parameters are
-        bit-identical for any n_threads.  Batches of one chunk (small nets,
+        boundaries depend only on the batch size and the architecture (the
+        forward and delta passes), then the weight gradient is formed over
+        the whole batch in blocks fixed by the architecture, so the
+        parameters are bit-identical for any n_threads.  Batches of one chunk (small nets,
         online learning) run on one thread.  The BLAS runs single-threaded
         throughout.
     checkpoint_path, checkpoint_every : str, int
