@@ -21,7 +21,13 @@ Workloads (``--workloads``, comma-separated names or numbers; default all):
 
 1. ``online``    online SGD (batch 1), one epoch, 64-32-10 sigmoid and
                  784-128-10 relu (softmax + cross-entropy): pynn Trainer vs
-                 PyTorch eager, the NumPy loop and scikit-learn MLPClassifier.
+                 PyTorch eager, the NumPy loop and scikit-learn MLPClassifier;
+                 the same nets and data as FANN trains them (sigmoid/squared
+                 error, float32, 1 thread) vs FANN 2.2 through
+                 bench/small_nets.py's C harness (skipped without gcc and
+                 libfann-dev); online momentum, Nesterov and Adam epochs vs
+                 plain SGD on MNIST 784-300-10 tanh/softmax, [0, 1] inputs,
+                 1 thread (bench/online_optimizers.py's epoch).
 2. ``minibatch`` mini-batch SGD 784-256-256-10, B = 32, 256, 1024, one epoch,
                  against the sgemm rate measured in the same run.
 3. ``inference`` forward pass 784-256-256-10 at B = 1 and B = 1024.
@@ -56,8 +62,10 @@ import os
 import platform
 import resource
 import statistics
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -77,7 +85,7 @@ OWN = {"pynn1": (0.8, "≥ 0.8×")}
 OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 LIB_NAMES = {"pynn": "pynn", "pynn1": "pynn, 1 thread",
              "torch": "PyTorch eager", "numpy": "NumPy",
-             "sklearn": "scikit-learn"}
+             "sklearn": "scikit-learn", "fann": "FANN 2.2"}
 
 
 # --------------------------------------------------------------- optional peers
@@ -587,7 +595,145 @@ def w_online(args, threads):
             f"1. Online SGD (batch 1), one epoch: {name}", "sample", res,
             ratios, 1, 3 * mlp_flops(sizes), targets, notes=notes,
             threads=threads()))
+    n_m = 1000 if args.quick else Xm.shape[0]
+    tables.append(fann_table(args, [64, 32, 10], Xd, yd, what,
+                             epochs=2 if args.quick else 5, target_us=0.5))
+    tables.append(fann_table(args, [784, 128, 10], Xm[:n_m], ym[:n_m],
+                             f"random {n_m} × 784 (MNIST-sized)", epochs=1))
+    tables.append(optimizer_table(args, 1000 if args.quick else 3000))
     return tables
+
+
+def _bench_module(name):
+    """A sibling script of bench/ as a module.  bench/small_nets.py sets
+    OPENBLAS_NUM_THREADS=1 (if unset) when imported; that must not reach
+    this run's subprocesses (the memory child, --busy), so it is undone."""
+    had = "OPENBLAS_NUM_THREADS" in os.environ
+    module = __import__(name)
+    if not had:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    return module
+
+
+def fann_inputs(tmp, model, X, T):
+    """(net file, data file) for bench/small_nets.py's FANN harness: the
+    model's weights through pynn.interop.to_fann, and the data as its
+    HARNESS reads it (int32 n, n_in, n_out; then float32 X and T)."""
+    from pynn.interop import to_fann
+    net_file = os.path.join(tmp, "net.net")
+    data_file = os.path.join(tmp, "data.bin")
+    to_fann(model, net_file)
+    with open(data_file, "wb") as f:
+        f.write(struct.pack("3i", X.shape[0], X.shape[1], T.shape[1]))
+        f.write(X.tobytes())
+        f.write(T.tobytes())
+    return net_file, data_file
+
+
+def fann_table(args, sizes, X, y, data, epochs, target_us=None, lr=0.1):
+    """pynn vs FANN 2.2 as FANN trains: online SGD, sigmoid hidden and
+    output units, squared error, float32, one thread, the same net, data
+    and starting weights, ``epochs`` epochs per run (both through
+    bench/small_nets.py: ``time_pynn`` and the C harness ``time_fann``).
+    ``target_us``: pynn's own target in µs per sample."""
+    sn = _bench_module("small_nets")
+    X = np.ascontiguousarray(X, np.float32)
+    T = one_hot(y, sizes[-1])
+    n, net = X.shape[0], "-".join(map(str, sizes))
+    w = min(n, 256)
+    notes, mse = [], {}
+
+    def pynn_run(m, k):
+        return lambda _: sn.time_pynn(sizes, X[:m], T[:m], lr, k) * m * k
+    cs = [Contestant("pynn", pynn_run(n, epochs), units=n * epochs,
+                     warm=Contestant("pynn", pynn_run(w, 1), units=w))]
+    with tempfile.TemporaryDirectory() as tmp:
+        exe, why = sn.build_harness(tmp)
+        if exe is None:
+            notes.append(f"FANN 2.2 not timed: {why} (needs gcc and Debian's "
+                         "libfann-dev)")
+        else:
+            start = sn.pynn_trainer(sizes, lr, epochs)[0]   # pynn's start
+            net_file, data_file = fann_inputs(tmp, start, X, T)
+
+            def fann_run(k):
+                def run(_):
+                    t, mse["fann"] = sn.time_fann(exe, net_file, data_file, n,
+                                                  k, lr)
+                    return t * n * k
+                return run
+            cs.append(Contestant("fann", fann_run(epochs), units=n * epochs,
+                                 warm=Contestant("fann", fann_run(1), units=n)))
+        res, ratios = race(cs, args, notes)
+    model, trainer = sn.pynn_trainer(sizes, lr, epochs)
+    trainer.fit(X, T)
+    mse["pynn"] = float(np.mean((model.forward(X) - T) ** 2))
+    extra = []
+    if target_us is not None and "pynn" in res:
+        extra.append((f"pynn target: ≤ {target_us:g} µs / sample",
+                      fmt_time(res["pynn"]), "—", "—", "—",
+                      f"≤ {target_us:g} µs",
+                      verdict(res["pynn"] * 1e6, target_us, higher=False)))
+    notes += [f"data: {data}; {epochs} epoch{'s' if epochs > 1 else ''} per "
+              f"run, lr {lr}, targets one-hot; the same starting weights "
+              "(pynn's initial model through pynn.interop.to_fann)",
+              "pynn: bench/small_nets.py time_pynn — Trainer(batch_size=1, "
+              "optimizer='sgd', shuffle=False, loss='squared_error', "
+              "n_threads=1) on MLP(sizes, hidden='sigmoid', "
+              "output='sigmoid'); FANN: fann_train per sample "
+              "(FANN_TRAIN_INCREMENTAL, FANN_ERRORFUNC_LINEAR, no momentum), "
+              "its own clock in a gcc -O2 harness (bench/small_nets.py)",
+              "MSE after one run: " + ", ".join(
+                  f"{LIB_NAMES[k]} {mse[k]:.4f}" for k in ("pynn", "fann")
+                  if k in mse) + " (≈ equal when both do the same training)"]
+    return result_table(
+        f"1. pynn vs FANN 2.2, sigmoid/squared error, float32, 1 thread: "
+        f"online SGD {net}", "sample", res, ratios, 1, 3 * mlp_flops(sizes),
+        {"fann": (8, "≥ 8×")}, extra_rows=extra, notes=notes,
+        threads="threads: pynn 1 (n_threads=1), BLAS 1; FANN 1")
+
+
+def optimizer_table(args, n):
+    """Online (batch 1) momentum, Nesterov and Adam epochs against the
+    plain-SGD epoch, MNIST 784-300-10 tanh/softmax, [0, 1] inputs, float32,
+    one thread — bench/online_optimizers.py's ``one_epoch`` (a fresh model
+    per run) on its ``load_data``."""
+    oo = _bench_module("online_optimizers")
+    X, y, source = oo.load_data(mnist_dir() or oo.DEFAULT_IDX, n)
+    n = X.shape[0]
+    w = min(n, 200)
+
+    def epoch(opt, lr, m):
+        return lambda _: oo.one_epoch(X[:m], y[:m], opt, lr, 0)
+    cs = [Contestant(name, epoch(opt, lr, n), units=n,
+                     warm=Contestant(name, epoch(opt, lr, w), units=w))
+          for name, opt, lr in oo.OPTIMIZERS]
+    notes = []
+    res, ratios = race(cs, args, notes)
+    base = cs[0].lib
+    tab = Table("1. Online optimisers (batch 1), one epoch: MNIST 784-300-10 "
+                "tanh/softmax, [0, 1] inputs, float32, 1 thread",
+                ["optimizer", "time / sample", "samples/s",
+                 f"time / {base}'s (paired)", "target", "met"])
+    targets = {"momentum": 2.0, "adam": 2.0}
+    for name, t in res.items():
+        r = ratios.get(name)
+        goal = targets.get(name)
+        tab.add(name, fmt_time(t), fmt_num(1 / t if t > 0 else None),
+                "—" if name == base else (f"{r:.2f}×" if r is not None else "—"),
+                f"≤ {goal:g}×" if goal else "—",
+                verdict(r, goal, higher=False) if goal else "—")
+    tab.note("threads: pynn 1 (n_threads=1), BLAS 1")
+    for text in notes:
+        tab.note(text)
+    tab.note(f"data: {source}, first {n} training images, pixels / 255; "
+             + ", ".join(f"{name} lr {lr:g}" for name, _, lr in oo.OPTIMIZERS)
+             + "; shuffle=False; a fresh model (seed 0) per run")
+    tab.note("ratio: median over repeats of (optimiser epoch / the adjacent "
+             f"{base} epoch); a step of momentum or Adam reads and writes "
+             "every parameter and its state, so about 2× plain SGD's memory "
+             "traffic is the floor (issue 15, item 3)")
+    return tab
 
 
 def gemm_rates(sizes, B, repeats, step_threads):

@@ -3,6 +3,10 @@ PyTorch eager when installed), float32.  Run: ``pytest bench/``.
 
 Compare ratios within one run; absolute times drift on a shared machine.
 """
+import os
+import re
+import shutil
+
 import numpy as np
 import pytest
 
@@ -85,3 +89,66 @@ def test_small_products(benchmark, sizes, path):
                   _network.BackwardMode.SGD_UPDATE, 1e-3, None, None, work)
     finally:
         _blas.set_small_product_limit(old)
+
+
+# ------------------------------------------------ compare.py's rows, tiny
+def _tiny_args():
+    import compare
+    return compare.parse_args(["--quick", "--repeats", "2", "--pause", "0",
+                               "--budget", "30"])
+
+
+def _fann_available():
+    return shutil.which("gcc") is not None and os.path.exists(
+        "/usr/include/fann.h")
+
+
+@pytest.mark.parametrize("sizes,target_us", [([64, 32, 10], 0.5),
+                                             ([784, 16, 10], None)])
+def test_compare_fann_rows(sizes, target_us):
+    """compare.py's "pynn vs FANN 2.2" table on a few samples: a pynn row,
+    a FANN row with a finite speed-up against the ≥ 8× target (when gcc
+    and libfann-dev are installed, else a note saying why not), the
+    per-sample target row, and both libraries' MSE."""
+    import compare
+    rng = np.random.default_rng(0)
+    X = rng.random((60, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], 60)
+    tab = compare.fann_table(_tiny_args(), sizes, X, y, "random", epochs=2,
+                             target_us=target_us)
+    assert "FANN 2.2" in tab.title and "sigmoid/squared error" in tab.title
+    rows = {r[0]: r for r in tab.rows}
+    assert rows["pynn"][1] != "—"
+    text = " ".join(tab.notes)
+    assert "MSE after one run: pynn " in text
+    if _fann_available():
+        fann = rows["FANN 2.2"]
+        assert fann[4].endswith("×") and float(fann[4][:-1]) > 0
+        assert fann[5] == "≥ 8×" and fann[6] in ("yes", "**no**")
+        # The same net, data and start: the two MSEs agree.
+        m = re.search(r"MSE after one run: pynn ([0-9.]+), FANN 2.2 ([0-9.]+)",
+                      text)
+        assert m and abs(float(m[1]) - float(m[2])) <= 0.02 * float(m[2])
+    else:
+        assert "FANN 2.2" not in rows and "FANN 2.2 not timed" in text
+    target = [r for r in tab.rows if r[0].startswith("pynn target")]
+    assert len(target) == (target_us is not None)
+    if target:
+        assert target[0][5] == "≤ 0.5 µs" and target[0][6] in ("yes", "**no**")
+
+
+def test_compare_optimizer_rows():
+    """compare.py's online-optimiser table on 40 samples: plain SGD first,
+    momentum, Nesterov and Adam with their paired ratio to it; momentum
+    and Adam against the ≤ 2× target."""
+    import compare
+    tab = compare.optimizer_table(_tiny_args(), 40)
+    assert [r[0] for r in tab.rows] == ["sgd", "momentum", "nesterov", "adam"]
+    rows = {r[0]: r for r in tab.rows}
+    assert rows["sgd"][3] == "—"
+    for name in ("momentum", "nesterov", "adam"):
+        assert rows[name][3].endswith("×") and float(rows[name][3][:-1]) > 0
+    for name in ("momentum", "adam"):
+        assert rows[name][4] == "≤ 2×" and rows[name][5] in ("yes", "**no**")
+    assert rows["nesterov"][4] == "—"
+    assert "first 40 training images" in " ".join(tab.notes)

@@ -340,6 +340,13 @@ class Runner:
     that it holds), its gradient sum through ``pynn._train.gradient``, one
     rank-ordered sum of [g, L, W, correct, status], then the optimiser's
     step ``pynn._train.step`` (with L2 and clipping) on every rank.
+
+    Each rank computes its share as a single-process fit does: split into
+    chunks whose boundaries depend only on the share's size, run on up to
+    the Trainer's ``n_threads`` of pynn's threads (the BLAS on one), with
+    the chunk sums added in chunk order — so the result is bit-identical
+    for any ``n_threads``.  The chunks' memory (a ``Scratch``) is kept for
+    the whole fit.
     """
 
     def __init__(self, trainer, X, T, sw, group):
@@ -370,6 +377,8 @@ class Runner:
         self.acc_kind = get_loss(trainer.loss).accuracy
         self.update = trainer.optimizer.kernel(trainer.l2, trainer.clip_norm)
         self.stochastic = model._layout.stochastic
+        self.n_threads = trainer._threads()
+        self.scratch = _train.Scratch()
 
     def _local_batches(self, order):
         """(local row indices or a slice, start offsets per global batch)."""
@@ -404,10 +413,14 @@ class Runner:
         if self.acc_kind:
             correct = _train.evaluate(model._layout, model.params, X, T,
                                       self.loss_code, self.acc_kind,
-                                      X.shape[0], self.work)[1]
+                                      X.shape[0], self.work,
+                                      n_threads=self.n_threads,
+                                      scratch=self.scratch)[1]
         total, wsum = _train.gradient(model._layout, model.params,
                                       model.grads, X, T, self.loss_code,
-                                      0.0, self.work, w, seed)
+                                      0.0, self.work, w, seed,
+                                      n_threads=self.n_threads,
+                                      scratch=self.scratch)
         np.multiply(model.grads, wsum, out=out[:-3])
         out[-3:] = total, wsum, correct
 
@@ -450,7 +463,9 @@ class Runner:
 
 def objective(trainer, group, X, T, sw, params=None):
     """The full-batch objective over all ranks' data, Σ w L / Σ w + λ/2‖W‖²,
-    with its gradient in ``trainer.model.grads`` (same on every rank)."""
+    with its gradient in ``trainer.model.grads`` (same on every rank).
+    Each rank's pass runs on the Trainer's ``n_threads`` of pynn's threads
+    (chunk sums in chunk order: the same bits on any thread count)."""
     from pynn import _train
     from pynn.losses import get_loss
     model = trainer.model
@@ -465,7 +480,9 @@ def objective(trainer, group, X, T, sw, params=None):
             total, wsum = _train.gradient(model._layout, model.params,
                                           model.grads, X, T,
                                           get_loss(trainer.loss).code, 0.0,
-                                          work, sw)
+                                          work, sw,
+                                          n_threads=trainer._threads(),
+                                          scratch=model._scratch())
             np.multiply(model.grads, wsum, out=out[:P])
             out[P:] = total, wsum
 

@@ -152,3 +152,25 @@ def test_checkpoint_resume_same_ranks(tmp_path):
     errors = {(tmp_path / f"four.{r}.err").read_text() for r in range(4)}
     assert len(errors) == 1
     assert "other trainer settings (ranks)" in errors.pop()
+
+
+def test_thread_count_does_not_change_a_distributed_fit(tmp_path):
+    """Each rank runs its share of a batch on pynn's pool as one process
+    does (chunks independent of the thread count, summed in chunk order):
+    n_threads=1 and n_threads=2 give the same bits on every rank, for
+    mini-batch (shuffled, dropout), full-batch and L-BFGS fits, and the
+    2-thread fits really ran on the pool (the 1-thread ones started no
+    worker)."""
+    res = run_mpi(2, "thread_counts.py", tmp_path / "run")
+    assert res.returncode == 0, res.stderr[-3000:]
+    import thread_counts            # tests/mpi/ (imports mpi4py: after the skip)
+    for name in thread_counts.CASES:
+        ranks = [load(tmp_path / "run", name, r) for r in range(2)]
+        for r in ranks:
+            assert 1 <= r["rows"] < r["share"], name     # really chunked
+            assert r["params1"].tobytes() == r["params2"].tobytes(), name
+            assert r["loss1"].tobytes() == r["loss2"].tobytes(), name
+            assert r["loss1"][-1] < 0.9 * r["loss1"][0], name   # it learns
+            assert int(r["workers_before"]) == 0
+            assert int(r["workers_after"]) >= 1
+        assert ranks[0]["params1"].tobytes() == ranks[1]["params1"].tobytes()

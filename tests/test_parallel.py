@@ -8,6 +8,7 @@ n_threads = 1, 2, 3, 4 — and the chunked gradient must still be the
 gradient (checked against a float64 NumPy reference, tests/oracle.py).
 """
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -329,3 +330,120 @@ def test_pool_works_in_a_forked_child(tmp_path):
                          cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+# ------------------------------------------- the workers' floating-point state
+# The training kernels flush subnormals (FTZ/DAZ, csrc/_fpenv.pxd); the pool
+# (csrc/_pool.c) runs each job under the caller's MXCSR on every worker.  A
+# worker that computed in its own state would keep the subnormals of the
+# data below: its chunks would see relu units switched on (u > 0 subnormal,
+# relu′ = 1) where the caller's see u = 0 (relu′ = 0), and its share of the
+# fused SGD step would keep subnormal weights the caller's flushes.
+SUBNORMAL_TINY = {"float32": 1e-40, "float64": 1e-310}
+
+
+def subnormal_setup(dtype):
+    """(model, X, y): positive subnormal inputs, a relu first layer with zero
+    biases, and five weight columns holding subnormals."""
+    tiny = SUBNORMAL_TINY[dtype]
+    rng = np.random.default_rng(1)
+    X = (rng.random((768, 40)) * tiny).astype(dtype)
+    y = rng.integers(0, 5, 768)
+    model = pynn.Model([pynn.Dense(40, 300, activation="relu"),
+                        pynn.Dense(300, 200, activation="relu"),
+                        pynn.Dense(200, 5, activation="softmax")],
+                       dtype=dtype, seed=0)
+    model.layers[0].W[:, :5] = tiny
+    return model, X, y
+
+
+def subnormal_fit(n_threads, dtype):
+    model, X, y = subnormal_setup(dtype)
+    pynn.Trainer(model, loss="cross_entropy", optimizer="sgd", lr=0.1,
+                 batch_size=256, epochs=2, shuffle=True, seed=2,
+                 n_threads=n_threads).fit(X, y)
+    return model.params.copy()
+
+
+FPENV_CHILD = r"""
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_parallel as tp
+from test_fpenv import get_mxcsr, set_mxcsr
+from pynn import _train
+from pynn.losses import get_loss
+dtype, out = sys.argv[2], sys.argv[3]
+set_mxcsr(0x1F80)                         # the default: subnormals kept
+# Start the workers from inference (caller's state, no FTZ/DAZ): they must
+# not simply inherit the kernels' state from a training call.
+model = tp.big_model(dtype)
+X = tp.data(900, dtype=np.dtype(dtype))[0]
+_train.predict(model._layout, model.params, X, np.empty((900, 5), dtype),
+               n_threads=4)
+workers = _train.pool_workers()
+res, before, after = {}, [], []
+for n in tp.THREADS:
+    before.append(get_mxcsr())
+    res[f"params{n}"] = tp.subnormal_fit(n, dtype)
+    after.append(get_mxcsr())
+# A compiled entry point on 4 threads gives back the exact MXCSR.
+model, X, y = tp.subnormal_setup(dtype)
+T = np.eye(5, dtype=dtype)[y]
+set_mxcsr(0x1F80)
+_train.gradient(model._layout, model.params, model.grads, X, T,
+                get_loss("cross_entropy").code, 0.0, model._workspace(768),
+                n_threads=4)
+exact = get_mxcsr()
+set_mxcsr(0x1F80)
+np.savez(out, workers=workers, before=before, after=after, exact=exact,
+         **res)
+"""
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux")
+                         and platform.machine() in ("x86_64", "AMD64")),
+                    reason="reads the MXCSR (x86-64 Linux)")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_workers_compute_in_the_callers_floating_point_state(tmp_path, dtype):
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = tmp_path / "fpenv.npz"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run([sys.executable, "-c", FPENV_CHILD, here, dtype,
+                        str(out)], capture_output=True, text=True,
+                       timeout=300, cwd=str(tmp_path), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = np.load(out)
+    assert int(res["workers"]) == 3           # started outside any kernel
+    # The data does exercise subnormals: in exact arithmetic (the sign of
+    # X Wᵀ, from the rescaled inputs) many first-layer units are on, with
+    # |u| below the smallest normal number.
+    model, X, y = subnormal_setup(dtype)
+    tiny = SUBNORMAL_TINY[dtype]
+    W1 = model.layers[0].W.astype(np.float64)
+    U_scaled = (X.astype(np.float64) / tiny) @ W1.T       # u / tiny
+    assert (U_scaled > 0).mean() > 0.3
+    assert np.abs(U_scaled).max() * tiny < np.finfo(dtype).tiny
+    assert _train.chunk_rows(model._layout, 256) < 256    # chunked batches
+    # Under FTZ/DAZ on every thread the first layer sees zeros: relu′(0) =
+    # 0, so layers 1-2 get no gradient and z₂ = 0; only b₃ moves, and the
+    # SGD step stores 0 for the subnormal weights.
+    got = subnormal_setup(dtype)[0]
+    got.params[...] = res["params1"]
+    W1_flushed = model.layers[0].W.copy()
+    W1_flushed[:, :5] = 0
+    assert np.array_equal(got.layers[0].W, W1_flushed)
+    for i in (0, 1):
+        assert not got.layers[i].b.any()
+    assert np.array_equal(got.layers[1].W, model.layers[1].W)
+    assert np.array_equal(got.layers[2].W, model.layers[2].W)
+    assert not np.array_equal(got.layers[2].b, model.layers[2].b)
+    first = res["params1"]
+    for n in THREADS[1:]:
+        assert res[f"params{n}"].tobytes() == first.tobytes(), n
+    # The caller's control state (rounding, masks, no FTZ/DAZ) is intact
+    # after each fit; a kernel call gives back the exact MXCSR.
+    control = 0xFFC0
+    for b, a in zip(res["before"], res["after"]):
+        assert int(a) & control == int(b) & control == 0x1F80
+    assert int(res["exact"]) == 0x1F80
