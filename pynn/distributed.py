@@ -343,9 +343,9 @@ class Runner:
 
     Each rank computes its share as a single-process fit does: split into
     chunks whose boundaries depend only on the share's size, run on up to
-    the Trainer's ``n_threads`` of pynn's threads (the BLAS on one), with
-    the chunk sums added in chunk order — so the result is bit-identical
-    for any ``n_threads``.  The chunks' memory (a ``Scratch``) is kept for
+    the Trainer's ``n_threads`` of pynn's threads (the BLAS on one), the
+    weight gradient formed in blocks fixed by the layout — so the result
+    is bit-identical for any ``n_threads``.  The chunks' memory (a ``Scratch``) is kept for
     the whole fit.
     """
 
@@ -465,7 +465,7 @@ def objective(trainer, group, X, T, sw, params=None):
     """The full-batch objective over all ranks' data, Σ w L / Σ w + λ/2‖W‖²,
     with its gradient in ``trainer.model.grads`` (same on every rank).
     Each rank's pass runs on the Trainer's ``n_threads`` of pynn's threads
-    (chunk sums in chunk order: the same bits on any thread count)."""
+    (the same bits on any thread count)."""
     from pynn import _train
     from pynn.losses import get_loss
     model = trainer.model
