@@ -1140,3 +1140,8 @@ def predict(Layout layout, const floating[::1] params,
         _geometry(&job, n)
         _run_chunks(&job)
     return out
+
+
+def _tune_chunks(Py_ssize_t min_rows, Py_ssize_t max_chunks, Py_ssize_t block_elems, Py_ssize_t max_blocks):
+    global MIN_ROWS, MAX_CHUNKS, BLOCK_ELEMS, MAX_BLOCKS
+    MIN_ROWS, MAX_CHUNKS, BLOCK_ELEMS, MAX_BLOCKS = min_rows, max_chunks, block_elems, max_blocks
