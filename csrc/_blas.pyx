@@ -25,8 +25,8 @@ variant gives bit-identical results.
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
 
 ``logistic_f`` (float32 σ(u) = 1/(1 + e^{−u}) over an array, for
-pynn._activations) is the one kernel of _small.c that is not a product: it
-lives here because the variant switch does (same dispatch, same
+pynn._activations) and ``logistic_grad_f`` (its backward pass) are the
+kernels of _small.c that are not products: they live here because the variant switch does (same dispatch, same
 bit-identity between variants; accuracy bound in csrc/_small.h).
 """
 from cython cimport floating
@@ -54,6 +54,7 @@ cdef extern from "_small.h" nogil:
     void pynn_small_nt_d(int m, int n, int k, double alpha, const double* A,
                          int lda, const double* B, int ldb, double* C, int ldc)
     void pynn_small_logistic_f(long n, const float* u, float* z)
+    void pynn_small_logistic_grad_f(long n, const float* z, float* g)
 
 _VARIANTS = {"generic": PYNN_SMALL_GENERIC, "avx2": PYNN_SMALL_AVX2}
 
@@ -321,6 +322,12 @@ cdef void logistic_f(Py_ssize_t n, const float* u, float* z) noexcept nogil:
     """z[i] = σ(u[i]) = 1/(1 + e^{−u[i]}), float32, within 2.5 ulp of the
     exact value (see csrc/_small.h); z may alias u."""
     pynn_small_logistic_f(<long>n, u, z)
+
+
+cdef void logistic_grad_f(Py_ssize_t n, const float* z, float* g) noexcept nogil:
+    """g[i] ← g[i]·z[i](1 − z[i]) (σ′ from the output z = σ(u)), the
+    products in double and rounded once to float32."""
+    pynn_small_logistic_grad_f(<long>n, z, g)
 
 
 # ---------------------------------------------------------------- layer 4

@@ -125,6 +125,15 @@ static void logistic_f_generic(long n, const float *u, float *z)
         z[i] = logistic_one(u[i]);
 }
 
+/* g <- g z (1 - z) in double, rounded once to float (LOGISTIC_GRAD). */
+static void logistic_grad_f_generic(long n, const float *z, float *g)
+{
+    for (long i = 0; i < n; i++) {
+        double zi = z[i];
+        g[i] = (float)((double)g[i] * (zi * (1.0 - zi)));
+    }
+}
+
 /* ------------------------------------------------------------ AVX2 */
 #if PYNN_HAVE_AVX2
 #define AVX2 __attribute__((target("avx2")))
@@ -155,25 +164,26 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
     const int nn = n - n % W;                                                \
     const __m256i mk = TAIL(n - nn);                                         \
     if (k == 1) {           /* rank-1 update: one pass per row, unrolled */  \
+        const long n4 = n - n % (4 * W), inc = trans_a ? 1 : lda;            \
         for (int i = 0; i < m; i++) {                                        \
             T *c = C + (long)i * ldc;                                        \
-            V a0 = SET1(alpha * OPA(i, 0));                                  \
-            int j = 0;                                                       \
-            for (; j + 4 * W <= n; j += 4 * W) {                             \
-                V x0 = ADD(LOAD(c + j), MUL(a0, LOAD(B + j)));               \
-                V x1 = ADD(LOAD(c + j + W), MUL(a0, LOAD(B + j + W)));       \
-                V x2 = ADD(LOAD(c + j + 2 * W), MUL(a0, LOAD(B + j + 2 * W))); \
-                V x3 = ADD(LOAD(c + j + 3 * W), MUL(a0, LOAD(B + j + 3 * W))); \
-                STORE(c + j, x0);                                            \
-                STORE(c + j + W, x1);                                        \
-                STORE(c + j + 2 * W, x2);                                    \
-                STORE(c + j + 3 * W, x3);                                    \
+            T *const c4 = c + n4, *const cn = c + nn;                        \
+            const T *b = B;                                                  \
+            V a0 = SET1(alpha * A[i * inc]);            /* OPA(i, 0) */      \
+            for (; c < c4; c += 4 * W, b += 4 * W) {                         \
+                V x0 = ADD(LOAD(c), MUL(a0, LOAD(b)));                       \
+                V x1 = ADD(LOAD(c + W), MUL(a0, LOAD(b + W)));               \
+                V x2 = ADD(LOAD(c + 2 * W), MUL(a0, LOAD(b + 2 * W)));       \
+                V x3 = ADD(LOAD(c + 3 * W), MUL(a0, LOAD(b + 3 * W)));       \
+                STORE(c, x0);                                                \
+                STORE(c + W, x1);                                            \
+                STORE(c + 2 * W, x2);                                        \
+                STORE(c + 3 * W, x3);                                        \
             }                                                                \
-            for (; j < nn; j += W)                                           \
-                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(B + j))));        \
-            if (j < n)                                                       \
-                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
-                                      MUL(a0, MLOAD(B + j, mk))));           \
+            for (; c < cn; c += W, b += W)                                   \
+                STORE(c, ADD(LOAD(c), MUL(a0, LOAD(b))));                    \
+            if (nn < n)                                                      \
+                MSTORE(c, mk, ADD(MLOAD(c, mk), MUL(a0, MLOAD(b, mk))));     \
         }                                                                    \
         return;                                                              \
     }                                                                        \
@@ -247,14 +257,16 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
     for (int i = 0; i < m; i++) {
         const float *a = A + (long)i * lda;
         float *c = C + (long)i * ldc;
+        const float *bj = B;            /* row j of B */
         int j = 0;
-        for (; j + 8 <= n; j += 8) {
+        for (; j + 8 <= n; j += 8, bj += 8 * (long)ldb) {
             const float *b[8];
             __m256 s[8];
-            for (int r = 0; r < 8; r++) {
-                b[r] = B + (long)(j + r) * ldb;
+            b[0] = bj;
+            for (int r = 1; r < 8; r++)
+                b[r] = b[r - 1] + ldb;
+            for (int r = 0; r < 8; r++)
                 s[r] = _mm256_setzero_ps();
-            }
             int p = 0;
             for (; p < kk; p += 8) {
                 __m256 x = _mm256_loadu_ps(a + p);
@@ -271,13 +283,14 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
             _mm256_storeu_ps(c + j, _mm256_add_ps(
                 _mm256_loadu_ps(c + j), _mm256_mul_ps(_mm256_set1_ps(alpha), d)));
         }
-        for (; j + 4 <= n; j += 4) {
+        for (; j + 4 <= n; j += 4, bj += 4 * (long)ldb) {
             const float *b[4];
             __m256 s[4];
-            for (int r = 0; r < 4; r++) {
-                b[r] = B + (long)(j + r) * ldb;
+            b[0] = bj;
+            for (int r = 1; r < 4; r++)
+                b[r] = b[r - 1] + ldb;
+            for (int r = 0; r < 4; r++)
                 s[r] = _mm256_setzero_ps();
-            }
             int p = 0;
             for (; p < kk; p += 8) {
                 __m256 x = _mm256_loadu_ps(a + p);
@@ -293,8 +306,8 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
             _mm_storeu_ps(c + j, _mm_add_ps(
                 _mm_loadu_ps(c + j), _mm_mul_ps(_mm_set1_ps(alpha), d)));
         }
-        for (; j < n; j++) {
-            const float *b[1] = {B + (long)j * ldb};
+        for (; j < n; j++, bj += ldb) {
+            const float *b[1] = {bj};
             __m256 s[1] = {_mm256_setzero_ps()};
             int p = 0;
             for (; p < kk; p += 8) {
@@ -406,6 +419,23 @@ AVX2 static inline __m256 logistic8(__m256 x)
     return _mm256_div_ps(num, _mm256_add_ps(one, t));
 }
 
+/* g <- g z (1 - z): 4 lanes of doubles, as the generic loop. */
+AVX2 static void logistic_grad_f_avx2(long n, const float *z, float *g)
+{
+    const __m256d one = _mm256_set1_pd(1.0);
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d zi = _mm256_cvtps_pd(_mm_loadu_ps(z + i));
+        __m256d d = _mm256_mul_pd(zi, _mm256_sub_pd(one, zi));
+        __m256d gi = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
+        _mm_storeu_ps(g + i, _mm256_cvtpd_ps(_mm256_mul_pd(gi, d)));
+    }
+    for (; i < n; i++) {
+        double zi = z[i];
+        g[i] = (float)((double)g[i] * (zi * (1.0 - zi)));
+    }
+}
+
 AVX2 static void logistic_f_avx2(long n, const float *u, float *z)
 {
     long i = 0;
@@ -437,6 +467,7 @@ static nn_d_t nn_d = nn_d_generic;
 static nt_f_t nt_f = nt_f_generic;
 static nt_d_t nt_d = nt_d_generic;
 static logistic_f_t logistic_f = logistic_f_generic;
+static logistic_f_t logistic_grad_f = logistic_grad_f_generic;
 
 int pynn_small_have_avx2(void)
 {
@@ -454,12 +485,14 @@ int pynn_small_set_variant(int v)
         nn_f = nn_f_generic; nn_d = nn_d_generic;
         nt_f = nt_f_generic; nt_d = nt_d_generic;
         logistic_f = logistic_f_generic;
+        logistic_grad_f = logistic_grad_f_generic;
     }
 #if PYNN_HAVE_AVX2
     else if (v == PYNN_SMALL_AVX2 && pynn_small_have_avx2()) {
         nn_f = nn_f_avx2; nn_d = nn_d_avx2;
         nt_f = nt_f_avx2; nt_d = nt_d_avx2;
         logistic_f = logistic_f_avx2;
+        logistic_grad_f = logistic_grad_f_avx2;
     }
 #endif
     else
@@ -490,3 +523,6 @@ void pynn_small_nt_d(int m, int n, int k, double alpha, const double *A,
 
 void pynn_small_logistic_f(long n, const float *u, float *z)
 { logistic_f(n, u, z); }
+
+void pynn_small_logistic_grad_f(long n, const float *z, float *g)
+{ logistic_grad_f(n, z, g); }

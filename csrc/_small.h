@@ -60,5 +60,8 @@ void pynn_small_nt_d(int m, int n, int k, double alpha,
                      double *C, int ldc);
 
 void pynn_small_logistic_f(long n, const float *u, float *z);
+/* LOGISTIC_GRAD  g[i] <- (float)((double)g[i] * (z[i] (1 - z[i]))), the
+   sigmoid's backward pass from its output z, products in double. */
+void pynn_small_logistic_grad_f(long n, const float *z, float *g);
 
 #endif

@@ -156,3 +156,19 @@ def test_model_forward_matches_float64_model():
     y32 = m32.forward(x.astype(np.float32))
     y64 = m64.forward(x)
     assert np.max(np.abs(y32 - y64)) < 1e-5
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 32, 42, 1001])
+def test_backward_is_the_double_product_rounded_once(name, n):
+    """σ′ from the output: g ← g·z(1 − z), in double, one rounding (what
+    the float64 formula gives, rounded to float32)."""
+    sig = int(_activations.Activation.SIGMOID)
+    rng = np.random.default_rng(n)
+    z = rng.random((1, n)).astype(np.float32)
+    g = rng.standard_normal((1, n)).astype(np.float32)
+    want = (g.astype(np.float64) * (z.astype(np.float64) * (1 - z.astype(np.float64)))
+            ).astype(np.float32)
+    with variant(name):
+        got = _activations.backward(sig, 0.0, z, z, g.copy())
+    assert np.array_equal(got, want)
