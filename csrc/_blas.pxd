@@ -23,3 +23,6 @@ cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
              floating alpha, const floating* A, int lda,
              const floating* B, int ldb,
              floating beta, floating* C, int ldc) noexcept nogil
+
+cdef void logistic_f(Py_ssize_t n, const float* u, float* z) noexcept nogil
+cdef void logistic_grad_f(Py_ssize_t n, const float* z, float* g) noexcept nogil

@@ -23,6 +23,11 @@ the same kernels.  Their arithmetic is fixed (see csrc/_small.h): every
 variant gives bit-identical results.
 
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
+
+``logistic_f`` (float32 σ(u) = 1/(1 + e^{−u}) over an array, for
+pynn._activations) and ``logistic_grad_f`` (its backward pass) are the
+kernels of _small.c that are not products: they live here because the variant switch does (same dispatch, same
+bit-identity between variants; accuracy bound in csrc/_small.h).
 """
 from cython cimport floating
 from libc.limits cimport INT_MAX
@@ -48,6 +53,8 @@ cdef extern from "_small.h" nogil:
                          int lda, const float* B, int ldb, float* C, int ldc)
     void pynn_small_nt_d(int m, int n, int k, double alpha, const double* A,
                          int lda, const double* B, int ldb, double* C, int ldc)
+    void pynn_small_logistic_f(long n, const float* u, float* z)
+    void pynn_small_logistic_grad_f(long n, const float* z, float* g)
 
 _VARIANTS = {"generic": PYNN_SMALL_GENERIC, "avx2": PYNN_SMALL_AVX2}
 
@@ -311,7 +318,30 @@ cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
         gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
+cdef void logistic_f(Py_ssize_t n, const float* u, float* z) noexcept nogil:
+    """z[i] = σ(u[i]) = 1/(1 + e^{−u[i]}), float32, within 2.5 ulp of the
+    exact value (see csrc/_small.h); z may alias u."""
+    pynn_small_logistic_f(<long>n, u, z)
+
+
+cdef void logistic_grad_f(Py_ssize_t n, const float* z, float* g) noexcept nogil:
+    """g[i] ← g[i]·z[i](1 − z[i]) (σ′ from the output z = σ(u)), the
+    products in double and rounded once to float32."""
+    pynn_small_logistic_grad_f(<long>n, z, g)
+
+
 # ---------------------------------------------------------------- layer 4
+def logistic(const float[::1] u, float[::1] z_out):
+    """z_out = σ(u) = 1/(1 + e^{−u}) elementwise by ``logistic_f`` (the
+    small kernels' variant in use); z_out may be u.  Returns z_out."""
+    if u.shape[0] != z_out.shape[0]:
+        raise ValueError("u and z_out must have the same length")
+    if u.shape[0]:
+        with nogil:
+            logistic_f(u.shape[0], &u[0], &z_out[0])
+    return np.asarray(z_out)
+
+
 def product_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
     """Name of the path ``mm`` (and ``matmul(..., path="auto")``) takes for
     C (m×n) ← α op(A) op(B) + β C with inner dimension k.

@@ -4,6 +4,9 @@
    -ffp-contract=off.  The AVX2 functions carry
    __attribute__((target("avx2"))) so the rest of the module stays baseline
    x86-64; they are only called after __builtin_cpu_supports("avx2"). */
+#include <stdint.h>
+#include <string.h>
+
 #include "_small.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -80,6 +83,57 @@ static void NAME(int m, int n, int k, T alpha, const T *A, int lda,          \
 DEFINE_NT_GENERIC(nt_f_generic, float, dot_f_generic)
 DEFINE_NT_GENERIC(nt_d_generic, double, dot_d_generic)
 
+
+/* ---- LOGISTIC (_small.h): the constants, shared by every variant. */
+#define LG_LO     (-87.33654475f)   /* ln FLT_MIN: e^a is subnormal below */
+#define LG_LOG2E  1.44269504088896341f
+#define LG_SHIFT  12582912.0f       /* 1.5 * 2^23: y + SHIFT rounds y to an
+                                       integer k, held in the low bits */
+#define LG_C1     0.693359375f      /* ln 2 = C1 + C2, C1 in 9 bits: k C1 */
+#define LG_C2     (-2.12194440e-4f) /* is exact for |k| <= 127 */
+/* e^r ~ 1 + r + r^2 (P5 + r (P4 + r (P3 + r (P2 + r (P1 + r P0))))) on
+   |r| <= ln2 / 2 (Cephes expf). */
+#define LG_P0     1.9875691500e-4f
+#define LG_P1     1.3981999507e-3f
+#define LG_P2     8.3334519073e-3f
+#define LG_P3     4.1665795894e-2f
+#define LG_P4     1.6666665459e-1f
+#define LG_P5     5.0000001201e-1f
+
+static inline uint32_t bits_of(float x) { uint32_t b; memcpy(&b, &x, 4); return b; }
+static inline float float_of(uint32_t b) { float x; memcpy(&x, &b, 4); return x; }
+
+/* One sigma(x), operation for operation as the AVX2 lanes do it. */
+static inline float logistic_one(float x)
+{
+    float a = float_of(bits_of(x) | 0x80000000u);       /* -|x| */
+    float ac = a < LG_LO ? LG_LO : a;                   /* NaN stays */
+    float s = ac * LG_LOG2E + LG_SHIFT;
+    float kf = s - LG_SHIFT;
+    float r = (ac - kf * LG_C1) - kf * LG_C2;
+    float p = (((((LG_P0 * r + LG_P1) * r + LG_P2) * r + LG_P3) * r + LG_P4)
+               * r + LG_P5) * (r * r) + r + 1.0f;
+    uint32_t k = bits_of(s) - bits_of(LG_SHIFT);        /* -126 ... 0 */
+    float t = p * float_of((k + 127u) << 23);           /* e^{-|x|} */
+    t = a < LG_LO ? 0.0f : t;
+    return (x >= 0.0f ? 1.0f : t) / (1.0f + t);
+}
+
+static void logistic_f_generic(long n, const float *u, float *z)
+{
+    for (long i = 0; i < n; i++)
+        z[i] = logistic_one(u[i]);
+}
+
+/* g <- g z (1 - z) in double, rounded once to float (LOGISTIC_GRAD). */
+static void logistic_grad_f_generic(long n, const float *z, float *g)
+{
+    for (long i = 0; i < n; i++) {
+        double zi = z[i];
+        g[i] = (float)((double)g[i] * (zi * (1.0 - zi)));
+    }
+}
+
 /* ------------------------------------------------------------ AVX2 */
 #if PYNN_HAVE_AVX2
 #define AVX2 __attribute__((target("avx2")))
@@ -110,25 +164,26 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
     const int nn = n - n % W;                                                \
     const __m256i mk = TAIL(n - nn);                                         \
     if (k == 1) {           /* rank-1 update: one pass per row, unrolled */  \
+        const long n4 = n - n % (4 * W), inc = trans_a ? 1 : lda;            \
         for (int i = 0; i < m; i++) {                                        \
             T *c = C + (long)i * ldc;                                        \
-            V a0 = SET1(alpha * OPA(i, 0));                                  \
-            int j = 0;                                                       \
-            for (; j + 4 * W <= n; j += 4 * W) {                             \
-                V x0 = ADD(LOAD(c + j), MUL(a0, LOAD(B + j)));               \
-                V x1 = ADD(LOAD(c + j + W), MUL(a0, LOAD(B + j + W)));       \
-                V x2 = ADD(LOAD(c + j + 2 * W), MUL(a0, LOAD(B + j + 2 * W))); \
-                V x3 = ADD(LOAD(c + j + 3 * W), MUL(a0, LOAD(B + j + 3 * W))); \
-                STORE(c + j, x0);                                            \
-                STORE(c + j + W, x1);                                        \
-                STORE(c + j + 2 * W, x2);                                    \
-                STORE(c + j + 3 * W, x3);                                    \
+            T *const c4 = c + n4, *const cn = c + nn;                        \
+            const T *b = B;                                                  \
+            V a0 = SET1(alpha * A[i * inc]);            /* OPA(i, 0) */      \
+            for (; c < c4; c += 4 * W, b += 4 * W) {                         \
+                V x0 = ADD(LOAD(c), MUL(a0, LOAD(b)));                       \
+                V x1 = ADD(LOAD(c + W), MUL(a0, LOAD(b + W)));               \
+                V x2 = ADD(LOAD(c + 2 * W), MUL(a0, LOAD(b + 2 * W)));       \
+                V x3 = ADD(LOAD(c + 3 * W), MUL(a0, LOAD(b + 3 * W)));       \
+                STORE(c, x0);                                                \
+                STORE(c + W, x1);                                            \
+                STORE(c + 2 * W, x2);                                        \
+                STORE(c + 3 * W, x3);                                        \
             }                                                                \
-            for (; j < nn; j += W)                                           \
-                STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(B + j))));        \
-            if (j < n)                                                       \
-                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
-                                      MUL(a0, MLOAD(B + j, mk))));           \
+            for (; c < cn; c += W, b += W)                                   \
+                STORE(c, ADD(LOAD(c), MUL(a0, LOAD(b))));                    \
+            if (nn < n)                                                      \
+                MSTORE(c, mk, ADD(MLOAD(c, mk), MUL(a0, MLOAD(b, mk))));     \
         }                                                                    \
         return;                                                              \
     }                                                                        \
@@ -202,14 +257,16 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
     for (int i = 0; i < m; i++) {
         const float *a = A + (long)i * lda;
         float *c = C + (long)i * ldc;
+        const float *bj = B;            /* row j of B */
         int j = 0;
-        for (; j + 8 <= n; j += 8) {
+        for (; j + 8 <= n; j += 8, bj += 8 * (long)ldb) {
             const float *b[8];
             __m256 s[8];
-            for (int r = 0; r < 8; r++) {
-                b[r] = B + (long)(j + r) * ldb;
+            b[0] = bj;
+            for (int r = 1; r < 8; r++)
+                b[r] = b[r - 1] + ldb;
+            for (int r = 0; r < 8; r++)
                 s[r] = _mm256_setzero_ps();
-            }
             int p = 0;
             for (; p < kk; p += 8) {
                 __m256 x = _mm256_loadu_ps(a + p);
@@ -226,13 +283,14 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
             _mm256_storeu_ps(c + j, _mm256_add_ps(
                 _mm256_loadu_ps(c + j), _mm256_mul_ps(_mm256_set1_ps(alpha), d)));
         }
-        for (; j + 4 <= n; j += 4) {
+        for (; j + 4 <= n; j += 4, bj += 4 * (long)ldb) {
             const float *b[4];
             __m256 s[4];
-            for (int r = 0; r < 4; r++) {
-                b[r] = B + (long)(j + r) * ldb;
+            b[0] = bj;
+            for (int r = 1; r < 4; r++)
+                b[r] = b[r - 1] + ldb;
+            for (int r = 0; r < 4; r++)
                 s[r] = _mm256_setzero_ps();
-            }
             int p = 0;
             for (; p < kk; p += 8) {
                 __m256 x = _mm256_loadu_ps(a + p);
@@ -248,8 +306,8 @@ AVX2 static void nt_f_avx2(int m, int n, int k, float alpha, const float *A,
             _mm_storeu_ps(c + j, _mm_add_ps(
                 _mm_loadu_ps(c + j), _mm_mul_ps(_mm_set1_ps(alpha), d)));
         }
-        for (; j < n; j++) {
-            const float *b[1] = {B + (long)j * ldb};
+        for (; j < n; j++, bj += ldb) {
+            const float *b[1] = {bj};
             __m256 s[1] = {_mm256_setzero_ps()};
             int p = 0;
             for (; p < kk; p += 8) {
@@ -331,6 +389,65 @@ AVX2 static void nt_d_avx2(int m, int n, int k, double alpha, const double *A,
         }
     }
 }
+
+/* ---- LOGISTIC: 8 lanes of logistic_one; the ragged end goes through a
+   zero-padded block of 8. */
+AVX2 static inline __m256 logistic8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(LG_LO), shift = _mm256_set1_ps(LG_SHIFT);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_or_ps(x, _mm256_set1_ps(-0.0f));
+    __m256 ac = _mm256_max_ps(lo, a);          /* a < lo ? lo : a; NaN: a */
+    __m256 s = _mm256_add_ps(_mm256_mul_ps(ac, _mm256_set1_ps(LG_LOG2E)), shift);
+    __m256 kf = _mm256_sub_ps(s, shift);
+    __m256 r = _mm256_sub_ps(_mm256_sub_ps(ac, _mm256_mul_ps(kf, _mm256_set1_ps(LG_C1))),
+                             _mm256_mul_ps(kf, _mm256_set1_ps(LG_C2)));
+    __m256 p = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(LG_P0), r),
+                             _mm256_set1_ps(LG_P1));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(LG_P2));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(LG_P3));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(LG_P4));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(LG_P5));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), one);
+    __m256i k = _mm256_sub_epi32(_mm256_castps_si256(s), _mm256_castps_si256(shift));
+    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+    __m256 t = _mm256_mul_ps(p, scale);
+    t = _mm256_andnot_ps(_mm256_cmp_ps(a, lo, _CMP_LT_OQ), t);
+    __m256 num = _mm256_blendv_ps(t, one, _mm256_cmp_ps(x, _mm256_setzero_ps(),
+                                                        _CMP_GE_OQ));
+    return _mm256_div_ps(num, _mm256_add_ps(one, t));
+}
+
+/* g <- g z (1 - z): 4 lanes of doubles, as the generic loop. */
+AVX2 static void logistic_grad_f_avx2(long n, const float *z, float *g)
+{
+    const __m256d one = _mm256_set1_pd(1.0);
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d zi = _mm256_cvtps_pd(_mm_loadu_ps(z + i));
+        __m256d d = _mm256_mul_pd(zi, _mm256_sub_pd(one, zi));
+        __m256d gi = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
+        _mm_storeu_ps(g + i, _mm256_cvtpd_ps(_mm256_mul_pd(gi, d)));
+    }
+    for (; i < n; i++) {
+        double zi = z[i];
+        g[i] = (float)((double)g[i] * (zi * (1.0 - zi)));
+    }
+}
+
+AVX2 static void logistic_f_avx2(long n, const float *u, float *z)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(z + i, logistic8(_mm256_loadu_ps(u + i)));
+    if (i < n) {
+        float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        memcpy(buf, u + i, sizeof(float) * (size_t)(n - i));
+        _mm256_storeu_ps(buf, logistic8(_mm256_loadu_ps(buf)));
+        memcpy(z + i, buf, sizeof(float) * (size_t)(n - i));
+    }
+}
 #endif  /* PYNN_HAVE_AVX2 */
 
 /* ------------------------------------------------------------ dispatch */
@@ -342,12 +459,15 @@ typedef void (*nt_f_t)(int, int, int, float, const float *, int,
                        const float *, int, float *, int);
 typedef void (*nt_d_t)(int, int, int, double, const double *, int,
                        const double *, int, double *, int);
+typedef void (*logistic_f_t)(long, const float *, float *);
 
 static int variant = PYNN_SMALL_GENERIC;
 static nn_f_t nn_f = nn_f_generic;
 static nn_d_t nn_d = nn_d_generic;
 static nt_f_t nt_f = nt_f_generic;
 static nt_d_t nt_d = nt_d_generic;
+static logistic_f_t logistic_f = logistic_f_generic;
+static logistic_f_t logistic_grad_f = logistic_grad_f_generic;
 
 int pynn_small_have_avx2(void)
 {
@@ -364,11 +484,15 @@ int pynn_small_set_variant(int v)
     if (v == PYNN_SMALL_GENERIC) {
         nn_f = nn_f_generic; nn_d = nn_d_generic;
         nt_f = nt_f_generic; nt_d = nt_d_generic;
+        logistic_f = logistic_f_generic;
+        logistic_grad_f = logistic_grad_f_generic;
     }
 #if PYNN_HAVE_AVX2
     else if (v == PYNN_SMALL_AVX2 && pynn_small_have_avx2()) {
         nn_f = nn_f_avx2; nn_d = nn_d_avx2;
         nt_f = nt_f_avx2; nt_d = nt_d_avx2;
+        logistic_f = logistic_f_avx2;
+        logistic_grad_f = logistic_grad_f_avx2;
     }
 #endif
     else
@@ -396,3 +520,9 @@ void pynn_small_nt_f(int m, int n, int k, float alpha, const float *A, int lda,
 void pynn_small_nt_d(int m, int n, int k, double alpha, const double *A,
                      int lda, const double *B, int ldb, double *C, int ldc)
 { nt_d(m, n, k, alpha, A, lda, B, ldb, C, ldc); }
+
+void pynn_small_logistic_f(long n, const float *u, float *z)
+{ logistic_f(n, u, z); }
+
+void pynn_small_logistic_grad_f(long n, const float *z, float *g)
+{ logistic_grad_f(n, z, g); }
