@@ -391,6 +391,17 @@ cdef void _bias_step(const floating* delta, Py_ssize_t batch, Py_ssize_t n_out,
     summing in double in row order."""
     cdef double sums[64]     # one tile of columns: its sums stay in L1
     cdef Py_ssize_t j0, j, n_t
+    cdef double a = alpha
+    if batch == 1:
+        # One row: the sum is 0 + Δ_0j, rounded as _column_sums rounds it;
+        # one loop per case, no tiles (online SGD takes this every sample).
+        if store:
+            for j in range(c0, c1):
+                b[j] = <floating>(a * (0.0 + <double>delta[j]))
+        else:
+            for j in range(c0, c1):
+                b[j] = b[j] + <floating>(a * (0.0 + <double>delta[j]))
+        return
     for j0 in range(c0, c1, 64):
         n_t = min(<Py_ssize_t>64, c1 - j0)
         _column_sums(delta, batch, n_out, j0, n_t, sums)

@@ -393,10 +393,10 @@ cdef extern from "_pool.h" nogil:
 cdef double _CHUNK_FLOPS = 4e6
 cdef Py_ssize_t MIN_ROWS = 64
 cdef Py_ssize_t MAX_CHUNKS = 16
-# A weight block holds at least BLOCK_ELEMS entries of W_ℓ (so its GEMM
-# repays the call) and a layer at most MAX_BLOCKS blocks, of a multiple of
-# BLOCK_ALIGN columns (or rows).
-cdef Py_ssize_t BLOCK_ELEMS = 16384
+# A weight block's GEMM does at least BLOCK_FLOPS operations (so it repays
+# the call and the claim) and a layer has at most MAX_BLOCKS blocks, of a
+# multiple of BLOCK_ALIGN columns (or rows).
+cdef double _BLOCK_FLOPS = 1e6
 cdef Py_ssize_t MAX_BLOCKS = 8
 cdef Py_ssize_t BLOCK_ALIGN = 16
 cdef Py_ssize_t ALIGN = 64
@@ -414,6 +414,7 @@ cdef struct Job:
     const Net* net
     int kind, loss, accuracy
     bint is_double, training, store
+    bint balance                # chunk counts rounded to a power of two
     void* params
     void* grads                 # JOB_WEIGHTS with ``store``: the gradient
     const void* X
@@ -460,33 +461,53 @@ cdef void _limits(const Net* net, int passes, bint training,
         limit[0] = 1
 
 
+cdef inline Py_ssize_t _n_chunks(Py_ssize_t B, Py_ssize_t base,
+                                 Py_ssize_t limit, bint balance) noexcept nogil:
+    """Chunks for a batch of B: n = ⌈B / base⌉ (1 if B ≤ base), with
+    ``balance`` rounded up to a power of two so that 2, 4, 8 … threads
+    share them evenly, at most ``limit``.  A smaller batch has no more."""
+    cdef Py_ssize_t n, p = 1
+    if B <= base:
+        return 1
+    n = (B + base - 1) // base
+    if balance:
+        while p < n:
+            p *= 2
+        n = p
+    return min(n, limit)
+
+
 cdef inline Py_ssize_t _chunk_len(Py_ssize_t B, Py_ssize_t base,
-                                  Py_ssize_t limit) noexcept nogil:
-    """Rows per chunk of a batch of B (B itself: one chunk): base rows,
-    or ⌈B / limit⌉ when base rows would make more than ``limit`` chunks."""
+                                  Py_ssize_t limit, bint balance) noexcept nogil:
+    """Rows per chunk of a batch of B: ⌈B / n⌉ for n = ``_n_chunks`` (with
+    ``balance``, B = 200 on 91-row chunks is 4 chunks of 50, not 91, 91,
+    18), or without it ``base`` rows while that makes at most ``limit``."""
+    cdef Py_ssize_t n
     if B <= base:
         return B
-    if (B + base - 1) // base > limit:
-        return (B + limit - 1) // limit
-    return base
+    n = _n_chunks(B, base, limit, balance)
+    if not balance and n * base >= B:
+        return base
+    return (B + n - 1) // n
 
 
-cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t* blocks) noexcept nogil:
-    """The weight blocks of JOB_WEIGHTS as (ℓ, k0, k1) triples into
-    ``blocks`` (room for L·MAX_BLOCKS); returns their number.  Layer ℓ's
-    split dimension (``split_inputs``: d_{ℓ−1}, else d_ℓ) is cut into
-    min(MAX_BLOCKS, d_{ℓ−1} d_ℓ / BLOCK_ELEMS) blocks (at least one) of a
-    multiple of BLOCK_ALIGN; an RBF layer is one block.  Nets with tied
-    weights, whose shared matrices take two layers' contributions in turn,
-    are one block (ℓ = 0) for the whole pass."""
+cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t B,
+                             Py_ssize_t* blocks) noexcept nogil:
+    """The weight blocks of JOB_WEIGHTS for a batch of B rows, as (ℓ, k0,
+    k1) triples into ``blocks`` (room for L·MAX_BLOCKS); returns their
+    number.  Layer ℓ's split dimension (``split_inputs``: d_{ℓ−1}, else
+    d_ℓ) is cut into min(MAX_BLOCKS, 2 B d_{ℓ−1} d_ℓ / BLOCK_FLOPS) blocks
+    (at least one) of a multiple of BLOCK_ALIGN; an RBF layer is one
+    block.  Nets with tied weights, whose shared matrices take two layers'
+    contributions in turn, are one block (ℓ = 0) for the whole pass."""
     cdef Py_ssize_t l, n, size, width, k0, count = 0
     if net.has_tied:
         blocks[0], blocks[1], blocks[2] = 0, 0, 0
         return 1
     for l in range(1, net.n_layers + 1):
         size = net.sizes[l - 1] if split_inputs(net, l) else net.sizes[l]
-        n = min(MAX_BLOCKS, max(<Py_ssize_t>1, net.sizes[l - 1] * net.sizes[l]
-                                // BLOCK_ELEMS))
+        n = min(MAX_BLOCKS, max(<Py_ssize_t>1, <Py_ssize_t>(
+            2.0 * B * net.sizes[l - 1] * net.sizes[l] / _BLOCK_FLOPS)))
         if net.layer[l - 1].kind == RBF:
             n = 1
         width = (size + n - 1) // n
@@ -673,7 +694,6 @@ cdef Py_ssize_t _panel_bytes(const Net* net, Py_ssize_t B_max,
         job.deltas = <void**>p
         job.seen, job.pre = job.deltas + L, job.deltas + 2 * L
         job.blocks = <Py_ssize_t*>(p + ptrs)
-        job.n_blocks = _plan_blocks(net, job.blocks)
     off = ptrs + table
     for l in range(L):
         if p != NULL:
@@ -709,9 +729,11 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     _limits(net, passes, grads, &base, &limit)
     if fixed_rows > 0:
         base, limit = fixed_rows, B_max
-    cdef Py_ssize_t rows = _chunk_len(B_max, base, limit)
-    # Smaller batches have no more chunks and no larger ones.
-    cdef Py_ssize_t n_chunks = min(limit, (B_max + base - 1) // base)
+    # The most chunks and rows any batch of up to B_max rows has (a smaller
+    # batch may have longer chunks: 128 rows on 64-row chunks is 2 × 64,
+    # 130 rows 4 × 33).
+    cdef Py_ssize_t n_chunks = _n_chunks(B_max, base, limit, fixed_rows == 0)
+    cdef Py_ssize_t rows = min(B_max, max(base, (B_max + limit - 1) // limit))
     cdef Py_ssize_t slots = min(<Py_ssize_t>max(n_threads, 1), n_chunks)
     job.net = net
     job.base, job.limit, job.slots = base, limit, <int>slots
@@ -721,6 +743,8 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     job.seed = 0
     job.accuracy = NO_ACCURACY
     job.n_blocks = 0
+    job.blocks = NULL
+    job.balance = fixed_rows == 0
     if n_chunks <= 1:           # never split: no buffers
         job.limit = 1
         return 0
@@ -746,9 +770,11 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
 cdef inline bint _geometry(Job* job, Py_ssize_t B) noexcept nogil:
     """Chunk a batch of B rows; False if it is one chunk (run it whole)."""
     job.B = B
-    job.rows = _chunk_len(B, job.base, job.limit)
+    job.rows = _chunk_len(B, job.base, job.limit, job.balance)
     job.n_chunks = (B + job.rows - 1) // job.rows
     job.next = 0
+    if job.blocks != NULL:
+        job.n_blocks = _plan_blocks(job.net, B, job.blocks)
     return job.n_chunks > 1
 
 
@@ -776,7 +802,7 @@ def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3):
         raise ValueError("batch and passes must be ≥ 1")
     cdef Py_ssize_t base, limit
     _limits(&layout.net, passes, passes == 3, &base, &limit)
-    return _chunk_len(batch, base, limit)
+    return _chunk_len(batch, base, limit, True)
 
 
 def pool_workers():
@@ -1142,6 +1168,6 @@ def predict(Layout layout, const floating[::1] params,
     return out
 
 
-def _tune_chunks(Py_ssize_t min_rows, Py_ssize_t max_chunks, Py_ssize_t block_elems, Py_ssize_t max_blocks):
-    global MIN_ROWS, MAX_CHUNKS, BLOCK_ELEMS, MAX_BLOCKS
-    MIN_ROWS, MAX_CHUNKS, BLOCK_ELEMS, MAX_BLOCKS = min_rows, max_chunks, block_elems, max_blocks
+def _tune_chunks(Py_ssize_t min_rows, Py_ssize_t max_chunks, double block_flops, Py_ssize_t max_blocks):
+    global MIN_ROWS, MAX_CHUNKS, _BLOCK_FLOPS, MAX_BLOCKS
+    MIN_ROWS, MAX_CHUNKS, _BLOCK_FLOPS, MAX_BLOCKS = min_rows, max_chunks, block_flops, max_blocks
