@@ -37,22 +37,22 @@ DEFINE_CONSTS(consts_d, double)
 #define G_ROW_D(i) (0.0 + a * z[i])
 
 /* ------------------------------------------------------------ generic C */
-/* Elements i0 … n-1, one loop per rule, in the order of _update.h. */
-#define SCALAR_LOOPS(T, SQRT, G, i0)                                         \
+/* Elements i0 … i1-1, one loop per rule, in the order of _update.h. */
+#define SCALAR_LOOPS(T, SQRT, G, i0, i1)                                     \
     switch (u->kind) {                                                       \
     case PYNN_UPD_SGD:                                                       \
-        for (ptrdiff_t i = (i0); i < n; i++)                                 \
+        for (ptrdiff_t i = (i0); i < (i1); i++)                                 \
             w[i] = w[i] - k.lr * (k.s * (G(i) + k.d * w[i]));                \
         break;                                                               \
     case PYNN_UPD_MOMENTUM:                                                  \
-        for (ptrdiff_t i = (i0); i < n; i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
             T v = k.h0 * s1[i] + k.s * (G(i) + k.d * w[i]);                  \
             s1[i] = v;                                                       \
             w[i] = w[i] - k.lr * v;                                          \
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_NESTEROV:                                                  \
-        for (ptrdiff_t i = (i0); i < n; i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
             T x = k.s * (G(i) + k.d * w[i]);                                 \
             T v = k.h0 * s1[i] + x;                                          \
             s1[i] = v;                                                       \
@@ -60,7 +60,7 @@ DEFINE_CONSTS(consts_d, double)
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_ADAM:                                                      \
-        for (ptrdiff_t i = (i0); i < n; i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
             T x = k.s * (G(i) + k.d * w[i]);                                 \
             T m = k.h0 * s1[i] + k.oh0 * x;                                  \
             T v = k.h1 * s2[i] + (k.oh1 * x) * x;                            \
@@ -75,50 +75,49 @@ static void span_f_generic(const pynn_update_t *u, ptrdiff_t n, float *w,
                            const float *grad, float *s1, float *s2)
 {
     const consts_f k = consts_f_of(u);
-    SCALAR_LOOPS(float, sqrtf, G_SPAN, 0)
+    SCALAR_LOOPS(float, sqrtf, G_SPAN, 0, n)
 }
 
 static void span_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
                            const double *grad, double *s1, double *s2)
 {
     const consts_d k = consts_d_of(u);
-    SCALAR_LOOPS(double, sqrt, G_SPAN, 0)
+    SCALAR_LOOPS(double, sqrt, G_SPAN, 0, n)
 }
 
 static void row_f_generic(const pynn_update_t *u, ptrdiff_t n, float *w,
                           float a, const float *z, float *s1, float *s2)
 {
     const consts_f k = consts_f_of(u);
-    SCALAR_LOOPS(float, sqrtf, G_ROW_F, 0)
+    SCALAR_LOOPS(float, sqrtf, G_ROW_F, 0, n)
 }
 
 static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
                           double a, const double *z, double *s1, double *s2)
 {
     const consts_d k = consts_d_of(u);
-    SCALAR_LOOPS(double, sqrt, G_ROW_D, 0)
+    SCALAR_LOOPS(double, sqrt, G_ROW_D, 0, n)
 }
 
 /* ------------------------------------------------------------ AVX2 */
 #if PYNN_HAVE_AVX2
 #define AVX2 __attribute__((target("avx2")))
 
-/* The elements below nv = n - n % L, L lanes at a time, the same
-   operations as SCALAR_LOOPS (the caller finishes with those). */
-#define VECTOR_LOOPS(V, L, LD, ST, SET1, ADD, SUB, MUL, DIV, SQRT, GV)       \
-    const ptrdiff_t nv = n - n % (L);                                        \
+/* Elements i0 … i1-1 (a multiple of L of them), L lanes at a time, the
+   same operations as SCALAR_LOOPS. */
+#define VECTOR_LOOPS(V, L, LD, ST, SET1, ADD, SUB, MUL, DIV, SQRT, GV, i0, i1) \
     const V lr = SET1(k.lr), h0 = SET1(k.h0), h1 = SET1(k.h1);               \
     const V oh0 = SET1(k.oh0), oh1 = SET1(k.oh1), step = SET1(k.step);       \
     const V eps = SET1(k.eps), d = SET1(k.d), s = SET1(k.s);                 \
     switch (u->kind) {                                                       \
     case PYNN_UPD_SGD:                                                       \
-        for (ptrdiff_t i = 0; i < nv; i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
             V wi = LD(w + i);                                                \
             ST(w + i, SUB(wi, MUL(lr, MUL(s, ADD(GV(i), MUL(d, wi))))));     \
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_MOMENTUM:                                                  \
-        for (ptrdiff_t i = 0; i < nv; i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
             V wi = LD(w + i);                                                \
             V v = ADD(MUL(h0, LD(s1 + i)), MUL(s, ADD(GV(i), MUL(d, wi))));  \
             ST(s1 + i, v);                                                   \
@@ -126,7 +125,7 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_NESTEROV:                                                  \
-        for (ptrdiff_t i = 0; i < nv; i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
             V wi = LD(w + i);                                                \
             V x = MUL(s, ADD(GV(i), MUL(d, wi)));                            \
             V v = ADD(MUL(h0, LD(s1 + i)), x);                               \
@@ -135,7 +134,7 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_ADAM:                                                      \
-        for (ptrdiff_t i = 0; i < nv; i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
             V wi = LD(w + i);                                                \
             V x = MUL(s, ADD(GV(i), MUL(d, wi)));                            \
             V m = ADD(MUL(h0, LD(s1 + i)), MUL(oh0, x));                     \
@@ -147,14 +146,23 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
         break;                                                               \
     }
 
-#define VECTOR_LOOPS_F(GV)                                                   \
+#define VECTOR_LOOPS_F(GV, i0, i1)                                           \
     VECTOR_LOOPS(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,               \
                  _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, \
-                 _mm256_div_ps, _mm256_sqrt_ps, GV)
-#define VECTOR_LOOPS_D(GV)                                                   \
+                 _mm256_div_ps, _mm256_sqrt_ps, GV, i0, i1)
+#define VECTOR_LOOPS_D(GV, i0, i1)                                           \
     VECTOR_LOOPS(__m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,              \
                  _mm256_set1_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, \
-                 _mm256_div_pd, _mm256_sqrt_pd, GV)
+                 _mm256_div_pd, _mm256_sqrt_pd, GV, i0, i1)
+
+/* The elements are independent, so the span is split freely: a scalar head
+   up to the first 32-byte boundary of w (the state buffers, allocated
+   alike, usually share it), whole vectors, a scalar tail. */
+#define SPLIT(T, L)                                                          \
+    ptrdiff_t head = (ptrdiff_t)((32 - ((size_t)w & 31)) & 31) / sizeof(T);  \
+    if (head > n)                                                            \
+        head = n;                                                            \
+    const ptrdiff_t nv = head + (n - head) / (L) * (L);
 #define GV_SPAN_F(i) _mm256_loadu_ps(grad + (i))
 #define GV_SPAN_D(i) _mm256_loadu_pd(grad + (i))
 #define GV_ROW_F(i) _mm256_add_ps(zero, _mm256_mul_ps(av, _mm256_loadu_ps(z + (i))))
@@ -164,16 +172,20 @@ AVX2 static void span_f_avx2(const pynn_update_t *u, ptrdiff_t n, float *w,
                              const float *grad, float *s1, float *s2)
 {
     const consts_f k = consts_f_of(u);
-    VECTOR_LOOPS_F(GV_SPAN_F)
-    SCALAR_LOOPS(float, sqrtf, G_SPAN, nv)
+    SPLIT(float, 8)
+    SCALAR_LOOPS(float, sqrtf, G_SPAN, 0, head)
+    VECTOR_LOOPS_F(GV_SPAN_F, head, nv)
+    SCALAR_LOOPS(float, sqrtf, G_SPAN, nv, n)
 }
 
 AVX2 static void span_d_avx2(const pynn_update_t *u, ptrdiff_t n, double *w,
                              const double *grad, double *s1, double *s2)
 {
     const consts_d k = consts_d_of(u);
-    VECTOR_LOOPS_D(GV_SPAN_D)
-    SCALAR_LOOPS(double, sqrt, G_SPAN, nv)
+    SPLIT(double, 4)
+    SCALAR_LOOPS(double, sqrt, G_SPAN, 0, head)
+    VECTOR_LOOPS_D(GV_SPAN_D, head, nv)
+    SCALAR_LOOPS(double, sqrt, G_SPAN, nv, n)
 }
 
 AVX2 static void row_f_avx2(const pynn_update_t *u, ptrdiff_t n, float *w,
@@ -181,8 +193,10 @@ AVX2 static void row_f_avx2(const pynn_update_t *u, ptrdiff_t n, float *w,
 {
     const consts_f k = consts_f_of(u);
     const __m256 zero = _mm256_setzero_ps(), av = _mm256_set1_ps(a);
-    VECTOR_LOOPS_F(GV_ROW_F)
-    SCALAR_LOOPS(float, sqrtf, G_ROW_F, nv)
+    SPLIT(float, 8)
+    SCALAR_LOOPS(float, sqrtf, G_ROW_F, 0, head)
+    VECTOR_LOOPS_F(GV_ROW_F, head, nv)
+    SCALAR_LOOPS(float, sqrtf, G_ROW_F, nv, n)
 }
 
 AVX2 static void row_d_avx2(const pynn_update_t *u, ptrdiff_t n, double *w,
@@ -190,8 +204,10 @@ AVX2 static void row_d_avx2(const pynn_update_t *u, ptrdiff_t n, double *w,
 {
     const consts_d k = consts_d_of(u);
     const __m256d zero = _mm256_setzero_pd(), av = _mm256_set1_pd(a);
-    VECTOR_LOOPS_D(GV_ROW_D)
-    SCALAR_LOOPS(double, sqrt, G_ROW_D, nv)
+    SPLIT(double, 4)
+    SCALAR_LOOPS(double, sqrt, G_ROW_D, 0, head)
+    VECTOR_LOOPS_D(GV_ROW_D, head, nv)
+    SCALAR_LOOPS(double, sqrt, G_ROW_D, nv, n)
 }
 #endif  /* PYNN_HAVE_AVX2 */
 
