@@ -41,18 +41,18 @@ DEFINE_CONSTS(consts_d, double)
 #define SCALAR_LOOPS(T, SQRT, G, i0, i1)                                     \
     switch (u->kind) {                                                       \
     case PYNN_UPD_SGD:                                                       \
-        for (ptrdiff_t i = (i0); i < (i1); i++)                                 \
+        for (ptrdiff_t i = (i0); i < (i1); i++)                              \
             w[i] = w[i] - k.lr * (k.s * (G(i) + k.d * w[i]));                \
         break;                                                               \
     case PYNN_UPD_MOMENTUM:                                                  \
-        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
             T v = k.h0 * s1[i] + k.s * (G(i) + k.d * w[i]);                  \
             s1[i] = v;                                                       \
             w[i] = w[i] - k.lr * v;                                          \
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_NESTEROV:                                                  \
-        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
             T x = k.s * (G(i) + k.d * w[i]);                                 \
             T v = k.h0 * s1[i] + x;                                          \
             s1[i] = v;                                                       \
@@ -60,7 +60,7 @@ DEFINE_CONSTS(consts_d, double)
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_ADAM:                                                      \
-        for (ptrdiff_t i = (i0); i < (i1); i++) {                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
             T x = k.s * (G(i) + k.d * w[i]);                                 \
             T m = k.h0 * s1[i] + k.oh0 * x;                                  \
             T v = k.h1 * s2[i] + (k.oh1 * x) * x;                            \
@@ -105,19 +105,20 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
 
 /* Elements i0 … i1-1 (a multiple of L of them), L lanes at a time, the
    same operations as SCALAR_LOOPS. */
-#define VECTOR_LOOPS(V, L, LD, ST, SET1, ADD, SUB, MUL, DIV, SQRT, GV, i0, i1) \
+#define VECTOR_LOOPS(V, L, LD, ST, SET1, ADD, SUB, MUL, DIV, SQRT, GV,       \
+                     i0, i1)                                                 \
     const V lr = SET1(k.lr), h0 = SET1(k.h0), h1 = SET1(k.h1);               \
     const V oh0 = SET1(k.oh0), oh1 = SET1(k.oh1), step = SET1(k.step);       \
     const V eps = SET1(k.eps), d = SET1(k.d), s = SET1(k.s);                 \
     switch (u->kind) {                                                       \
     case PYNN_UPD_SGD:                                                       \
-        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
             V wi = LD(w + i);                                                \
             ST(w + i, SUB(wi, MUL(lr, MUL(s, ADD(GV(i), MUL(d, wi))))));     \
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_MOMENTUM:                                                  \
-        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
             V wi = LD(w + i);                                                \
             V v = ADD(MUL(h0, LD(s1 + i)), MUL(s, ADD(GV(i), MUL(d, wi))));  \
             ST(s1 + i, v);                                                   \
@@ -125,7 +126,7 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_NESTEROV:                                                  \
-        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
             V wi = LD(w + i);                                                \
             V x = MUL(s, ADD(GV(i), MUL(d, wi)));                            \
             V v = ADD(MUL(h0, LD(s1 + i)), x);                               \
@@ -134,7 +135,7 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
         }                                                                    \
         break;                                                               \
     case PYNN_UPD_ADAM:                                                      \
-        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                            \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
             V wi = LD(w + i);                                                \
             V x = MUL(s, ADD(GV(i), MUL(d, wi)));                            \
             V m = ADD(MUL(h0, LD(s1 + i)), MUL(oh0, x));                     \
@@ -156,17 +157,21 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
                  _mm256_div_pd, _mm256_sqrt_pd, GV, i0, i1)
 
 /* The elements are independent, so the span is split freely: a scalar head
-   up to the first 32-byte boundary of w (the state buffers, allocated
-   alike, usually share it), whole vectors, a scalar tail. */
+   up to the first 32-byte boundary of the state s1 (s2 is allocated alike;
+   two or three of the streams then need no cache-line-split accesses), or
+   of w for SGD, whole vectors, a scalar tail. */
 #define SPLIT(T, L)                                                          \
-    ptrdiff_t head = (ptrdiff_t)((32 - ((size_t)w & 31)) & 31) / sizeof(T);  \
+    const size_t at = s1 != NULL ? (size_t)s1 : (size_t)w;                   \
+    ptrdiff_t head = (ptrdiff_t)(((32 - (at & 31)) & 31) / sizeof(T));      \
     if (head > n)                                                            \
         head = n;                                                            \
     const ptrdiff_t nv = head + (n - head) / (L) * (L);
 #define GV_SPAN_F(i) _mm256_loadu_ps(grad + (i))
 #define GV_SPAN_D(i) _mm256_loadu_pd(grad + (i))
-#define GV_ROW_F(i) _mm256_add_ps(zero, _mm256_mul_ps(av, _mm256_loadu_ps(z + (i))))
-#define GV_ROW_D(i) _mm256_add_pd(zero, _mm256_mul_pd(av, _mm256_loadu_pd(z + (i))))
+#define GV_ROW_F(i)                                                          \
+    _mm256_add_ps(zero, _mm256_mul_ps(av, _mm256_loadu_ps(z + (i))))
+#define GV_ROW_D(i)                                                          \
+    _mm256_add_pd(zero, _mm256_mul_pd(av, _mm256_loadu_pd(z + (i))))
 
 AVX2 static void span_f_avx2(const pynn_update_t *u, ptrdiff_t n, float *w,
                              const float *grad, float *s1, float *s2)
