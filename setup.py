@@ -44,13 +44,20 @@ SIMD_ARGS = ["-mavx2", "-mfma", "-ffp-contract=off"]
 # C sources compiled into a module beside its .pyx (also into its AVX2
 # variant): pynn's worker pool serves the training loops.
 # C sources compiled into a module beside its .pyx: pynn's thread pool
-# (needs -pthread) and the small-product kernels (generic + AVX2 chosen at
-# run time, per-function target attributes; -ffp-contract=off: no
-# contraction into FMA, so both variants round alike).
-EXTRA_SOURCES = {"_train": [os.path.join(CSRC, "_pool.c")],
+# (needs -pthread), the small-product kernels and the optimiser update loops
+# of every module that cimports _update.pxd (generic + AVX2 chosen at run
+# time, per-function target attributes; -ffp-contract=off: no contraction
+# into FMA, so both variants round alike).
+EXTRA_SOURCES = {"_train": [os.path.join(CSRC, "_pool.c"),
+                            os.path.join(CSRC, "_update.c")],
+                 "_network": [os.path.join(CSRC, "_update.c")],
                  "_blas": [os.path.join(CSRC, "_small.c")]}
-EXTRA_ARGS = {"_train": ["-pthread"], "_blas": ["-ffp-contract=off"]}
-EXTRA_DEPENDS = {"_train": [os.path.join(CSRC, "_pool.h")],
+EXTRA_ARGS = {"_train": ["-pthread", "-ffp-contract=off"],
+              "_network": ["-ffp-contract=off"],
+              "_blas": ["-ffp-contract=off"]}
+EXTRA_DEPENDS = {"_train": [os.path.join(CSRC, "_pool.h"),
+                            os.path.join(CSRC, "_update.h")],
+                 "_network": [os.path.join(CSRC, "_update.h")],
                  "_blas": [os.path.join(CSRC, "_small.h")]}
 
 

@@ -47,7 +47,8 @@ from pynn._activations cimport act_forward, act_backward, SOFTMAX
 from libc.limits cimport INT_MAX
 from pynn._losses cimport loss_and_delta
 from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
-from pynn._update cimport OnlineStep, update_span
+from pynn._update cimport (OnlineStep, update_span, update_row, span_constants,
+                           pynn_update_t)
 from pynn._losses import N_LOSSES
 from pynn._activations import N_ACTIVATIONS
 
@@ -465,30 +466,27 @@ cdef void _online_layer(const Net* net, Py_ssize_t i, floating* params,
                         floating alpha, const OnlineStep* st) noexcept nogil:
     """One optimiser step on W_ℓ, b_ℓ (layer ℓ = i + 1) from one sample's
     gradient ∇W_ℓ = α δ_ℓ z_{ℓ−1}ᵀ, ∇b_ℓ = α δ_ℓ (α = 1/w for a sample of
-    weight w), a row of W at a time: the row's gradient α δ_j z_{ℓ−1} is
-    formed in a tile that stays in L1 and handed to ``update_span``, so
-    W, its state and the gradient are walked once (no gradient buffer goes
-    to memory).  Each gradient element is rounded as the GRADIENT pass
-    rounds it (GER into zeroed grads: 0 + (α δ_j)·z_k; the bias as
-    ``_bias_step``), so the step is bit-identical to apply_update's.
+    weight w), a row of W at a time: ``update_row`` forms the row's
+    gradient α δ_j z_{ℓ−1} in registers as it updates the row, so W, its
+    state and the gradient are walked once (no gradient buffer goes to
+    memory).  Each gradient element is rounded as the GRADIENT pass rounds
+    it (GER into zeroed grads: 0 + (α δ_j)·z_k; the bias, through a tile in
+    L1, as ``_bias_step``), so the step is bit-identical to apply_update's.
+    The rule's constants are rounded once per layer (``span_constants``).
     """
-    cdef floating tile[256]     # a tile of gradient elements: 1-2 KB, in L1
+    cdef floating tile[256]     # a tile of bias gradient elements, in L1
     cdef Py_ssize_t n_in = net.sizes[i], n_out = net.sizes[i + 1]
     cdef Py_ssize_t w_off = net.layer[i].w_off, b_off = net.layer[i].b_off
     cdef Py_ssize_t j, k, k0, n_t, off
     cdef floating* s1 = <floating*>st.s1
     cdef floating* s2 = <floating*>st.s2
-    cdef floating a
+    cdef pynn_update_t u
+    span_constants(&st.rule, st.rule.l2, 1.0, st.c1, st.c2, &u)
     for j in range(n_out):
-        a = alpha * delta[j]
-        for k0 in range(0, n_in, 256):
-            n_t = min(<Py_ssize_t>256, n_in - k0)
-            for k in range(n_t):
-                tile[k] = 0 + a * z[k0 + k]
-            off = w_off + j * n_in + k0
-            update_span(params + off, tile, NULL if s1 == NULL else s1 + off,
-                        NULL if s2 == NULL else s2 + off, n_t, &st.rule,
-                        st.rule.l2, 1.0, st.c1, st.c2)
+        off = w_off + j * n_in
+        update_row(&u, n_in, params + off, alpha * delta[j], z,
+                   NULL if s1 == NULL else s1 + off,
+                   NULL if s2 == NULL else s2 + off)
     for k0 in range(0, n_out, 256):
         n_t = min(<Py_ssize_t>256, n_out - k0)
         for k in range(n_t):

@@ -16,17 +16,39 @@
 # and with Rule.sklearn scikit-learn's forms (``_sklearn_span``).
 # State s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out like params.
 #
-# Layer: scalar-free inline loops over raw pointers (header only: every
-# module that cimports this gets its own copy, inlined).
+# Layer: inline functions over raw pointers (every module that cimports
+# this gets its own copy, inlined) and the C loops of _update.c (generic and
+# AVX2, chosen at load; PYNN_SIMD=0 forces the generic ones), which every
+# such module links.
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf, pow
 
-# Optimiser codes (pynn._train.Optimizer exports them to Python).
+cdef extern from "_update.h" nogil:
+    # The vectorised loops of SGD, momentum, Nesterov and Adam (_update.c,
+    # compiled into every module that cimports this header).
+    enum:
+        PYNN_UPD_SGD, PYNN_UPD_MOMENTUM, PYNN_UPD_NESTEROV, PYNN_UPD_ADAM
+    ctypedef struct pynn_update_t:
+        int kind
+        double lr, h0, h1, oh0, oh1, step, eps, decay, scale
+    void pynn_update_span_f(const pynn_update_t* u, Py_ssize_t n, float* w,
+                            const float* grad, float* s1, float* s2)
+    void pynn_update_span_d(const pynn_update_t* u, Py_ssize_t n, double* w,
+                            const double* grad, double* s1, double* s2)
+    void pynn_update_row_f(const pynn_update_t* u, Py_ssize_t n, float* w,
+                           float a, const float* z, float* s1, float* s2)
+    void pynn_update_row_d(const pynn_update_t* u, Py_ssize_t n, double* w,
+                           double a, const double* z, double* s1,
+                           double* s2)
+
+
+# Optimiser codes (pynn._train.Optimizer exports them to Python); the first
+# four are _update.h's.
 cdef enum:
-    KIND_SGD = 0
-    KIND_MOMENTUM = 1
-    KIND_NESTEROV = 2
-    KIND_ADAM = 3
+    KIND_SGD = PYNN_UPD_SGD
+    KIND_MOMENTUM = PYNN_UPD_MOMENTUM
+    KIND_NESTEROV = PYNN_UPD_NESTEROV
+    KIND_ADAM = PYNN_UPD_ADAM
     KIND_RPROP = 4
     N_KINDS = 5
 
@@ -131,54 +153,51 @@ cdef inline void _sklearn_span(floating* w, const floating* grad, floating* s1,
             w[i] = w[i] + (s1[i] * neg_step) / (sqrt(s2[i]) + e)
 
 
+cdef inline void span_constants(const Rule* r, double decay, double scale,
+                                double c1, double c2,
+                                pynn_update_t* u) noexcept nogil:
+    """The constants of ``pynn_update_*`` (_update.h) for one step of rule
+    ``r`` on a span with L2 weight ``decay`` (0 for biases) and clipping
+    scale ``scale``.  Adam folds its bias corrections c₁, c₂ into two:
+    η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂)."""
+    u.kind = r.kind
+    u.lr, u.h0, u.h1 = r.lr, r.h0, r.h1
+    u.oh0, u.oh1 = 1 - r.h0, 1 - r.h1
+    u.step = r.lr * sqrt(c2) / c1
+    u.eps = r.h2 * sqrt(c2)
+    u.decay, u.scale = decay, scale
+
+
 cdef inline void update_span(floating* w, const floating* grad, floating* s1,
                              floating* s2, Py_ssize_t n, const Rule* r,
                              double decay, double scale, double c1,
                              double c2) noexcept nogil:
-    """The update of one contiguous span (see the top of this file), one
-    loop per optimiser; ``decay`` is λ (0 for biases), ``scale`` is s.
-
-    Each loop is branch-free and in the buffers' precision so that gcc
-    vectorises it (sqrt too, with -fno-math-errno).  Adam folds its bias
-    corrections c₁, c₂ into two constants:
-    η (m/c₁) / (√(v/c₂) + ε) = (η √c₂ / c₁) · m / (√v + ε √c₂).
-    """
-    cdef Py_ssize_t i
-    cdef floating g, v
-    cdef int kind = r.kind
+    """The update of one contiguous span (see the top of this file);
+    ``decay`` is λ (0 for biases), ``scale`` is s.  SGD, momentum, Nesterov
+    and Adam run in _update.c (vectorised; the same bits as its scalar
+    loops), RPROP and scikit-learn's forms here."""
+    cdef pynn_update_t u
     if r.sklearn:
         _sklearn_span(w, grad, s1, s2, n, r, decay, scale, c1, c2)
-        return
-    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
-    cdef floating mu = <floating>r.h0, fb1 = <floating>r.h0, fb2 = <floating>r.h1
-    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
-    cdef floating step = <floating>(r.lr * sqrt(c2) / c1)
-    cdef floating e = <floating>(r.h2 * sqrt(c2))
-    if kind == KIND_SGD:
-        for i in range(n):
-            w[i] = w[i] - lr * (s * (grad[i] + d * w[i]))
-    elif kind == KIND_MOMENTUM:
-        for i in range(n):
-            v = mu * s1[i] + s * (grad[i] + d * w[i])
-            s1[i] = v
-            w[i] = w[i] - lr * v
-    elif kind == KIND_NESTEROV:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            v = mu * s1[i] + g
-            s1[i] = v
-            w[i] = w[i] - lr * (g + mu * v)
-    elif kind == KIND_RPROP:
-        _rprop_span(w, grad, s1, s2, n, r, d, s)
-    elif floating is float:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + ob2 * g * g
-            w[i] = w[i] - step * s1[i] / (sqrtf(s2[i]) + e)
+    elif r.kind == KIND_RPROP:
+        _rprop_span(w, grad, s1, s2, n, r, <floating>decay, <floating>scale)
     else:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + ob2 * g * g
-            w[i] = w[i] - step * s1[i] / (sqrt(s2[i]) + e)
+        span_constants(r, decay, scale, c1, c2, &u)
+        if floating is float:
+            pynn_update_span_f(&u, n, w, grad, s1, s2)
+        else:
+            pynn_update_span_d(&u, n, w, grad, s1, s2)
+
+
+cdef inline void update_row(const pynn_update_t* u, Py_ssize_t n, floating* w,
+                            floating a, const floating* z, floating* s1,
+                            floating* s2) noexcept nogil:
+    """``update_span`` with the constants ``u`` of ``span_constants`` and the
+    gradient elements g_k = 0 + a z_k formed on the fly (one row of the
+    rank-1 gradient a z^T, rounded as GER into zeroed memory rounds it), for
+    SGD, momentum, Nesterov and Adam only (not RPROP or scikit-learn's
+    forms)."""
+    if floating is float:
+        pynn_update_row_f(u, n, w, a, z, s1, s2)
+    else:
+        pynn_update_row_d(u, n, w, a, z, s1, s2)
