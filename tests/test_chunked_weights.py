@@ -147,32 +147,32 @@ def test_chunk_counts_are_powers_of_two_and_even():
     """⌈B / base⌉ chunks rounded up to a power of two, of ⌈B / n⌉ rows: two
     or four threads share them evenly."""
     layout = nets()["wide"][0]._layout
-    assert _train.chunk_rows(layout, 64) == 64          # base: 64 rows
-    for B, n in ((65, 2), (128, 2), (129, 4), (200, 4), (256, 4), (257, 8),
-                 (1024, 16)):
+    assert _train.chunk_rows(layout, 128) == 128        # base: 128 rows
+    for B, n in ((129, 2), (256, 2), (257, 4), (400, 4), (512, 4), (513, 8),
+                 (2048, 16)):
         rows = _train.chunk_rows(layout, B)
         assert rows == -(-B // n), (B, rows)
-    assert _train.chunk_rows(layout, 4096) == 256       # at most 16 chunks
+    assert _train.chunk_rows(layout, 8192) == 512       # at most 16 chunks
 
 
 def test_a_smaller_last_batch_with_longer_chunks():
-    """Batches of 130 rows are 4 chunks of 33, the last batch of 128 rows
-    2 chunks of 64: the slots' workspaces must hold the longer chunk."""
+    """Batches of 260 rows are 4 chunks of 65, the last batch of 256 rows
+    2 chunks of 128: the slots' workspaces must hold the longer chunk."""
     layout = nets()["wide"][0]._layout
-    assert _train.chunk_rows(layout, 128) > _train.chunk_rows(layout, 130)
+    assert _train.chunk_rows(layout, 256) > _train.chunk_rows(layout, 260)
     params = []
     for n in THREADS:
         model, loss = nets()["wide"]
-        X, T = batch(model, n=258, seed=10)
+        X, T = batch(model, n=516, seed=10)
         pynn.Trainer(model, loss=loss, optimizer="momentum", lr=0.05,
-                     batch_size=130, epochs=2, seed=3,
+                     batch_size=260, epochs=2, seed=3,
                      n_threads=n).fit(X, T.argmax(1))
         params.append(model.params.copy())
     for p in params[1:]:
         assert np.array_equal(p, params[0])
     model, loss = nets()["wide"]
-    X, T = batch(model, n=128, seed=10)
+    X, T = batch(model, n=256, seed=10)
     g, _, _ = grad(model, X, T, loss, n_threads=2)
-    parts = sum(grad(model, X[a:a + 32], T[a:a + 32], loss)[0]
-                for a in range(0, 128, 32)) / 4
+    parts = sum(grad(model, X[a:a + 64], T[a:a + 64], loss)[0]
+                for a in range(0, 256, 64)) / 4
     np.testing.assert_allclose(g, parts, rtol=1e-10, atol=1e-13)

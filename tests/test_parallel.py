@@ -30,7 +30,7 @@ def data(n=700, d=40, k=5, seed=0, dtype=np.float32):
 
 
 def big_model(dtype="float32", dropout=0.0, d=40, k=5, seed=0):
-    """Wide enough that a batch of 100 rows is several chunks."""
+    """Wide enough that a batch of 300 rows is several chunks."""
     layers = [pynn.Dense(d, 300, activation="tanh")]
     if dropout:
         layers.append(pynn.Dropout(dropout))
@@ -39,7 +39,7 @@ def big_model(dtype="float32", dropout=0.0, d=40, k=5, seed=0):
     return pynn.Model(layers, dtype=dtype, seed=seed)
 
 
-def train(n_threads, dtype="float32", optimizer="sgd", batch_size=100,
+def train(n_threads, dtype="float32", optimizer="sgd", batch_size=300,
           dropout=0.0, sample_weight=None, epochs=2, **kw):
     X, y = data(dtype=np.dtype(dtype))
     model = big_model(dtype, dropout)
@@ -53,8 +53,8 @@ def train(n_threads, dtype="float32", optimizer="sgd", batch_size=100,
 def test_the_batches_here_are_really_split():
     """Otherwise the identity tests below would not test the chunked path."""
     layout = big_model()._layout
-    rows = _train.chunk_rows(layout, 100)
-    assert 1 < rows < 100
+    rows = _train.chunk_rows(layout, 300)
+    assert 1 < rows < 300
     assert _train.chunk_rows(layout, 700) < 700
     assert _train.chunk_rows(layout, 1) == 1
 
@@ -96,7 +96,7 @@ def test_dropout_masks_differ_between_chunks_and_batches():
     assert not np.array_equal(with_dropout, without)
 
 
-@pytest.mark.parametrize("batch_size", [97, 333, None])
+@pytest.mark.parametrize("batch_size", [197, 333, None])
 def test_batch_not_a_multiple_of_the_chunk_and_full_batch(batch_size):
     results = [train(n, "float32", "momentum", batch_size=batch_size)
                for n in THREADS]
@@ -258,13 +258,13 @@ def test_pool_survives_errors_and_interrupts_in_callbacks():
         return cb
     X, y = data()
     model = big_model()
-    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=100,
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=300,
                       epochs=3, seed=3, n_threads=2,
                       callbacks=[stop_with(KeyboardInterrupt())])
     h = tr.fit(X, y)
     assert h.interrupted and len(h.loss) == 1
     model = big_model()
-    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=100,
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=0.01, batch_size=300,
                       epochs=3, seed=3, n_threads=2,
                       callbacks=[stop_with(_Stop())])
     with pytest.raises(_Stop):
@@ -282,7 +282,7 @@ def test_divergence_with_chunks_keeps_the_last_finite_weights():
     X = X * 1e30
     model = big_model()
     before = model.params.copy()
-    tr = pynn.Trainer(model, loss="cross_entropy", lr=1e10, batch_size=100,
+    tr = pynn.Trainer(model, loss="cross_entropy", lr=1e10, batch_size=300,
                       epochs=2, n_threads=3)
     with pytest.raises(pynn.exceptions.DivergenceError):
         tr.fit(X, y)

@@ -22,15 +22,15 @@ from pynn.distributed import shard
 # name -> (dtype, dropout, trainer keyword arguments)
 CASES = {
     "mini_sgd32": ("float32", 0.0, dict(optimizer="sgd", lr=0.05,
-                                        batch_size=256, shuffle=True, seed=4,
+                                        batch_size=600, shuffle=True, seed=4,
                                         epochs=3)),
     "mini_dropout_momentum32": ("float32", 0.3, dict(
-        optimizer="momentum", lr=0.02, batch_size=256, seed=5, epochs=3)),
+        optimizer="momentum", lr=0.02, batch_size=600, seed=5, epochs=3)),
     "full_adam64": ("float64", 0.0, dict(optimizer="adam", lr=0.01,
                                          batch_size=None, epochs=4)),
     "lbfgs64": ("float64", 0.0, dict(optimizer="lbfgs", epochs=4)),
 }
-N, D, K = 700, 40, 5
+N, D, K = 1400, 40, 5
 
 
 def data(dtype):
