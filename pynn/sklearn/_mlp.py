@@ -153,14 +153,21 @@ class _PynnMLPMixin:
             layers.append(Dense(a, b, act))
             if rate > 0:
                 layers.append(Dropout(rate))
-        self._model = Model(layers, dtype=dtype, seed=0)
+        # Model(layers) would first draw every W (init) for _load_coefs to
+        # overwrite: built from zeros instead, as Model._from_plan does.
+        model = Model.__new__(Model)
+        parsed = Model._parse(layers)
+        n_params = sum(layer.n_params for layer in parsed[0])
+        Model._setup(model, layers, parsed, dtype,
+                     params=np.zeros(n_params, dtype))
+        self._model = model
         self._model_key = spec
         self._load_coefs()
 
     def _dropout_seed(self):
         """A seed for the epoch's dropout masks (None without dropout; the
         random state is then not drawn from, as in scikit-learn)."""
-        if not any(_dropout_rates(self.dropout, len(self.coefs_) - 1)):
+        if not any(self._model_key[3]):        # the model's dropout rates
             return None
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
@@ -364,7 +371,7 @@ class _PynnMLPMixin:
                     # without its input checks (~1 ms an epoch)
                     perm = np.arange(epoch.n)
                     self._random_state.shuffle(perm)
-                    idx = idx[perm]
+                    idx = idx.take(perm)
                 self.loss_ = epoch.run(opt, idx if self.shuffle else None,
                                        self._dropout_seed()) / epoch.n
                 self.n_iter_ += 1
