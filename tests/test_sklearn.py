@@ -173,6 +173,47 @@ def test_arbitrary_labels(digits, labels):
     assert ours.n_outputs_ == theirs.n_outputs_
 
 
+@pytest.mark.parametrize("y", [
+    np.array([3, 1, 2, 1, 3, 0]), np.array([5, -2, 5, 5], dtype=np.int8),
+    np.array([7, 9, 9, 7], dtype=np.uint16), np.array([4, 4, 4]),
+    np.array([[1], [0], [2], [1]]), np.array([1.0, 0.0, 2.0, 1.0]),
+    np.array([True, False, True]), [2, 0, 1, 0], np.array([2, 0, 1])[::-1]])
+@pytest.mark.filterwarnings("ignore:A column-vector y")
+def test_label_encoding_equals_sklearn(y):
+    """The integer-label shortcut of _validate_input gives scikit-learn's
+    targets, classes_ and fitted LabelBinarizer (and the other inputs go
+    through scikit-learn's own code), also on a second fit."""
+    X = np.arange(2.0 * len(y)).reshape(len(y), 2)
+    for warm_start in (False, True):
+        ours = ps.MLPClassifier(warm_start=warm_start)
+        theirs = skn.MLPClassifier(warm_start=warm_start)
+        for _ in range(2):
+            Xo, To = ours._validate_input(X, y, False, True)
+            Xt, Tt = theirs._validate_input(X, y, False, True)
+            np.testing.assert_array_equal(Xo, Xt)
+            assert To.dtype == Tt.dtype and To.shape == Tt.shape
+            np.testing.assert_array_equal(To, Tt)
+            assert ours.classes_.dtype == theirs.classes_.dtype
+            np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+            lo, lt = vars(ours._label_binarizer), vars(theirs._label_binarizer)
+            assert lo.keys() == lt.keys()
+            for key in lt:
+                np.testing.assert_array_equal(lo[key], lt[key])
+            np.testing.assert_array_equal(
+                ours._label_binarizer.inverse_transform(Tt),
+                theirs._label_binarizer.inverse_transform(Tt))
+
+
+def test_label_encoding_errors_as_sklearn():
+    """Bad targets fail with scikit-learn's exception on both paths."""
+    X = np.zeros((4, 2))
+    for y in (np.array([1, 2, 3]), np.array([1.5, 2.0, 1.0, 2.0])):
+        for est in (ps.MLPClassifier(), skn.MLPClassifier()):
+            with pytest.raises(ValueError) as err:
+                est._validate_input(X, y, False, True)
+        assert type(err.value) is ValueError
+
+
 def test_multilabel_and_multioutput_shapes(digits):
     X, y = digits
     Y = np.stack([y % 2, y % 3 == 0], axis=1).astype(int)

@@ -35,6 +35,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
 
 from pynn import _train
 from pynn._threads import limit_blas_threads, pool_threads
@@ -152,14 +153,21 @@ class _PynnMLPMixin:
             layers.append(Dense(a, b, act))
             if rate > 0:
                 layers.append(Dropout(rate))
-        self._model = Model(layers, dtype=dtype, seed=0)
+        # Model(layers) would first draw every W (init) for _load_coefs to
+        # overwrite: built from zeros instead, as Model._from_plan does.
+        model = Model.__new__(Model)
+        parsed = Model._parse(layers)
+        n_params = sum(layer.n_params for layer in parsed[0])
+        Model._setup(model, layers, parsed, dtype,
+                     params=np.zeros(n_params, dtype))
+        self._model = model
         self._model_key = spec
         self._load_coefs()
 
     def _dropout_seed(self):
         """A seed for the epoch's dropout masks (None without dropout; the
         random state is then not drawn from, as in scikit-learn)."""
-        if not any(_dropout_rates(self.dropout, len(self.coefs_) - 1)):
+        if not any(self._model_key[3]):        # the model's dropout rates
             return None
         return int(self._random_state.randint(np.iinfo(np.int32).max))
 
@@ -363,7 +371,7 @@ class _PynnMLPMixin:
                     # without its input checks (~1 ms an epoch)
                     perm = np.arange(epoch.n)
                     self._random_state.shuffle(perm)
-                    idx = idx[perm]
+                    idx = idx.take(perm)
                 self.loss_ = epoch.run(opt, idx if self.shuffle else None,
                                        self._dropout_seed()) / epoch.n
                 self.n_iter_ += 1
@@ -533,6 +541,35 @@ _DOC_EXTRA = """
 """
 
 
+def _integer_labels(y):
+    """(classes, codes) of a 1-D integer ndarray with at least two distinct
+    labels (classes sorted, y = classes[codes]), else None."""
+    if type(y) is not np.ndarray or y.ndim != 1 or y.dtype.kind not in "iu":
+        return None
+    classes, codes = np.unique(y, return_inverse=True)
+    return (classes, codes) if classes.size >= 2 else None
+
+
+def _fitted_binarizer(classes):
+    """The ``LabelBinarizer`` that ``LabelBinarizer().fit(y)`` returns for
+    a 1-D integer y whose sorted distinct labels are ``classes`` (≥ 2)."""
+    lb = LabelBinarizer()
+    lb.y_type_ = "multiclass" if classes.size > 2 else "binary"
+    lb.sparse_input_ = False
+    lb.classes_ = classes
+    return lb
+
+
+def _one_hot(codes, n_classes):
+    """``LabelBinarizer.transform`` as booleans from class indices: row i
+    has True in column codes[i] (K > 2), or is [codes[i] == 1] (K = 2)."""
+    if n_classes == 2:
+        return (codes == 1).reshape(-1, 1)
+    Y = np.zeros((codes.size, n_classes), dtype=bool)
+    Y[np.arange(codes.size), codes] = True
+    return Y
+
+
 class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
     __doc__ = (
         "Multi-layer perceptron classifier: scikit-learn's "
@@ -557,6 +594,24 @@ class MLPClassifier(_PynnMLPMixin, _SkMLPClassifier):
                  dtype="auto", init="sklearn", n_threads=None, dropout=0.0,
                  optimizer=None):
         _keep_args(self, locals())
+
+    def _validate_input(self, X, y, incremental, reset):
+        """scikit-learn's ``_validate_input``; when it would fit a new
+        ``LabelBinarizer`` on a 1-D integer y of ≥ 2 classes, the same
+        binarizer and one-hot targets from one ``np.unique`` (the general
+        label checks cost milliseconds a fit)."""
+        new_classes = not hasattr(self, "classes_") or (
+            not self.warm_start and not incremental)
+        labels = _integer_labels(y) if new_classes else None
+        if labels is None:
+            return super()._validate_input(X, y, incremental, reset)
+        X, _ = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        classes, codes = labels
+        self._label_binarizer = _fitted_binarizer(classes)
+        self.classes_ = self._label_binarizer.classes_
+        return X, _one_hot(codes, classes.size)
 
 
 class MLPRegressor(_PynnMLPMixin, _SkMLPRegressor):
