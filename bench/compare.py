@@ -62,7 +62,6 @@ import os
 import platform
 import resource
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -615,21 +614,6 @@ def _bench_module(name):
     return module
 
 
-def fann_inputs(tmp, model, X, T):
-    """(net file, data file) for bench/small_nets.py's FANN harness: the
-    model's weights through pynn.interop.to_fann, and the data as its
-    HARNESS reads it (int32 n, n_in, n_out; then float32 X and T)."""
-    from pynn.interop import to_fann
-    net_file = os.path.join(tmp, "net.net")
-    data_file = os.path.join(tmp, "data.bin")
-    to_fann(model, net_file)
-    with open(data_file, "wb") as f:
-        f.write(struct.pack("3i", X.shape[0], X.shape[1], T.shape[1]))
-        f.write(X.tobytes())
-        f.write(T.tobytes())
-    return net_file, data_file
-
-
 def fann_table(args, sizes, X, y, data, epochs, target_us=None, lr=0.1):
     """pynn vs FANN 2.2 as FANN trains: online SGD, sigmoid hidden and
     output units, squared error, float32, one thread, the same net, data
@@ -654,7 +638,7 @@ def fann_table(args, sizes, X, y, data, epochs, target_us=None, lr=0.1):
                          "libfann-dev)")
         else:
             start = sn.pynn_trainer(sizes, lr, epochs)[0]   # pynn's start
-            net_file, data_file = fann_inputs(tmp, start, X, T)
+            net_file, data_file = sn.write_inputs(tmp, "cmp", start, X, T)
 
             def fann_run(k):
                 def run(_):

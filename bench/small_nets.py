@@ -158,6 +158,22 @@ def pynn_trainer(sizes, lr, epochs):
     return model, trainer
 
 
+def write_inputs(tmp, name, model, X, T):
+    """(net file, data file) in ``tmp`` for the harness: the model's
+    weights through ``to_fann`` and the data as HARNESS reads it (int32 n,
+    n_in, n_out; then float32 X and T, row-major)."""
+    net_file = os.path.join(tmp, f"net-{name}.net")
+    data_file = os.path.join(tmp, f"data-{name}.bin")
+    to_fann(model, net_file)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    T = np.ascontiguousarray(T, dtype=np.float32)
+    with open(data_file, "wb") as f:
+        f.write(struct.pack("3i", X.shape[0], X.shape[1], T.shape[1]))
+        f.write(X.tobytes())
+        f.write(T.tobytes())
+    return net_file, data_file
+
+
 def time_pynn(sizes, X, T, lr, epochs):
     """Seconds per sample of one fit of `epochs` epochs (fresh model)."""
     model, trainer = pynn_trainer(sizes, lr, epochs)
@@ -180,13 +196,7 @@ def run_case(name, args, exe, tmp):
     n = X.shape[0]
     lr = args.lr
     model, _ = pynn_trainer(sizes, lr, args.epochs)
-    net_file = os.path.join(tmp, f"net-{name}.net")
-    data_file = os.path.join(tmp, f"data-{name}.bin")
-    to_fann(model, net_file)
-    with open(data_file, "wb") as f:
-        f.write(struct.pack("3i", n, sizes[0], sizes[-1]))
-        f.write(X.tobytes())
-        f.write(T.tobytes())
+    net_file, data_file = write_inputs(tmp, name, model, X, T)
     time_pynn(sizes, X[:256], T[:256], lr, 1)        # warm-up
     p_times, f_times, ratios = [], [], []
     fann_mse = None
