@@ -6,7 +6,7 @@ epochs: tol=0 and n_iter_no_change above max_iter), on digits (64-100-10,
 1347 train / 450 test) and MNIST (784-256-10; the first ``--mnist-train``
 training images, the 10,000 test images), solvers sgd and adam, batch
 sizes 200 and 32.  Each setting fits pynn then scikit-learn (one untimed
-warm-up fit of each first), ``--repeats`` times, and reports the median
+warm-up fit of each first, a pause of 0.2 s before every timed fit), ``--repeats`` times, and reports the median
 fit times, their ratio (scikit-learn / pynn) and both test accuracies.
 Since pynn follows scikit-learn's trajectory, the accuracies agree to
 rounding.
@@ -60,6 +60,12 @@ def fit_time(cls, params, X, y):
         return time.perf_counter() - t0, est
 
 
+# Seconds between fits, so that one library's BLAS threads (which spin for
+# a while after a call) have gone to sleep before the other's fit starts,
+# as bench/compare.py pauses between libraries.
+PAUSE = 0.2
+
+
 def run(name, data, hidden, epochs, repeats, solvers, batches, rows,
         threads=None):
     import pynn.sklearn as ps
@@ -77,9 +83,11 @@ def run(name, data, hidden, epochs, repeats, solvers, batches, rows,
             fit_time(MLPClassifier, {**params, "max_iter": 1}, Xtr, ytr)
             tp, ts = [], []
             for _ in range(repeats):
+                time.sleep(PAUSE)
                 t, ours = fit_time(ps.MLPClassifier, {**params, **extra},
                                    Xtr, ytr)
                 tp.append(t)
+                time.sleep(PAUSE)
                 t, theirs = fit_time(MLPClassifier, params, Xtr, ytr)
                 ts.append(t)
             p, s = statistics.median(tp), statistics.median(ts)
