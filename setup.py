@@ -56,9 +56,12 @@ EXTRA_ARGS = {"_train": ["-pthread", "-ffp-contract=off"],
               "_network": ["-ffp-contract=off"],
               "_blas": ["-ffp-contract=off"]}
 EXTRA_DEPENDS = {"_train": [os.path.join(CSRC, "_pool.h"),
-                            os.path.join(CSRC, "_update.h")],
-                 "_network": [os.path.join(CSRC, "_update.h")],
-                 "_blas": [os.path.join(CSRC, "_small.h")]}
+                            os.path.join(CSRC, "_update.h"),
+                            os.path.join(CSRC, "_simd.h")],
+                 "_network": [os.path.join(CSRC, "_update.h"),
+                              os.path.join(CSRC, "_simd.h")],
+                 "_blas": [os.path.join(CSRC, "_small.h"),
+                           os.path.join(CSRC, "_simd.h")]}
 
 
 def targets_x86_64():

@@ -8,13 +8,7 @@
 #include <string.h>
 
 #include "_small.h"
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PYNN_HAVE_AVX2 1
-#include <immintrin.h>
-#else
-#define PYNN_HAVE_AVX2 0
-#endif
+#include "_simd.h"
 
 /* ------------------------------------------------------------ generic C */
 #define OPA(i, p) (trans_a ? A[(long)(p) * lda + (i)] : A[(long)(i) * lda + (p)])
@@ -471,12 +465,7 @@ static logistic_f_t logistic_grad_f = logistic_grad_f_generic;
 
 int pynn_small_have_avx2(void)
 {
-#if PYNN_HAVE_AVX2
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    return 0;
-#endif
+    return pynn_cpu_has_avx2();
 }
 
 int pynn_small_set_variant(int v)

@@ -10,13 +10,7 @@
 #include <string.h>
 
 #include "_update.h"
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PYNN_HAVE_AVX2 1
-#include <immintrin.h>
-#else
-#define PYNN_HAVE_AVX2 0
-#endif
+#include "_simd.h"
 
 /* The constants of one call rounded to the span's precision (as
    update_span's <floating> casts round them). */
@@ -232,15 +226,6 @@ static span_d_t span_d = span_d_generic;
 static row_f_t row_f = row_f_generic;
 static row_d_t row_d = row_d_generic;
 
-static int have_avx2(void)
-{
-#if PYNN_HAVE_AVX2
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
 
 int pynn_update_set_variant(int v)
 {
@@ -249,7 +234,7 @@ int pynn_update_set_variant(int v)
         row_f = row_f_generic; row_d = row_d_generic;
     }
 #if PYNN_HAVE_AVX2
-    else if (v == PYNN_UPDATE_AVX2 && have_avx2()) {
+    else if (v == PYNN_UPDATE_AVX2 && pynn_cpu_has_avx2()) {
         span_f = span_f_avx2; span_d = span_d_avx2;
         row_f = row_f_avx2; row_d = row_d_avx2;
     }
