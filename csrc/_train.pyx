@@ -379,7 +379,8 @@ cdef void _gather(const floating* X, const floating* T, const floating* w,
 # disjoint entries of grads, or step W in place for plain SGD.  No
 # per-chunk gradient buffers, no reduction pass; each entry is formed by
 # one fixed GEMM call, so the result is bit-identical for any number of
-# threads.  A batch of one chunk takes the single-call path.
+# threads.  A batch of one chunk takes the single-call path, unless its
+# weight product is large enough to share (``_blocks_alone``).
 
 cdef extern from "_pool.h" nogil:
     ctypedef void (*pynn_job_fn)(void* ctx, int slot) noexcept nogil
@@ -404,6 +405,11 @@ cdef Py_ssize_t MAX_CHUNKS = 16
 cdef double _BLOCK_FLOPS = 1e6
 cdef Py_ssize_t MAX_BLOCKS = 4
 cdef Py_ssize_t BLOCK_ALIGN = 16
+# A batch of one chunk (a small batch on a big net: B = 32 on 784-256-256-10)
+# still forms its weight gradient in blocks on the pool when that product
+# does at least BLOCKS_ALONE_FLOPS: its forward and delta pass stay on one
+# thread, the third of the work in Δᵀ D is shared.
+cdef double _BLOCKS_ALONE_FLOPS = 8e6
 cdef Py_ssize_t ALIGN = 64
 CHUNK_FLOPS = _CHUNK_FLOPS
 
@@ -428,7 +434,8 @@ cdef struct Job:
     void* out                   # JOB_FORWARD: B × d_L
     Py_ssize_t B, rows, n_chunks
     Py_ssize_t base, limit      # the chunking rule (``_limits``)
-    int slots                   # at most this many threads
+    int slots                   # at most this many threads (JOB_WEIGHTS:
+    int b_slots                 # at most b_slots)
     Py_ssize_t n_correct
     rng_t seed
     char* work                  # slot s's workspace at work + s·w_stride
@@ -525,6 +532,19 @@ cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t B,
             count += 1
             k0 += width
     return count
+
+
+cdef inline bint _blocks_alone(const Net* net, Py_ssize_t B) noexcept nogil:
+    """Whether a batch of B rows and one chunk still takes the two phases
+    (``_BLOCKS_ALONE_FLOPS``): B ≥ 2, no tied weights (one block), and
+    2 B Σ_ℓ d_{ℓ−1} d_ℓ at least that."""
+    cdef Py_ssize_t l
+    cdef double flops = 0
+    if B < 2 or net.has_tied:
+        return False
+    for l in range(1, net.n_layers + 1):
+        flops += 2.0 * B * net.sizes[l - 1] * net.sizes[l]
+    return flops >= _BLOCKS_ALONE_FLOPS
 
 
 cdef inline rng_t _chunk_seed(rng_t state, Py_ssize_t c) noexcept nogil:
@@ -648,8 +668,8 @@ cdef void _weights(Job* job, void* grads, double norm, bint sgd_step,
     job.kind, job.grads, job.norm = JOB_WEIGHTS, grads, norm
     job.store, job.lr = not sgd_step, lr
     job.next = 0
-    pynn_pool_run(<int>min(<Py_ssize_t>job.slots, job.n_blocks), _job_main,
-                  job)
+    pynn_pool_run(<int>min(<Py_ssize_t>job.b_slots, job.n_blocks),
+                  _job_main, job)
     job.kind = JOB_DELTAS
 
 
@@ -740,8 +760,11 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     cdef Py_ssize_t n_chunks = _n_chunks(B_max, base, limit, fixed_rows == 0)
     cdef Py_ssize_t rows = min(B_max, max(base, (B_max + limit - 1) // limit))
     cdef Py_ssize_t slots = min(<Py_ssize_t>max(n_threads, 1), n_chunks)
+    cdef bint alone = grads and n_chunks <= 1 and _blocks_alone(net, B_max)
     job.net = net
     job.base, job.limit, job.slots = base, limit, <int>slots
+    job.b_slots = <int>min(<Py_ssize_t>max(n_threads, 1),
+                           net.n_layers * MAX_BLOCKS)
     job.is_double = itemsize == 8
     job.sw = job.T = job.out = job.grads = NULL
     job.training = job.store = False
@@ -750,9 +773,10 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     job.n_blocks = 0
     job.blocks = NULL
     job.balance = fixed_rows == 0
-    if n_chunks <= 1:           # never split: no buffers
+    if n_chunks <= 1:           # one chunk: no buffers, unless in blocks
         job.limit = 1
-        return 0
+        if not alone:
+            return 0
     cdef Py_ssize_t w_stride = _up(workspace_size(net, rows) * itemsize)
     cdef Py_ssize_t panels = _panel_bytes(net, B_max, itemsize, NULL, job) \
         if grads else 0
@@ -773,14 +797,16 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
 
 
 cdef inline bint _geometry(Job* job, Py_ssize_t B) noexcept nogil:
-    """Chunk a batch of B rows; False if it is one chunk (run it whole)."""
+    """Chunk a batch of B rows; False if it is one chunk whose weight
+    gradient is not worth blocks (``_blocks_alone``): run it whole."""
     job.B = B
     job.rows = _chunk_len(B, job.base, job.limit, job.balance)
     job.n_chunks = (B + job.rows - 1) // job.rows
     job.next = 0
-    if job.blocks != NULL:
-        job.n_blocks = _plan_blocks(job.net, B, job.blocks)
-    return job.n_chunks > 1
+    if job.blocks == NULL:
+        return job.n_chunks > 1
+    job.n_blocks = _plan_blocks(job.net, B, job.blocks)
+    return job.n_chunks > 1 or _blocks_alone(job.net, B)
 
 
 cdef double _run_chunks(Job* job) noexcept nogil:
@@ -838,8 +864,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
 
     A batch of more than one chunk (see ``chunk_rows``) runs its chunks'
     forward and delta passes, then the blocks of its weight gradient (or
-    SGD step) over the whole batch, on up to ``n_threads`` of pynn's
-    threads (memory from ``scratch``, kept between calls when given): the
+    SGD step) over the whole batch (so does a batch of one chunk whose
+    weight product is large: B ≥ 2 and 2 B Σ d_{ℓ−1} d_ℓ ≥ 8 MFLOP), on up
+    to ``n_threads`` of pynn's threads (memory from ``scratch``, kept between calls when given): the
     result does not depend on n_threads.
 
     Returns (Σ w_i L_i, Σ w_i, correct predictions, samples done, status)

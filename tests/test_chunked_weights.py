@@ -176,3 +176,32 @@ def test_a_smaller_last_batch_with_longer_chunks():
     parts = sum(grad(model, X[a:a + 64], T[a:a + 64], loss)[0]
                 for a in range(0, 256, 64)) / 4
     np.testing.assert_allclose(g, parts, rtol=1e-10, atol=1e-13)
+
+
+def test_one_chunk_with_a_large_weight_product_in_blocks():
+    """B = 32 on a net of 161 k weights is one chunk, but its Δᵀ D (10
+    MFLOP) runs in blocks: the gradient is still the gradient, and the
+    parameters the same bits on 1 to 4 threads."""
+    def net(dtype):
+        return pynn.Model([pynn.Dense(100, 400, activation="tanh"),
+                           pynn.Dense(400, 300, activation="relu"),
+                           pynn.Dense(300, 4, activation="softmax")],
+                          dtype=dtype, seed=11)
+    model = net("float64")
+    assert _train.chunk_rows(model._layout, 32) == 32
+    X, T = batch(model, n=32, seed=12)
+    g, _, _ = grad(model, X, T, "cross_entropy", n_threads=2)
+    parts = sum(grad(model, X[a:a + 8], T[a:a + 8], "cross_entropy")[0]
+                for a in range(0, 32, 8)) / 4
+    np.testing.assert_allclose(g, parts, rtol=1e-10, atol=1e-13)
+    for dtype in ("float32", "float64"):
+        params = []
+        for n in THREADS:
+            model = net(dtype)
+            X, T = batch(model, n=320, seed=13)
+            pynn.Trainer(model, loss="cross_entropy", optimizer="sgd",
+                         lr=0.05, batch_size=32, epochs=2, seed=3,
+                         n_threads=n).fit(X, T.argmax(1))
+            params.append(model.params.copy())
+        for p in params[1:]:
+            assert np.array_equal(p, params[0])
