@@ -57,20 +57,23 @@ json.dump(out, sys.stdout)
 """
 
 
-def _train_in_child(simd):
+def _train_in_child(simd, cwd):
+    """Train in a child with PYNN_SIMD=simd, run from ``cwd`` (not the
+    checkout, whose source folder would shadow an installed pynn)."""
     env = dict(os.environ)
     env["PYNN_SIMD"] = simd
     res = subprocess.run([sys.executable, "-c", CHILD], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300,
+                         cwd=str(cwd))
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
 
 @pytest.mark.skipif("avx2" not in _blas.available_kernel_variants(),
                     reason="this CPU or build has no AVX2 variant")
-def test_avx2_and_generic_updates_give_the_same_bits():
-    fast = _train_in_child("1")
-    slow = _train_in_child("0")
+def test_avx2_and_generic_updates_give_the_same_bits(tmp_path):
+    fast = _train_in_child("1", tmp_path)
+    slow = _train_in_child("0", tmp_path)
     # both modules that update parameters really ran the variant meant
     assert fast["variant"] == [1, 1] and slow["variant"] == [0, 0]
     assert fast["runs"].keys() == slow["runs"].keys()
