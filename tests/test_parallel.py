@@ -1,8 +1,9 @@
 """pynn's own threads: results bit-identical on any number of threads.
 
 A batch is split into chunks whose boundaries depend only on the batch size
-and the layout (``pynn._train.chunk_rows``); the chunks' gradient sums are
-added in chunk order and divided once.  So training, the full-batch
+and the layout (``pynn._train.chunk_rows``); the chunks' loss sums are added
+in chunk order and the weight gradient is formed over the whole batch in
+blocks fixed by the layout.  So training, the full-batch
 gradient, evaluation and inference must give exactly the same bits with
 n_threads = 1, 2, 3, 4 — and the chunked gradient must still be the
 gradient (checked against a float64 NumPy reference, tests/oracle.py).
