@@ -82,13 +82,6 @@ cdef double online_step_pass(const Net* net, floating* params,
                              const OnlineStep* step, floating* work,
                              bint training, const floating* sw) noexcept nogil
 
-cdef double backward_pass_norm(const Net* net, floating* params,
-                               const floating* X, const floating* T,
-                               Py_ssize_t batch, int loss, int mode, double lr,
-                               floating* grads, floating* out, floating* work,
-                               bint training, const floating* sw,
-                               double divisor) noexcept nogil
-
 cdef double backward_deltas(const Net* net, const floating* params,
                             const floating* X, const floating* T,
                             Py_ssize_t n, int loss, floating* work,

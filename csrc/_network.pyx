@@ -522,7 +522,6 @@ cdef void _backward_layers(const Net* net, floating* params,
     cdef floating* g_prev = delta + buf
     cdef floating* swap
     cdef floating* W
-    cdef floating* b
     cdef floating* dst
     cdef const floating* M
     cdef const floating* z_prev
@@ -544,7 +543,6 @@ cdef void _backward_layers(const Net* net, floating* params,
             g_prev = panels[l - 2] + r0 * n_in
         tied = net.layer[l - 1].w_trans
         W = params + net.layer[l - 1].w_off
-        b = params + net.layer[l - 1].b_off
         z_prev = _seen(net, batch, work, X, l - 1, training)
 
         # G_{ℓ−1} = Δ_ℓ W_ℓ with the weights before any update.
@@ -633,19 +631,7 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
                           bint training, const floating* sw) noexcept nogil:
     """Backpropagate after ``forward_pass`` (see ``_backward``)."""
     return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
-                     work, training, sw, NULL, 0.0, NULL, 0)
-
-
-cdef double backward_pass_norm(const Net* net, floating* params,
-                               const floating* X, const floating* T,
-                               Py_ssize_t batch, int loss, int mode, double lr,
-                               floating* grads, floating* out, floating* work,
-                               bint training, const floating* sw,
-                               double divisor) noexcept nogil:
-    """``backward_pass`` with ``divisor`` > 0 as the normaliser of the
-    summed gradient (see ``_backward``)."""
-    return _backward(net, params, X, T, batch, loss, mode, lr, grads, out,
-                     work, training, sw, NULL, divisor, NULL, 0)
+                     work, training, sw, NULL, NULL, 0)
 
 
 cdef double online_step_pass(const Net* net, floating* params,
@@ -660,7 +646,7 @@ cdef double online_step_pass(const Net* net, floating* params,
     loss as ``backward_pass``; a non-finite loss takes no step.
     """
     return _backward(net, params, X, T, 1, loss, ONLINE_STEP, 0.0, NULL,
-                     NULL, work, training, sw, step, 0.0, NULL, 0)
+                     NULL, work, training, sw, step, NULL, 0)
 
 
 cdef double backward_deltas(const Net* net, const floating* params,
@@ -678,7 +664,7 @@ cdef double backward_deltas(const Net* net, const floating* params,
     split).
     """
     return _backward(net, <floating*>params, X, T, n, loss, DELTAS, 0.0,
-                     NULL, NULL, work, training, sw, NULL, 0.0, deltas, r0)
+                     NULL, NULL, work, training, sw, NULL, deltas, r0)
 
 
 cdef bint online_step_supported(const Net* net) noexcept nogil:
@@ -699,13 +685,8 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                       int mode, double lr, floating* grads,
                       floating* out, floating* work, bint training,
                       const floating* sw, const OnlineStep* online,
-                      double divisor, floating** panels,
-                      Py_ssize_t r0) noexcept nogil:
+                      floating** panels, Py_ssize_t r0) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
-
-    ``divisor`` > 0 replaces the normaliser of the summed gradient (B, or
-    Σ_i w_i): 1 gives the unnormalised sum Σ_i w_i ∇L_i of a chunk of a
-    larger batch, which the caller reduces and divides once.
 
     Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
     Σ_i w_i L_i, the gradient then being Σ_i w_i ∇L_i / Σ_i w_i (nets with
@@ -732,8 +713,6 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                                batch, net.sizes[L])
     else:
         total = _weighted_loss(net, T, batch, loss, work, d_out, sw, &norm)
-    if divisor > 0 and norm != 0:
-        norm = divisor
     if net.has_penalty:
         for l in range(1, L):
             total += _penalty(net, l, _at(work, batch, net.pos[l].ws_z), batch, NULL)

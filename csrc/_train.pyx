@@ -63,7 +63,7 @@ from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
-                            backward_pass_norm, backward_deltas,
+                            backward_deltas,
                             weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
@@ -598,9 +598,9 @@ cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
                                         <floating**>job.deltas, r0)
         _keep_rows(job, r0, n, work, X)
     else:
-        job.losses[c] = backward_pass_norm(net, params, X, T, n, job.loss,
-                                           LOSS_ONLY, 0.0, NULL, NULL, work,
-                                           False, sw, 1.0)
+        job.losses[c] = backward_pass(net, params, X, T, n, job.loss,
+                                      LOSS_ONLY, 0.0, NULL, NULL, work, False,
+                                      sw)
     job.correct[c] = count_correct(job.accuracy, output_of(net, n, work), T,
                                    n, n_out)
 
