@@ -6,7 +6,10 @@
  * condition variable, so that a job of k slots wakes exactly k − 1 workers.
  * A worker clears its flag when it takes the job; the caller, once its own
  * share is done, clears the flags of workers that never woke, so a worker
- * whose core is taken by another process costs the job nothing.
+ * whose core is taken by another process costs the job nothing.  The
+ * flags and the count of workers inside a job are also read without the
+ * lock, by atomic loads, while a thread polls (``poll_for``); every
+ * decision is re-checked under the lock.
  */
 #include "_pool.h"
 
@@ -31,6 +34,9 @@ int pynn_pool_workers(void) { return 0; }
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sched.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -55,6 +61,55 @@ typedef fenv_t fpstate_t;
 static inline fpstate_t fp_get(void) { fenv_t e; fegetenv(&e); return e; }
 static inline void fp_set(fpstate_t s) { fesetenv(&s); }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+static inline void cpu_relax(void) { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void cpu_relax(void) { __asm__ __volatile__("yield"); }
+#else
+static inline void cpu_relax(void) { }
+#endif
+
+/* How long a worker polls for the next job, and the caller for the last
+ * worker, before sleeping on a condition variable (nanoseconds; the
+ * environment variable PYNN_SPIN_US sets it in microseconds, 0: never
+ * poll).  Jobs of a training step follow each other within microseconds,
+ * while a sleeping thread takes 15–20 µs to wake (a 4-chunk job of 80 µs
+ * on 2 threads: 57 µs when workers sleep, 40 µs when they poll).  Between
+ * polls the thread calls sched_yield, so on a core that another process
+ * wants the poll gives way at once (the same job
+ * with a competing process on one of two cores: 82–86 µs, as when workers
+ * sleep; polling without the yield: 94–100 µs). */
+static long spin_ns = 50000;
+
+static long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Poll *v until it equals want or spin_ns have passed; returns 1 if it
+ * did.  Reads without the lock (atomic loads); the caller re-checks under
+ * it. */
+static int poll_for(const int *v, int want)
+{
+    long end;
+    int i;
+    if (spin_ns <= 0)
+        return 0;
+    end = now_ns() + spin_ns;
+    for (;;) {
+        for (i = 0; i < 64; i++) {
+            if (__atomic_load_n(v, __ATOMIC_ACQUIRE) == want)
+                return 1;
+            cpu_relax();
+        }
+        if (now_ns() >= end)
+            return 0;
+        sched_yield();
+    }
+}
 
 struct worker {
     pthread_cond_t wake;        /* signalled when go is set */
@@ -81,9 +136,14 @@ static void *worker_main(void *arg)
     fpstate_t fp, own = fp_get();
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (!w->go) {
+            pthread_mutex_unlock(&lock);
+            poll_for(&w->go, 1);
+            pthread_mutex_lock(&lock);
+        }
         while (!w->go)
             pthread_cond_wait(&w->wake, &lock);
-        w->go = 0;
+        __atomic_store_n(&w->go, 0, __ATOMIC_RELAXED);
         fn = job_fn;
         ctx = job_ctx;
         fp = job_fp;
@@ -92,7 +152,7 @@ static void *worker_main(void *arg)
         fn(ctx, w->slot);
         fp_set(own);
         pthread_mutex_lock(&lock);
-        if (--remaining == 0)
+        if (__atomic_sub_fetch(&remaining, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&finished);
     }
     return NULL;
@@ -117,6 +177,9 @@ static void child_after_fork(void)
 static void init_once(void)
 {
     int i;
+    const char *env = getenv("PYNN_SPIN_US");
+    if (env != NULL && *env != '\0')
+        spin_ns = 1000L * atol(env);
     for (i = 0; i < PYNN_POOL_MAX; i++) {
         pthread_cond_init(&workers[i].wake, NULL);
         workers[i].go = 0;
@@ -172,7 +235,7 @@ int pynn_pool_run(int n, pynn_job_fn fn, void *ctx)
     job_fp = fp_get();
     remaining = n - 1;
     for (i = 1; i < n; i++) {
-        workers[i].go = 1;
+        __atomic_store_n(&workers[i].go, 1, __ATOMIC_RELEASE);
         pthread_cond_signal(&workers[i].wake);
     }
     pthread_mutex_unlock(&lock);
@@ -184,9 +247,14 @@ int pynn_pool_run(int n, pynn_job_fn fn, void *ctx)
      * fn (on a chunk) are waited for. */
     for (i = 1; i < n; i++) {
         if (workers[i].go) {
-            workers[i].go = 0;
+            __atomic_store_n(&workers[i].go, 0, __ATOMIC_RELAXED);
             remaining--;
         }
+    }
+    if (remaining > 0) {
+        pthread_mutex_unlock(&lock);
+        poll_for(&remaining, 0);
+        pthread_mutex_lock(&lock);
     }
     while (remaining > 0)
         pthread_cond_wait(&finished, &lock);

@@ -5,9 +5,13 @@
  * when every call has returned — except that a worker which has not woken
  * by the time fn(ctx, 0) returns is called off (its core is busy: waiting
  * for the scheduler would cost more than its share).  So a job must be
- * complete once fn(ctx, 0) has returned and the started calls have.  Workers are started on first need, kept,
- * and sleep on a condition variable between jobs; the caller sleeps on one
- * while it waits for them (no spinning anywhere).  A job splits its work
+ * complete once fn(ctx, 0) has returned and the started calls have.  Workers are started on first need and kept.
+ * Between jobs a worker polls for the next one for a bounded time (50 µs,
+ * PYNN_SPIN_US in the environment; 0: never), yielding its core to any
+ * other runnable thread between polls, then sleeps on a condition
+ * variable; the caller waits for the last workers the same way.  Waking a
+ * sleeping thread costs 15–20 µs, as much as a small chunk; the yield
+ * keeps the poll from taking a core that another process wants.  A job splits its work
  * itself (pynn claims chunks with pynn_claim, so a slot on a busy core
  * simply takes fewer).
  *
