@@ -66,6 +66,24 @@ cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, Py_ssize_t batch,
                        floating* work, rng_t* rng) noexcept nogil
 
+# How a pass shares one layer's column blocks among threads (pynn._train's
+# pool): run(sp, n, fn, ctx) calls fn(ctx, k) for k = 0 … n − 1, on any
+# threads in any order, and returns once every call has returned.  The
+# blocks are a function of the layout and the batch size alone
+# (``forward_blocks``), so the result never depends on the threads.
+ctypedef void (*block_fn)(void* ctx, Py_ssize_t k) noexcept nogil
+
+cdef struct Splitter:
+    void (*run)(Splitter* sp, Py_ssize_t n, block_fn fn, void* ctx) noexcept nogil
+
+cdef Py_ssize_t forward_blocks(const Net* net, Py_ssize_t l,
+                               Py_ssize_t batch) noexcept nogil
+
+cdef void forward_pass_split(const Net* net, const floating* params,
+                             const floating* X, Py_ssize_t batch,
+                             floating* work, rng_t* rng,
+                             Splitter* sp) noexcept nogil
+
 cdef const floating* output_of(const Net* net, Py_ssize_t batch,
                                floating* work) noexcept nogil
 

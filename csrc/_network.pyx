@@ -340,6 +340,83 @@ cdef void _rbf_step(const LayerDesc* ly, floating* params, const floating* D,
 
 
 # ------------------------------------------------------------ passes
+# A Dense layer's forward product over a batch of one chunk (a small batch
+# on a wide layer: B = 32 on 784-256) is cut into column blocks of U_ℓ, one
+# GEMM each, shared among threads by a Splitter: 4 blocks when it does at
+# least 4·SPLIT_FLOPS operations, 2 at 2·SPLIT_FLOPS, each a multiple of
+# 16 columns (every block repacks D_{ℓ−1}, so there are few).
+cdef double SPLIT_FLOPS = 2e6
+
+
+cdef Py_ssize_t forward_blocks(const Net* net, Py_ssize_t l,
+                               Py_ssize_t batch) noexcept nogil:
+    """Columns per block of layer ℓ's forward product U_ℓ = D_{ℓ−1} W_ℓᵀ
+    over ``batch`` rows (d_ℓ: one block, not split)."""
+    cdef Py_ssize_t n_out = net.sizes[l], n = 1
+    cdef double flops = 2.0 * batch * net.sizes[l - 1] * n_out
+    if net.layer[l - 1].kind != DENSE:
+        return n_out
+    if flops >= 4 * SPLIT_FLOPS:
+        n = 4
+    elif flops >= 2 * SPLIT_FLOPS:
+        n = 2
+    return min(n_out, ((n_out + n - 1) // n + 15) // 16 * 16)
+
+
+cdef struct DenseCols:
+    # One Dense layer's forward product, for ``_dense_cols`` (void*: float
+    # or double, as ``is_double``).
+    const void* D
+    const void* W
+    const void* b
+    void* U
+    Py_ssize_t batch, n_in, n_out, width
+    bint w_trans, is_double
+
+
+cdef void _dense_cols(DenseCols* c, Py_ssize_t k, floating* kind) noexcept nogil:
+    """Columns j0 ≤ j < j1 of U = D Wᵀ + 1 bᵀ: block k of width c.width."""
+    cdef Py_ssize_t i, j0 = k * c.width, j1 = min(c.n_out, (k + 1) * c.width)
+    cdef floating* U = <floating*>c.U
+    cdef const floating* b = <const floating*>c.b
+    cdef const floating* W = <const floating*>c.W
+    for i in range(c.batch):
+        memcpy(U + i * c.n_out + j0, b + j0, (j1 - j0) * sizeof(floating))
+    # U[:, j0:j1] ← D W[j0:j1, :]ᵀ + U[:, j0:j1]  (tied: columns of Wᵀ)
+    mm(False, not c.w_trans, <int>c.batch, <int>(j1 - j0), <int>c.n_in,
+       <floating>1.0, <const floating*>c.D, <int>c.n_in,
+       W + (j0 if c.w_trans else j0 * c.n_in),
+       <int>(c.n_out if c.w_trans else c.n_in), <floating>1.0, U + j0,
+       <int>c.n_out)
+
+
+cdef void _dense_cols_block(void* ctx, Py_ssize_t k) noexcept nogil:
+    """A Splitter's block function for ``_dense_cols``."""
+    cdef DenseCols* c = <DenseCols*>ctx
+    if c.is_double:
+        _dense_cols(c, k, <double*>NULL)
+    else:
+        _dense_cols(c, k, <float*>NULL)
+
+
+cdef void _dense_forward(const Net* net, Py_ssize_t l, const floating* params,
+                         const floating* z_prev, Py_ssize_t batch, floating* U,
+                         Splitter* sp) noexcept nogil:
+    """U_ℓ = D_{ℓ−1} W_ℓᵀ + 1 b_ℓᵀ (tied: W is stored transposed), in the
+    column blocks of ``forward_blocks`` on ``sp``'s threads, or whole."""
+    cdef DenseCols c
+    c.D, c.U = z_prev, U
+    c.W = params + net.layer[l - 1].w_off
+    c.b = params + net.layer[l - 1].b_off
+    c.batch, c.n_in, c.n_out = batch, net.sizes[l - 1], net.sizes[l]
+    c.w_trans, c.is_double = net.layer[l - 1].w_trans, floating is double
+    c.width = c.n_out if sp == NULL else forward_blocks(net, l, batch)
+    if c.width >= c.n_out:
+        _dense_cols(&c, 0, <floating*>NULL)
+    else:
+        sp.run(sp, (c.n_out + c.width - 1) // c.width, _dense_cols_block, &c)
+
+
 cdef void forward_pass(const Net* net, const floating* params,
                        const floating* X, Py_ssize_t batch,
                        floating* work, rng_t* rng) noexcept nogil:
@@ -347,10 +424,17 @@ cdef void forward_pass(const Net* net, const floating* params,
 
     ``rng`` NULL is inference: no dropout, no noise.
     """
-    cdef Py_ssize_t l, i, n_in, n_out
+    forward_pass_split(net, params, X, batch, work, rng, NULL)
+
+
+cdef void forward_pass_split(const Net* net, const floating* params,
+                             const floating* X, Py_ssize_t batch,
+                             floating* work, rng_t* rng,
+                             Splitter* sp) noexcept nogil:
+    """``forward_pass``, each Dense product in column blocks on ``sp``'s
+    threads when it is large (``forward_blocks``; sp NULL: whole)."""
+    cdef Py_ssize_t l, n_out
     cdef const floating* z_prev = X
-    cdef const floating* W
-    cdef const floating* b
     cdef floating* U
     cdef floating* Z
     cdef bint training = rng != NULL
@@ -358,10 +442,7 @@ cdef void forward_pass(const Net* net, const floating* params,
         _corrupt(net, 0, X, batch * net.sizes[0], work, batch, rng)
         z_prev = _at(work, batch, net.pos[0].ws_d)
     for l in range(1, net.n_layers + 1):
-        n_in = net.sizes[l - 1]
         n_out = net.sizes[l]
-        W = params + net.layer[l - 1].w_off
-        b = params + net.layer[l - 1].b_off
         U = _at(work, batch, net.pos[l].ws_u)
         Z = _at(work, batch, net.pos[l].ws_z)
         if net.layer[l - 1].kind == RBF:
@@ -369,13 +450,7 @@ cdef void forward_pass(const Net* net, const floating* params,
             _rbf_forward(&net.layer[l - 1], params, z_prev, batch, U, Z,
                          _at(work, batch, net.ws_delta))
         else:
-            for i in range(batch):
-                memcpy(U + i * n_out, b, n_out * sizeof(floating))
-            # U ← D_{ℓ−1} Wᵀ + U   (tied: W is stored transposed)
-            mm(False, not net.layer[l - 1].w_trans, <int>batch, <int>n_out, <int>n_in,
-               <floating>1.0, z_prev, <int>n_in, W,
-               <int>(n_out if net.layer[l - 1].w_trans else n_in),
-               <floating>1.0, U, <int>n_out)
+            _dense_forward(net, l, params, z_prev, batch, U, sp)
             act_forward(net.layer[l - 1].act, net.layer[l - 1].act_param, U, Z,
                         batch, n_out)
         if training and l < net.n_layers and net.pos[l].ws_d >= 0:

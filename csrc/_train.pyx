@@ -63,7 +63,8 @@ from libc.limits cimport INT_MAX
 cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
-                            backward_deltas,
+                            backward_deltas, forward_pass_split, Splitter,
+                            block_fn, forward_blocks,
                             weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
@@ -223,12 +224,15 @@ cdef double _dot_self(const floating* w, Py_ssize_t n) noexcept nogil:
     return s
 
 
-cdef void apply_update(const Net* net, floating* params, const floating* grads,
-                       floating* s1, floating* s2, const Rule* r) noexcept nogil:
-    """One optimiser step over the layout's trainable regions: each W (with
-    L2) and b (without).  A tied W belongs to its owner's region, once."""
+cdef void _step_setup(const Net* net, const floating* params,
+                      const floating* grads, const Rule* r, double* scale,
+                      double* c1, double* c2) noexcept nogil:
+    """What a step needs before its per-element pass, in region order: the
+    L2 penalty ½ Σ ‖W‖² added to r.penalty (when set), the clipping factor
+    s = min(1, c/‖∇ + λw‖) and Adam's bias corrections c₁, c₂."""
     cdef Py_ssize_t k, off, size
-    cdef double scale = 1, norm2 = 0, c1 = 1, c2 = 1, decay, wsq = 0
+    cdef double norm2 = 0, decay, wsq = 0
+    scale[0] = 1
     if r.penalty != NULL:
         for k in range(net.n_regions):
             if net.regions[3 * k + 2]:
@@ -241,15 +245,50 @@ cdef void apply_update(const Net* net, floating* params, const floating* grads,
             decay = r.l2 if net.regions[3 * k + 2] else 0
             norm2 += _region_norm2(grads + off, params + off, size, decay)
         if sqrt(norm2) > r.clip:
-            scale = r.clip / sqrt(norm2)
-    step_constants(r, &c1, &c2)
+            scale[0] = r.clip / sqrt(norm2)
+    step_constants(r, c1, c2)
+
+
+cdef void _update_spans(const Net* net, floating* params,
+                        const floating* grads, floating* s1, floating* s2,
+                        const Rule* r, double scale, double c1, double c2,
+                        Py_ssize_t c0, Py_ssize_t c1_) noexcept nogil:
+    """``update_span`` on the pieces c0 ≤ c < c1_ of the trainable regions:
+    each region cut into pieces of UPDATE_SPAN elements, numbered in region
+    order (the cut only groups elements: every element's update is its own,
+    so it gives the same bits however the pieces are shared out)."""
+    cdef Py_ssize_t k, off, size, n, c = 0, i0, i1
+    cdef double decay
     for k in range(net.n_regions):
         off, size = net.regions[3 * k], net.regions[3 * k + 1]
-        decay = r.l2 if net.regions[3 * k + 2] else 0
-        update_span(params + off, grads + off,
-                    s1 + off if s1 != NULL else NULL,
-                    s2 + off if s2 != NULL else NULL,
-                    size, r, decay, scale, c1, c2)
+        n = (size + UPDATE_SPAN - 1) // UPDATE_SPAN
+        if c + n > c0 and c < c1_:
+            i0 = max(c0 - c, 0) * UPDATE_SPAN
+            i1 = min(min(c1_ - c, n) * UPDATE_SPAN, size)
+            decay = r.l2 if net.regions[3 * k + 2] else 0
+            update_span(params + off + i0, grads + off + i0,
+                        s1 + off + i0 if s1 != NULL else NULL,
+                        s2 + off + i0 if s2 != NULL else NULL,
+                        i1 - i0, r, decay, scale, c1, c2)
+        c += n
+
+
+cdef Py_ssize_t _n_pieces(const Net* net) noexcept nogil:
+    """The number of pieces ``_update_spans`` cuts the regions into."""
+    cdef Py_ssize_t k, n = 0
+    for k in range(net.n_regions):
+        n += (net.regions[3 * k + 1] + UPDATE_SPAN - 1) // UPDATE_SPAN
+    return n
+
+
+cdef void apply_update(const Net* net, floating* params, const floating* grads,
+                       floating* s1, floating* s2, const Rule* r) noexcept nogil:
+    """One optimiser step over the layout's trainable regions: each W (with
+    L2) and b (without).  A tied W belongs to its owner's region, once."""
+    cdef double scale, c1, c2
+    _step_setup(net, params, grads, r, &scale, &c1, &c2)
+    _update_spans(net, params, grads, s1, s2, r, scale, c1, c2, 0,
+                  _n_pieces(net))
 
 
 cdef void add_l2(const Net* net, const floating* params, floating* grads,
@@ -410,6 +449,14 @@ cdef Py_ssize_t BLOCK_ALIGN = 16
 # does at least BLOCKS_ALONE_FLOPS: its forward and delta pass stay on one
 # thread, the third of the work in Δᵀ D is shared.
 cdef double _BLOCKS_ALONE_FLOPS = 8e6
+# The optimiser step after a stored gradient (momentum, Nesterov, Adam,
+# scikit-learn's forms) is cut into pieces of UPDATE_SPAN elements
+# (``_update_spans``; 8192 doubles are 64 KB, one core's L1 of w, g and the
+# state); a net of at least UPDATE_MIN_PIECES pieces shares them on the
+# pool (Adam on 784-256-10 in float64 is about 0.25 ms a step on one core,
+# bound by the square root and division unit, as long as the step's GEMMs).
+cdef Py_ssize_t UPDATE_SPAN = 8192
+cdef Py_ssize_t UPDATE_MIN_PIECES = 4
 cdef Py_ssize_t ALIGN = 64
 CHUNK_FLOPS = _CHUNK_FLOPS
 
@@ -419,9 +466,22 @@ cdef enum JobKind:
     JOB_LOSS = 1            # Σ L and correct per chunk (evaluation)
     JOB_FORWARD = 2         # the output rows of each chunk (inference)
     JOB_WEIGHTS = 3         # per block: α Δ_ℓᵀ D_{ℓ−1} into grads or W
+    JOB_UPDATE = 4          # per piece: the optimiser's per-element step
+
+
+cdef struct PoolSplit:
+    # A Splitter (first, so a Splitter* is a PoolSplit*) that runs a layer's
+    # blocks on up to ``slots`` of the pool's threads, claimed one at a time.
+    Splitter base
+    int slots
+    block_fn fn
+    void* ctx
+    Py_ssize_t n
+    long next
 
 
 cdef struct Job:
+    PoolSplit split             # a single chunk's layers in column blocks
     const Net* net
     int kind, loss, accuracy
     bint is_double, training, store
@@ -449,7 +509,13 @@ cdef struct Job:
     double* losses              # per chunk
     Py_ssize_t* correct         # per chunk
     double norm, lr
-    long next                   # the next chunk (or block) to claim
+    int u_slots                 # JOB_UPDATE: at most this many threads,
+    void* s1                    # the optimiser state (laid out like params),
+    void* s2
+    const Rule* rule            # the step's rule and its constants
+    double scale, c1, c2
+    Py_ssize_t n_pieces         # pieces of ``_update_spans``
+    long next                   # the next chunk (block, piece) to claim
 
 
 cdef inline Py_ssize_t _up(Py_ssize_t n) noexcept nogil:
@@ -570,6 +636,25 @@ cdef void _keep_rows(Job* job, Py_ssize_t r0, Py_ssize_t n,
                    n * d * sizeof(floating))
 
 
+cdef void _split_main(void* ctx, int slot) noexcept nogil:
+    """What every slot of a PoolSplit runs: claim blocks until none is left."""
+    cdef PoolSplit* ps = <PoolSplit*>ctx
+    cdef long k
+    while True:
+        k = pynn_claim(&ps.next)
+        if k >= ps.n:
+            return
+        ps.fn(ps.ctx, k)
+
+
+cdef void _split_run(Splitter* sp, Py_ssize_t n, block_fn fn,
+                     void* ctx) noexcept nogil:
+    """Splitter.run on the pool: blocks 0 … n − 1 on up to ps.slots slots."""
+    cdef PoolSplit* ps = <PoolSplit*>sp
+    ps.fn, ps.ctx, ps.n, ps.next = fn, ctx, n, 0
+    pynn_pool_run(<int>min(<Py_ssize_t>ps.slots, n), _split_main, ps)
+
+
 cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
                      floating* dummy) noexcept nogil:
     """One chunk of a JOB_DELTAS, JOB_LOSS or JOB_FORWARD job."""
@@ -590,8 +675,11 @@ cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
     T = <const floating*>job.T + r0 * n_out
     if job.sw != NULL:
         sw = <const floating*>job.sw + r0
-    forward_pass(net, <const floating*>params, X, n, work,
-                 &state if job.training else NULL)
+    # A batch of one chunk shares its wide layers' products out by columns
+    # (the pool is free: one chunk runs on the caller alone).
+    forward_pass_split(net, <const floating*>params, X, n, work,
+                       &state if job.training else NULL,
+                       &job.split.base if job.n_chunks == 1 else NULL)
     if job.kind == JOB_DELTAS:
         job.losses[c] = backward_deltas(net, params, X, T, n, job.loss, work,
                                         job.training, sw,
@@ -646,11 +734,17 @@ cdef void _job_main(void* ctx, int slot) noexcept nogil:
     """What every slot runs: claim chunks (or blocks) until none is left."""
     cdef Job* job = <Job*>ctx
     cdef long c
+    cdef long n = (job.n_blocks if job.kind == JOB_WEIGHTS else
+                   job.n_pieces if job.kind == JOB_UPDATE else job.n_chunks)
     while True:
         c = pynn_claim(&job.next)
-        if c >= (job.n_blocks if job.kind == JOB_WEIGHTS else job.n_chunks):
+        if c >= n:
             return
-        if job.kind == JOB_WEIGHTS and job.is_double:
+        if job.kind == JOB_UPDATE and job.is_double:
+            _run_piece(job, c, <double*>NULL)
+        elif job.kind == JOB_UPDATE:
+            _run_piece(job, c, <float*>NULL)
+        elif job.kind == JOB_WEIGHTS and job.is_double:
             _run_block(job, c, <double*>NULL)
         elif job.kind == JOB_WEIGHTS:
             _run_block(job, c, <float*>NULL)
@@ -658,6 +752,35 @@ cdef void _job_main(void* ctx, int slot) noexcept nogil:
             _run_chunk(job, c, slot, <double*>NULL)
         else:
             _run_chunk(job, c, slot, <float*>NULL)
+
+
+cdef void _run_piece(Job* job, Py_ssize_t c, floating* kind) noexcept nogil:
+    """JOB_UPDATE: the optimiser's step on piece c (``_update_spans``)."""
+    _update_spans(job.net, <floating*>job.params, <const floating*>job.grads,
+                  <floating*>job.s1, <floating*>job.s2, job.rule, job.scale,
+                  job.c1, job.c2, c, c + 1)
+
+
+cdef void _update_pool(Job* job, floating* params, floating* grads,
+                       floating* s1, floating* s2,
+                       Rule* r) noexcept nogil:
+    """``apply_update``, its per-element pass shared out in pieces over up
+    to job.u_slots of the pool's slots; the penalty and clipping sums stay
+    on the caller, in region order, so the result is apply_update's."""
+    cdef const Net* net = job.net
+    cdef int kind = job.kind
+    cdef double scale, c1, c2
+    cdef Py_ssize_t n = _n_pieces(net)
+    _step_setup(net, params, grads, r, &scale, &c1, &c2)
+    if job.u_slots <= 1 or n < UPDATE_MIN_PIECES:
+        _update_spans(net, params, grads, s1, s2, r, scale, c1, c2, 0, n)
+        return
+    job.kind, job.params, job.grads = JOB_UPDATE, params, grads
+    job.s1, job.s2, job.rule = s1, s2, r
+    job.scale, job.c1, job.c2, job.n_pieces = scale, c1, c2, n
+    job.next = 0
+    pynn_pool_run(<int>min(<Py_ssize_t>job.u_slots, n), _job_main, job)
+    job.kind = kind
 
 
 cdef void _weights(Job* job, void* grads, double norm, bint sgd_step,
@@ -765,6 +888,10 @@ cdef int _setup_job(Job* job, Layout layout, Scratch scratch,
     job.base, job.limit, job.slots = base, limit, <int>slots
     job.b_slots = <int>min(<Py_ssize_t>max(n_threads, 1),
                            net.n_layers * MAX_BLOCKS)
+    job.u_slots = <int>max(n_threads, 1)
+    job.split.base.run = _split_run
+    job.split.slots = job.u_slots
+    job.n_pieces = 0
     job.is_double = itemsize == 8
     job.sw = job.T = job.out = job.grads = NULL
     job.training = job.store = False
@@ -834,6 +961,20 @@ def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3):
     cdef Py_ssize_t base, limit
     _limits(&layout.net, passes, passes == 3, &base, &limit)
     return _chunk_len(batch, base, limit, True)
+
+
+def split_columns(Layout layout, Py_ssize_t batch):
+    """Per layer, the columns per block of its forward product when a
+    training batch of ``batch`` rows is one chunk (``chunk_rows``) that
+    goes through the pool (``_blocks_alone``); d_ℓ: not split.  A function
+    of the layout and the batch size alone."""
+    if batch < 1:
+        raise ValueError("batch must be ≥ 1")
+    cdef const Net* net = &layout.net
+    cdef bint pooled = (chunk_rows(layout, batch) >= batch and
+                        _blocks_alone(net, batch))
+    return [forward_blocks(net, l, batch) if pooled else net.sizes[l]
+            for l in range(1, net.n_layers + 1)]
 
 
 def pool_workers():
@@ -975,7 +1116,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                     r.t = r.t + 1
                     _weights(&job, &grads[0], bw, fused, lr)
                     if not fused:
-                        apply_update(net, &params[0], &grads[0], s1, s2, &r)
+                        _update_pool(&job, &params[0], &grads[0], s1, s2, &r)
                 total += batch_loss
                 wsum += bw
                 pos += B
@@ -1001,7 +1142,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             if bw > 0:          # a batch of zero weights takes no step
                 r.t = r.t + 1
                 if not (fused or online):
-                    apply_update(net, &params[0], &grads[0], s1, s2, &r)
+                    _update_pool(&job, &params[0], &grads[0], s1, s2, &r)
             total += batch_loss
             wsum += bw
             pos += B

@@ -333,6 +333,32 @@ def test_pool_works_in_a_forked_child(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "0"
 
 
+SPIN_CHILD = r"""
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_parallel as tp
+a = tp.train(1)[0]
+print(all(np.array_equal(tp.train(n)[0], a) for n in (2, 3, 4)))
+"""
+
+
+@pytest.mark.parametrize("spin_us", ["0", "1", "1000000"])
+def test_pool_waits_alike_with_any_poll_time(tmp_path, spin_us):
+    """Workers that never poll (PYNN_SPIN_US=0: every hand-off wakes a
+    sleeping thread), that poll for 1 µs (most jobs find them asleep, some
+    mid-poll) or for a whole second (every job is taken from a poll, and
+    the caller polls for the last worker): the results are the
+    single-thread ones each time."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYNN_SPIN_US": spin_us}
+    out = subprocess.run([sys.executable, "-c", SPIN_CHILD, here],
+                         capture_output=True, text=True, timeout=300,
+                         cwd=str(tmp_path), env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True"
+
+
 # ------------------------------------------- the workers' floating-point state
 # The training kernels flush subnormals (FTZ/DAZ, csrc/_fpenv.pxd); the pool
 # (csrc/_pool.c) runs each job under the caller's MXCSR on every worker.  A
@@ -448,3 +474,124 @@ def test_workers_compute_in_the_callers_floating_point_state(tmp_path, dtype):
     for b, a in zip(res["before"], res["after"]):
         assert int(a) & control == int(b) & control == 0x1F80
     assert int(res["exact"]) == 0x1F80
+
+
+# ------------------------------------------- the optimiser step in pieces
+# After a stored gradient, the per-element step runs in pieces of 8192
+# elements (csrc/_train.pyx, ``_update_spans``), shared out on the pool
+# when a net has at least four of them.
+def wide_model():
+    """W₁ of 100 × 400 = 40,000 elements: five pieces, the last partial."""
+    return pynn.Model([pynn.Dense(100, 400, activation="tanh"),
+                       pynn.Dense(400, 3, activation="softmax")],
+                      dtype="float64", seed=0)
+
+
+def test_optimiser_step_in_pieces_is_the_numpy_formula():
+    """Adam with L2 and clipping on every element, piece edges included."""
+    model = wide_model()
+    rng = np.random.default_rng(4)
+    opt = pynn.optimizers.Adam(0.01)
+    w = model.params.copy()
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    decay = np.zeros_like(w)
+    for layer in model.layers:          # λ on the weights, not the biases
+        off = (layer.W.ctypes.data - model.params.ctypes.data) // 8
+        decay[off:off + layer.W.size] = 1e-3
+    for t in (1, 2, 3):
+        g = rng.standard_normal(w.size)
+        model.grads[:] = g
+        opt.update(model, l2=1e-3, clip=5.0)
+        g = g + decay * w
+        g = g * min(1.0, 5.0 / np.linalg.norm(g))
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t))
+                                               + 1e-8)
+        np.testing.assert_allclose(model.params, w, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sklearn_forms_on_the_pool_are_bit_identical(solver):
+    """pynn.sklearn steps with scikit-learn's update forms (momentum and
+    Nesterov for "sgd"): the same bits on 1, 2 and 3 threads."""
+    from pynn.sklearn import MLPClassifier
+    X, y = data(n=300, d=100, k=3, dtype=np.float64)
+    fits = [MLPClassifier(hidden_layer_sizes=(400,), solver=solver,
+                          batch_size=32, max_iter=3, random_state=0,
+                          n_threads=n).fit(X, y) for n in (1, 2, 3)]
+    for est in fits[1:]:
+        for a, b in zip(est.coefs_ + est.intercepts_,
+                        fits[0].coefs_ + fits[0].intercepts_):
+            assert np.array_equal(a, b)
+
+
+# ------------------------------------- one chunk, its layers split by columns
+# A batch of one chunk whose weight product goes to the pool also computes
+# each wide Dense product U_ℓ = D Wᵀ + b in column blocks on the pool
+# (csrc/_network.pyx, ``forward_blocks``).
+def split_model(dtype="float64", dropout=0.0, seed=0):
+    layers = [pynn.Dense(200, 400, activation="tanh")]
+    if dropout:
+        layers.append(pynn.Dropout(dropout))
+    layers += [pynn.Dense(400, 300, activation="relu"),
+               pynn.Dense(300, 5, activation="softmax")]
+    return pynn.Model(layers, dtype=dtype, seed=seed)
+
+
+def test_the_layers_here_are_really_split_at_batch_32():
+    layout = split_model()._layout
+    assert _train.chunk_rows(layout, 32) == 32            # one chunk
+    assert _train.split_columns(layout, 32) == [208, 160, 5]
+    assert _train.split_columns(layout, 1) == [400, 300, 5]   # not pooled
+
+
+def test_split_forward_gives_the_single_pass_gradient():
+    """float64, to rounding: the gradient of a batch of 32 (its products in
+    column blocks, with their own bias columns) against the mean of 32
+    one-row gradients (a row is never split)."""
+    model = split_model()
+    rng = np.random.default_rng(0)
+    for layer in model.layers:               # biases of their own per block
+        layer.b[:] = rng.standard_normal(layer.b.shape)
+    X = rng.standard_normal((32, 200))
+    T = np.eye(5)[rng.integers(0, 5, 32)]
+    code = pynn.losses.get_loss("cross_entropy").code
+
+    def gradient(Xs, Ts):
+        total, wsum = _train.gradient(model._layout, model.params,
+                                      model.grads, Xs, Ts, code, 0.0,
+                                      model._workspace(len(Xs)), n_threads=2)
+        return model.grads.copy(), total
+
+    split, total = gradient(X, T)
+    rows = [gradient(X[i:i + 1], T[i:i + 1]) for i in range(32)]
+    np.testing.assert_allclose(split, sum(g for g, _ in rows) / 32,
+                               rtol=1e-10, atol=1e-14)
+    assert total == pytest.approx(sum(t for _, t in rows), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_split_batches_bit_identical_on_1_to_4_threads(dtype, optimizer,
+                                                        dropout):
+    X, y = data(n=200, d=200, dtype=np.dtype(dtype))
+    params = []
+    for n in THREADS:
+        model = split_model(dtype, dropout)
+        pynn.Trainer(model, loss="cross_entropy", optimizer=optimizer,
+                     lr=0.01, batch_size=32, epochs=2, seed=3,
+                     n_threads=n).fit(X, y)
+        params.append(model.params)
+    assert np.isfinite(params[0]).all()
+    for p in params[1:]:
+        assert np.array_equal(p, params[0])
+
+
+def test_tied_nets_are_not_split():
+    """A tied net's single chunk runs whole (its weight step is one block in
+    layer order, ``_blocks_alone``), so is its forward product."""
+    model = pynn.Autoencoder([300, 200], tied=True, dtype="float64", seed=2)
+    assert _train.split_columns(model._layout, 32) == [200, 300]
