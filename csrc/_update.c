@@ -63,6 +63,31 @@ DEFINE_CONSTS(consts_d, double)
             w[i] = w[i] - (k.step * m) / (SQRT(v) + k.eps);                  \
         }                                                                    \
         break;                                                               \
+    case PYNN_UPD_SK_MOMENTUM:                                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
+            T v = k.h0 * s1[i] - k.lr * (k.s * (G(i) + k.d * w[i]));         \
+            s1[i] = v;                                                       \
+            w[i] = w[i] + v;                                                 \
+        }                                                                    \
+        break;                                                               \
+    case PYNN_UPD_SK_NESTEROV:                                               \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
+            T t = k.lr * (k.s * (G(i) + k.d * w[i]));                        \
+            T v = k.h0 * s1[i] - t;                                          \
+            s1[i] = v;                                                       \
+            w[i] = w[i] + (k.h0 * v - t);                                    \
+        }                                                                    \
+        break;                                                               \
+    case PYNN_UPD_SK_ADAM:                                                   \
+        for (ptrdiff_t i = (i0); i < (i1); i++) {                            \
+            T x = k.s * (G(i) + k.d * w[i]);                                 \
+            T m = k.h0 * s1[i] + k.oh0 * x;                                  \
+            T v = k.h1 * s2[i] + (x * x) * k.oh1;                            \
+            s1[i] = m;                                                       \
+            s2[i] = v;                                                       \
+            w[i] = w[i] + (m * -k.step) / (SQRT(v) + k.eps);                 \
+        }                                                                    \
+        break;                                                               \
     }
 
 static void span_f_generic(const pynn_update_t *u, ptrdiff_t n, float *w,
@@ -104,6 +129,7 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
     const V lr = SET1(k.lr), h0 = SET1(k.h0), h1 = SET1(k.h1);               \
     const V oh0 = SET1(k.oh0), oh1 = SET1(k.oh1), step = SET1(k.step);       \
     const V eps = SET1(k.eps), d = SET1(k.d), s = SET1(k.s);                 \
+    const V nstep = SET1(-k.step);                                           \
     switch (u->kind) {                                                       \
     case PYNN_UPD_SGD:                                                       \
         for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
@@ -137,6 +163,35 @@ static void row_d_generic(const pynn_update_t *u, ptrdiff_t n, double *w,
             ST(s1 + i, m);                                                   \
             ST(s2 + i, v);                                                   \
             ST(w + i, SUB(wi, DIV(MUL(step, m), ADD(SQRT(v), eps))));        \
+        }                                                                    \
+        break;                                                               \
+    case PYNN_UPD_SK_MOMENTUM:                                               \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
+            V wi = LD(w + i);                                                \
+            V v = SUB(MUL(h0, LD(s1 + i)),                                   \
+                      MUL(lr, MUL(s, ADD(GV(i), MUL(d, wi)))));              \
+            ST(s1 + i, v);                                                   \
+            ST(w + i, ADD(wi, v));                                           \
+        }                                                                    \
+        break;                                                               \
+    case PYNN_UPD_SK_NESTEROV:                                               \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
+            V wi = LD(w + i);                                                \
+            V t = MUL(lr, MUL(s, ADD(GV(i), MUL(d, wi))));                   \
+            V v = SUB(MUL(h0, LD(s1 + i)), t);                               \
+            ST(s1 + i, v);                                                   \
+            ST(w + i, ADD(wi, SUB(MUL(h0, v), t)));                          \
+        }                                                                    \
+        break;                                                               \
+    case PYNN_UPD_SK_ADAM:                                                   \
+        for (ptrdiff_t i = (i0); i < (i1); i += (L)) {                       \
+            V wi = LD(w + i);                                                \
+            V x = MUL(s, ADD(GV(i), MUL(d, wi)));                            \
+            V m = ADD(MUL(h0, LD(s1 + i)), MUL(oh0, x));                     \
+            V v = ADD(MUL(h1, LD(s2 + i)), MUL(MUL(x, x), oh1));             \
+            ST(s1 + i, m);                                                   \
+            ST(s2 + i, v);                                                   \
+            ST(w + i, ADD(wi, DIV(MUL(m, nstep), ADD(SQRT(v), eps))));       \
         }                                                                    \
         break;                                                               \
     }

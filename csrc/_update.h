@@ -13,6 +13,16 @@
      adam       x <- s (g + d w);  m <- h0 m + oh0 x;
                 v <- h1 v + (oh1 x) x;  w <- w - (step m) / (sqrt(v) + eps)
 
+   and scikit-learn's forms (sklearn.neural_network._stochastic_optimizers,
+   operation for operation; h0 = mu, 0 for its plain sgd):
+
+     sk momentum  t <- lr (s (g + d w));  v <- h0 v - t;  w <- w + v
+     sk nesterov  t <- lr (s (g + d w));  v <- h0 v - t;  w <- w + (h0 v - t)
+     sk adam      x <- s (g + d w);  m <- h0 m + oh0 x;
+                  v <- h1 v + (x x) oh1;  w <- w + (m (-step)) / (sqrt(v) + eps)
+
+   (sk adam: step = lr sqrt(c2) / c1 and eps unscaled)
+
    each operation rounded once, in this order (v, m: the state s1, Adam's
    v: the state s2).  The constants are given in double and rounded to T
    once per call.  Both variants perform exactly these operations (sqrt and
@@ -34,6 +44,9 @@
 #define PYNN_UPD_MOMENTUM 1
 #define PYNN_UPD_NESTEROV 2
 #define PYNN_UPD_ADAM 3
+#define PYNN_UPD_SK_MOMENTUM 8
+#define PYNN_UPD_SK_NESTEROV 9
+#define PYNN_UPD_SK_ADAM 10
 
 typedef struct {
     int kind;            /* PYNN_UPD_* */

@@ -13,7 +13,7 @@
 #     adam       m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
 #                w ← w − η (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
 #     rprop      (iRPROP−, full batch; see _rprop_span)
-# and with Rule.sklearn scikit-learn's forms (``_sklearn_span``).
+# and with Rule.sklearn scikit-learn's forms (_update.h, ``sklearn_constants``).
 # State s1 (v, m or Δ) and s2 (Adam's v, RPROP's p) are laid out like params.
 #
 # Layer: inline functions over raw pointers (every module that cimports
@@ -28,6 +28,7 @@ cdef extern from "_update.h" nogil:
     # compiled into every module that cimports this header).
     enum:
         PYNN_UPD_SGD, PYNN_UPD_MOMENTUM, PYNN_UPD_NESTEROV, PYNN_UPD_ADAM
+        PYNN_UPD_SK_MOMENTUM, PYNN_UPD_SK_NESTEROV, PYNN_UPD_SK_ADAM
     ctypedef struct pynn_update_t:
         int kind
         double lr, h0, h1, oh0, oh1, step, eps, decay, scale
@@ -60,7 +61,7 @@ cdef struct Rule:
     int kind
     double lr, h0, h1, h2, h3, l2, clip
     Py_ssize_t t            # the step's number, 1-based
-    bint sklearn            # scikit-learn's update forms (_sklearn_span)
+    bint sklearn            # scikit-learn's update forms (_update.h)
     double* penalty         # NULL, or where to add ½ Σ ‖W‖² before a step
 
 
@@ -112,45 +113,23 @@ cdef inline void _rprop_span(floating* w, const floating* grad, floating* step,
         prev[i] = g
 
 
-cdef inline void _sklearn_span(floating* w, const floating* grad, floating* s1,
-                          floating* s2, Py_ssize_t n, const Rule* r,
-                              double decay, double scale, double c1,
-                              double c2) noexcept nogil:
-    """scikit-learn's updates of one span (module doc), in its order of
-    operations: sgd/momentum h0 = μ (sgd: μ = 0), nesterov h0 = μ; adam
-    h0 = β₁, h1 = β₂, h2 = ε and η_t = η √c₂ / c₁."""
-    cdef Py_ssize_t i
-    cdef floating g, v, tmp
-    cdef floating s = <floating>scale, d = <floating>decay, lr = <floating>r.lr
-    cdef floating mu = <floating>(0 if r.kind == KIND_SGD else r.h0)
-    cdef floating fb1 = <floating>r.h0, fb2 = <floating>r.h1
-    cdef floating ob1 = <floating>(1 - r.h0), ob2 = <floating>(1 - r.h1)
-    cdef floating neg_step = <floating>(-(r.lr * sqrt(c2) / c1))
-    cdef floating e = <floating>r.h2
-    if r.kind == KIND_SGD or r.kind == KIND_MOMENTUM:
-        for i in range(n):
-            tmp = lr * (s * (grad[i] + d * w[i]))
-            v = mu * s1[i] - tmp
-            s1[i] = v
-            w[i] = w[i] + v
-    elif r.kind == KIND_NESTEROV:
-        for i in range(n):
-            tmp = lr * (s * (grad[i] + d * w[i]))
-            v = mu * s1[i] - tmp
-            s1[i] = v
-            w[i] = w[i] + (mu * v - tmp)
-    elif floating is float:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + (g * g) * ob2
-            w[i] = w[i] + (s1[i] * neg_step) / (sqrtf(s2[i]) + e)
+cdef inline void sklearn_constants(const Rule* r, double decay, double scale,
+                                   double c1, double c2,
+                                   pynn_update_t* u) noexcept nogil:
+    """The constants of ``pynn_update_*`` for scikit-learn's forms (module
+    doc; _update.h's "sk" rules): sgd is its momentum form with μ = 0;
+    Adam's η_t = η √c₂ / c₁ and an unscaled ε."""
+    if r.kind == KIND_NESTEROV:
+        u.kind = PYNN_UPD_SK_NESTEROV
+    elif r.kind == KIND_ADAM:
+        u.kind = PYNN_UPD_SK_ADAM
     else:
-        for i in range(n):
-            g = s * (grad[i] + d * w[i])
-            s1[i] = fb1 * s1[i] + ob1 * g
-            s2[i] = fb2 * s2[i] + (g * g) * ob2
-            w[i] = w[i] + (s1[i] * neg_step) / (sqrt(s2[i]) + e)
+        u.kind = PYNN_UPD_SK_MOMENTUM
+    u.lr, u.h0, u.h1 = r.lr, 0 if r.kind == KIND_SGD else r.h0, r.h1
+    u.oh0, u.oh1 = 1 - r.h0, 1 - r.h1
+    u.step = r.lr * sqrt(c2) / c1
+    u.eps = r.h2
+    u.decay, u.scale = decay, scale
 
 
 cdef inline void span_constants(const Rule* r, double decay, double scale,
@@ -174,19 +153,20 @@ cdef inline void update_span(floating* w, const floating* grad, floating* s1,
                              double c2) noexcept nogil:
     """The update of one contiguous span (see the top of this file);
     ``decay`` is λ (0 for biases), ``scale`` is s.  SGD, momentum, Nesterov
-    and Adam run in _update.c (vectorised; the same bits as its scalar
-    loops), RPROP and scikit-learn's forms here."""
+    and Adam, in pynn's forms or scikit-learn's, run in _update.c
+    (vectorised; the same bits as its scalar loops), RPROP here."""
     cdef pynn_update_t u
-    if r.sklearn:
-        _sklearn_span(w, grad, s1, s2, n, r, decay, scale, c1, c2)
-    elif r.kind == KIND_RPROP:
+    if r.kind == KIND_RPROP:
         _rprop_span(w, grad, s1, s2, n, r, <floating>decay, <floating>scale)
+        return
+    if r.sklearn:
+        sklearn_constants(r, decay, scale, c1, c2, &u)
     else:
         span_constants(r, decay, scale, c1, c2, &u)
-        if floating is float:
-            pynn_update_span_f(&u, n, w, grad, s1, s2)
-        else:
-            pynn_update_span_d(&u, n, w, grad, s1, s2)
+    if floating is float:
+        pynn_update_span_f(&u, n, w, grad, s1, s2)
+    else:
+        pynn_update_span_d(&u, n, w, grad, s1, s2)
 
 
 cdef inline void update_row(const pynn_update_t* u, Py_ssize_t n, floating* w,
