@@ -78,6 +78,8 @@ cdef struct Splitter:
 
 cdef Py_ssize_t forward_blocks(const Net* net, Py_ssize_t l,
                                Py_ssize_t batch) noexcept nogil
+cdef Py_ssize_t input_blocks(const Net* net, Py_ssize_t l,
+                             Py_ssize_t batch) noexcept nogil
 
 cdef void forward_pass_split(const Net* net, const floating* params,
                              const floating* X, Py_ssize_t batch,
@@ -104,7 +106,8 @@ cdef double backward_deltas(const Net* net, const floating* params,
                             const floating* X, const floating* T,
                             Py_ssize_t n, int loss, floating* work,
                             bint training, const floating* sw,
-                            floating** deltas, Py_ssize_t r0) noexcept nogil
+                            floating** deltas, Py_ssize_t r0,
+                            Splitter* sp) noexcept nogil
 
 cdef bint split_inputs(const Net* net, Py_ssize_t l) noexcept nogil
 

@@ -340,81 +340,127 @@ cdef void _rbf_step(const LayerDesc* ly, floating* params, const floating* D,
 
 
 # ------------------------------------------------------------ passes
-# A Dense layer's forward product over a batch of one chunk (a small batch
-# on a wide layer: B = 32 on 784-256) is cut into column blocks of U_ℓ, one
-# GEMM each, shared among threads by a Splitter: 4 blocks when it does at
-# least 4·SPLIT_FLOPS operations, 2 at 2·SPLIT_FLOPS, each a multiple of
-# 16 columns (every block repacks D_{ℓ−1}, so there are few).
+# A Dense layer's products over a batch of one chunk (a small batch on a
+# wide layer: B = 32 on 784-256), U_ℓ = D_{ℓ−1} W_ℓᵀ forward and
+# G_{ℓ−1} = Δ_ℓ W_ℓ backward, are cut into column blocks of the result, one
+# GEMM each, shared among threads by a Splitter: 4 blocks when the product
+# does at least 4·SPLIT_FLOPS operations, 2 at 2·SPLIT_FLOPS, each a
+# multiple of 16 columns (every block repacks the left factor, so there
+# are few).
 cdef double SPLIT_FLOPS = 2e6
+
+
+cdef Py_ssize_t _block_width(double flops, Py_ssize_t n) noexcept nogil:
+    """Columns per block of a product of ``flops`` operations with n
+    columns: 4 blocks from 4·SPLIT_FLOPS, 2 from 2·SPLIT_FLOPS, else one,
+    each a multiple of 16 columns."""
+    cdef Py_ssize_t k = 1
+    if flops >= 4 * SPLIT_FLOPS:
+        k = 4
+    elif flops >= 2 * SPLIT_FLOPS:
+        k = 2
+    return min(n, ((n + k - 1) // k + 15) // 16 * 16)
 
 
 cdef Py_ssize_t forward_blocks(const Net* net, Py_ssize_t l,
                                Py_ssize_t batch) noexcept nogil:
     """Columns per block of layer ℓ's forward product U_ℓ = D_{ℓ−1} W_ℓᵀ
     over ``batch`` rows (d_ℓ: one block, not split)."""
-    cdef Py_ssize_t n_out = net.sizes[l], n = 1
-    cdef double flops = 2.0 * batch * net.sizes[l - 1] * n_out
     if net.layer[l - 1].kind != DENSE:
-        return n_out
-    if flops >= 4 * SPLIT_FLOPS:
-        n = 4
-    elif flops >= 2 * SPLIT_FLOPS:
-        n = 2
-    return min(n_out, ((n_out + n - 1) // n + 15) // 16 * 16)
+        return net.sizes[l]
+    return _block_width(2.0 * batch * net.sizes[l - 1] * net.sizes[l],
+                        net.sizes[l])
 
 
-cdef struct DenseCols:
-    # One Dense layer's forward product, for ``_dense_cols`` (void*: float
-    # or double, as ``is_double``).
-    const void* D
-    const void* W
-    const void* b
-    void* U
-    Py_ssize_t batch, n_in, n_out, width
-    bint w_trans, is_double
+cdef Py_ssize_t input_blocks(const Net* net, Py_ssize_t l,
+                             Py_ssize_t batch) noexcept nogil:
+    """Columns per block of layer ℓ's product G_{ℓ−1} = Δ_ℓ W_ℓ (B × d_{ℓ−1})
+    in the backward pass (d_{ℓ−1}: one block)."""
+    if net.layer[l - 1].kind != DENSE:
+        return net.sizes[l - 1]
+    return _block_width(2.0 * batch * net.sizes[l - 1] * net.sizes[l],
+                        net.sizes[l - 1])
 
 
-cdef void _dense_cols(DenseCols* c, Py_ssize_t k, floating* kind) noexcept nogil:
-    """Columns j0 ≤ j < j1 of U = D Wᵀ + 1 bᵀ: block k of width c.width."""
-    cdef Py_ssize_t i, j0 = k * c.width, j1 = min(c.n_out, (k + 1) * c.width)
-    cdef floating* U = <floating*>c.U
-    cdef const floating* b = <const floating*>c.b
-    cdef const floating* W = <const floating*>c.W
-    for i in range(c.batch):
-        memcpy(U + i * c.n_out + j0, b + j0, (j1 - j0) * sizeof(floating))
-    # U[:, j0:j1] ← D W[j0:j1, :]ᵀ + U[:, j0:j1]  (tied: columns of Wᵀ)
-    mm(False, not c.w_trans, <int>c.batch, <int>(j1 - j0), <int>c.n_in,
-       <floating>1.0, <const floating*>c.D, <int>c.n_in,
-       W + (j0 if c.w_trans else j0 * c.n_in),
-       <int>(c.n_out if c.w_trans else c.n_in), <floating>1.0, U + j0,
-       <int>c.n_out)
+cdef struct ColProduct:
+    # C = β C + A op(B) (m × n, inner dimension k; op(B) = Bᵀ if trans_b),
+    # row-major, in column blocks of ``width`` for ``_product_cols``; with
+    # ``bias`` (then β = 1) C's rows are first set to it, else β = 0.
+    # void*: float or double, as ``is_double``.
+    const void* A
+    const void* B
+    const void* bias
+    void* C
+    Py_ssize_t m, n, k, lda, ldb, ldc, width
+    bint trans_b, is_double
 
 
-cdef void _dense_cols_block(void* ctx, Py_ssize_t k) noexcept nogil:
-    """A Splitter's block function for ``_dense_cols``."""
-    cdef DenseCols* c = <DenseCols*>ctx
+cdef void _product_cols(ColProduct* c, Py_ssize_t blk,
+                        floating* kind) noexcept nogil:
+    """Columns j0 ≤ j < j1 of C = A op(B) (+ 1 biasᵀ): block ``blk``."""
+    cdef Py_ssize_t i, j0 = blk * c.width, j1 = min(c.n, (blk + 1) * c.width)
+    cdef floating* C = <floating*>c.C
+    cdef const floating* bias = <const floating*>c.bias
+    cdef const floating* B = <const floating*>c.B
+    if bias != NULL:
+        for i in range(c.m):
+            memcpy(C + i * c.ldc + j0, bias + j0, (j1 - j0) * sizeof(floating))
+    # column j of op(B): row j of B (trans_b) or column j of B
+    mm(False, c.trans_b, <int>c.m, <int>(j1 - j0), <int>c.k, <floating>1.0,
+       <const floating*>c.A, <int>c.lda, B + (j0 * c.ldb if c.trans_b else j0),
+       <int>c.ldb, <floating>(0.0 if bias == NULL else 1.0), C + j0,
+       <int>c.ldc)
+
+
+cdef void _product_block(void* ctx, Py_ssize_t blk) noexcept nogil:
+    """A Splitter's block function for ``_product_cols``."""
+    cdef ColProduct* c = <ColProduct*>ctx
     if c.is_double:
-        _dense_cols(c, k, <double*>NULL)
+        _product_cols(c, blk, <double*>NULL)
     else:
-        _dense_cols(c, k, <float*>NULL)
+        _product_cols(c, blk, <float*>NULL)
+
+
+cdef void _run_product(ColProduct* c, Splitter* sp,
+                       floating* kind) noexcept nogil:
+    """The whole product: in its blocks on ``sp``'s threads, or one call."""
+    if sp == NULL or c.width >= c.n:
+        c.width = c.n
+        _product_cols(c, 0, <floating*>NULL)
+    else:
+        sp.run(sp, (c.n + c.width - 1) // c.width, _product_block, c)
 
 
 cdef void _dense_forward(const Net* net, Py_ssize_t l, const floating* params,
                          const floating* z_prev, Py_ssize_t batch, floating* U,
                          Splitter* sp) noexcept nogil:
-    """U_ℓ = D_{ℓ−1} W_ℓᵀ + 1 b_ℓᵀ (tied: W is stored transposed), in the
-    column blocks of ``forward_blocks`` on ``sp``'s threads, or whole."""
-    cdef DenseCols c
-    c.D, c.U = z_prev, U
-    c.W = params + net.layer[l - 1].w_off
-    c.b = params + net.layer[l - 1].b_off
-    c.batch, c.n_in, c.n_out = batch, net.sizes[l - 1], net.sizes[l]
-    c.w_trans, c.is_double = net.layer[l - 1].w_trans, floating is double
-    c.width = c.n_out if sp == NULL else forward_blocks(net, l, batch)
-    if c.width >= c.n_out:
-        _dense_cols(&c, 0, <floating*>NULL)
-    else:
-        sp.run(sp, (c.n_out + c.width - 1) // c.width, _dense_cols_block, &c)
+    """U_ℓ = D_{ℓ−1} W_ℓᵀ + 1 b_ℓᵀ (tied: W is stored transposed, d_{ℓ−1} ×
+    d_ℓ), in the column blocks of ``forward_blocks`` on ``sp``'s threads."""
+    cdef ColProduct c
+    cdef bint tied = net.layer[l - 1].w_trans
+    c.A, c.B, c.C = z_prev, params + net.layer[l - 1].w_off, U
+    c.bias = params + net.layer[l - 1].b_off
+    c.m, c.n, c.k = batch, net.sizes[l], net.sizes[l - 1]
+    c.lda, c.ldb, c.ldc = c.k, (c.n if tied else c.k), c.n
+    c.trans_b, c.is_double = not tied, floating is double
+    c.width = forward_blocks(net, l, batch)
+    _run_product(&c, sp, <floating*>NULL)
+
+
+cdef void _input_product(const Net* net, Py_ssize_t l, const floating* params,
+                         const floating* delta, Py_ssize_t batch,
+                         floating* G, Splitter* sp) noexcept nogil:
+    """G_{ℓ−1} = Δ_ℓ W_ℓ (B × d_{ℓ−1}; tied: W stored transposed), in the
+    column blocks of ``input_blocks`` on ``sp``'s threads."""
+    cdef ColProduct c
+    cdef bint tied = net.layer[l - 1].w_trans
+    c.A, c.B, c.C = delta, params + net.layer[l - 1].w_off, G
+    c.bias = NULL
+    c.m, c.n, c.k = batch, net.sizes[l - 1], net.sizes[l]
+    c.lda, c.ldb, c.ldc = c.k, (c.k if tied else c.n), c.n
+    c.trans_b, c.is_double = tied, floating is double
+    c.width = input_blocks(net, l, batch)
+    _run_product(&c, sp, <floating*>NULL)
 
 
 cdef void forward_pass(const Net* net, const floating* params,
@@ -583,7 +629,7 @@ cdef void _backward_layers(const Net* net, floating* params,
                            floating* work, bint training,
                            floating* delta, double norm,
                            const OnlineStep* online, floating** panels,
-                           Py_ssize_t r0) noexcept nogil:
+                           Py_ssize_t r0, Splitter* sp) noexcept nogil:
     """Layers L … 1 of the backward pass, from the output delta in ``delta``.
 
     ``norm`` divides the summed gradient: the batch size B, or Σ_i w_i when
@@ -591,6 +637,8 @@ cdef void _backward_layers(const Net* net, floating* params,
     ONLINE_STEP mode (NULL otherwise).  DELTAS mode takes no weight step
     and leaves Δ_ℓ in rows r0 … r0 + B − 1 of ``panels[ℓ − 1]`` (each a
     matrix of rows of d_ℓ; ``delta`` is already Δ_L's place there).
+    ``sp``: where the products G_{ℓ−1} = Δ_ℓ W_ℓ run in column blocks (NULL:
+    whole).
     """
     cdef Py_ssize_t L = net.n_layers, l, i, n_in, n_out
     cdef Py_ssize_t buf = batch * net.max_width
@@ -627,9 +675,7 @@ cdef void _backward_layers(const Net* net, floating* params,
                 _rbf_input_gradient(&net.layer[l - 1], params, z_prev, delta,
                                     batch, dst)
             else:
-                mm(False, tied, <int>batch, <int>n_in, <int>n_out, <floating>1.0,
-                   delta, <int>n_out, W, <int>(n_out if tied else n_in),
-                   <floating>0.0, dst, <int>n_in)
+                _input_product(net, l, params, delta, batch, dst, sp)
             if training and net.pos[l - 1].ws_m >= 0:
                 M = _at(work, batch, net.pos[l - 1].ws_m)
                 for i in range(batch * n_in):
@@ -668,7 +714,7 @@ cdef void backward_into_step(const Net* net, floating* params,
     output delta already in ``delta``), then params ← params − η grads."""
     cdef Py_ssize_t i, n = _n_packed(net)
     _backward_layers(net, params, X, batch, GRADIENT, 0.0, grads, NULL, work,
-                     training, delta, norm, NULL, NULL, 0)
+                     training, delta, norm, NULL, NULL, 0, NULL)
     for i in range(n):
         params[i] -= <floating>(lr * grads[i])
 
@@ -728,7 +774,8 @@ cdef double backward_deltas(const Net* net, const floating* params,
                             const floating* X, const floating* T,
                             Py_ssize_t n, int loss, floating* work,
                             bint training, const floating* sw,
-                            floating** deltas, Py_ssize_t r0) noexcept nogil:
+                            floating** deltas, Py_ssize_t r0,
+                            Splitter* sp) noexcept nogil:
     """After ``forward_pass`` on rows r0 … r0 + n − 1 of a batch (X, T and
     ``sw`` those rows, ``work`` a workspace of n rows): the deltas
     Δ_ℓ = ∂L/∂U_ℓ of those rows (Δ_L with the rows scaled by w_i) into
@@ -736,10 +783,11 @@ cdef double backward_deltas(const Net* net, const floating* params,
     weight step: ``weight_block`` then forms the batch's Δ_ℓᵀ D_{ℓ−1}
     over all its rows.  Returns Σ_i w_i L_i over the rows (nets with
     activity penalties, whose Δ depends on the whole batch, must not be
-    split).
+    split).  ``sp``: where the products Δ_ℓ W_ℓ run in column blocks (NULL:
+    whole).
     """
-    return _backward(net, <floating*>params, X, T, n, loss, DELTAS, 0.0,
-                     NULL, NULL, work, training, sw, NULL, deltas, r0)
+    return _backward_sp(net, <floating*>params, X, T, n, loss, DELTAS, 0.0,
+                        NULL, NULL, work, training, sw, NULL, deltas, r0, sp)
 
 
 cdef bint online_step_supported(const Net* net) noexcept nogil:
@@ -755,12 +803,13 @@ cdef bint online_step_supported(const Net* net) noexcept nogil:
     return True
 
 
-cdef double _backward(const Net* net, floating* params, const floating* X,
+cdef double _backward_sp(const Net* net, floating* params, const floating* X,
                       const floating* T, Py_ssize_t batch, int loss,
                       int mode, double lr, floating* grads,
                       floating* out, floating* work, bint training,
                       const floating* sw, const OnlineStep* online,
-                      floating** panels, Py_ssize_t r0) noexcept nogil:
+                      floating** panels, Py_ssize_t r0,
+                         Splitter* sp) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
     Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
@@ -772,7 +821,8 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
     for nets with tied weights; ``out`` (B × d_0) in INPUT_GRADIENT mode;
     ``lr`` in SGD_UPDATE mode; ``online`` in ONLINE_STEP mode (then
     batch = 1); ``training`` says whether the forward pass applied
-    dropout/noise.
+    dropout/noise; ``sp`` (DELTAS mode) where the products Δ_ℓ W_ℓ run in
+    column blocks.
     """
     cdef Py_ssize_t L = net.n_layers, l
     cdef floating* delta = _at(work, batch, net.ws_delta)
@@ -795,7 +845,7 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
         return total
     if mode == DELTAS:      # every row's deltas, whatever the loss or weights
         _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
-                         training, delta, 1.0, online, panels, r0)
+                         training, delta, 1.0, online, panels, r0, sp)
         return total
     if (mode == SGD_UPDATE or mode == ONLINE_STEP) and not isfinite(total):
         return total        # never step on a non-finite loss: keep W as is
@@ -810,11 +860,23 @@ cdef double _backward(const Net* net, floating* params, const floating* X,
                            delta, norm)
         return total
     _backward_layers(net, params, X, batch, mode, lr, grads, out, work,
-                     training, delta, norm, online, NULL, 0)
+                     training, delta, norm, online, NULL, 0, NULL)
     return total
 
 
 # ------------------------------------------------------------ entry points
+cdef inline double _backward(const Net* net, floating* params,
+                             const floating* X, const floating* T,
+                             Py_ssize_t batch, int loss, int mode, double lr,
+                             floating* grads, floating* out, floating* work,
+                             bint training, const floating* sw,
+                             const OnlineStep* online, floating** panels,
+                             Py_ssize_t r0) noexcept nogil:
+    """``_backward_sp`` with every product whole."""
+    return _backward_sp(net, params, X, T, batch, loss, mode, lr, grads, out,
+                        work, training, sw, online, panels, r0, NULL)
+
+
 cdef class Layout:
     """The architecture as C arrays for the kernels.
 

@@ -64,7 +64,7 @@ cimport scipy.linalg.cython_blas as cblas
 
 from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             backward_deltas, forward_pass_split, Splitter,
-                            block_fn, forward_blocks,
+                            block_fn, forward_blocks, input_blocks,
                             weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
@@ -677,13 +677,13 @@ cdef void _run_chunk(Job* job, Py_ssize_t c, int slot,
         sw = <const floating*>job.sw + r0
     # A batch of one chunk shares its wide layers' products out by columns
     # (the pool is free: one chunk runs on the caller alone).
+    cdef Splitter* sp = &job.split.base if job.n_chunks == 1 else NULL
     forward_pass_split(net, <const floating*>params, X, n, work,
-                       &state if job.training else NULL,
-                       &job.split.base if job.n_chunks == 1 else NULL)
+                       &state if job.training else NULL, sp)
     if job.kind == JOB_DELTAS:
         job.losses[c] = backward_deltas(net, params, X, T, n, job.loss, work,
                                         job.training, sw,
-                                        <floating**>job.deltas, r0)
+                                        <floating**>job.deltas, r0, sp)
         _keep_rows(job, r0, n, work, X)
     else:
         job.losses[c] = backward_pass(net, params, X, T, n, job.loss,
@@ -963,16 +963,20 @@ def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3):
     return _chunk_len(batch, base, limit, True)
 
 
-def split_columns(Layout layout, Py_ssize_t batch):
-    """Per layer, the columns per block of its forward product when a
-    training batch of ``batch`` rows is one chunk (``chunk_rows``) that
-    goes through the pool (``_blocks_alone``); d_ℓ: not split.  A function
-    of the layout and the batch size alone."""
+def split_columns(Layout layout, Py_ssize_t batch, bint backward=False):
+    """Per layer ℓ, the columns per block of its forward product U_ℓ (with
+    ``backward``: of G_{ℓ−1} = Δ_ℓ W_ℓ) when a training batch of ``batch``
+    rows is one chunk (``chunk_rows``) that goes through the pool
+    (``_blocks_alone``); the full width: not split.  A function of the
+    layout and the batch size alone."""
     if batch < 1:
         raise ValueError("batch must be ≥ 1")
     cdef const Net* net = &layout.net
     cdef bint pooled = (chunk_rows(layout, batch) >= batch and
                         _blocks_alone(net, batch))
+    if backward:
+        return [input_blocks(net, l, batch) if pooled else net.sizes[l - 1]
+                for l in range(1, net.n_layers + 1)]
     return [forward_blocks(net, l, batch) if pooled else net.sizes[l]
             for l in range(1, net.n_layers + 1)]
 

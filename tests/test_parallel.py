@@ -529,8 +529,9 @@ def test_sklearn_forms_on_the_pool_are_bit_identical(solver):
 
 # ------------------------------------- one chunk, its layers split by columns
 # A batch of one chunk whose weight product goes to the pool also computes
-# each wide Dense product U_ℓ = D Wᵀ + b in column blocks on the pool
-# (csrc/_network.pyx, ``forward_blocks``).
+# each wide Dense product U_ℓ = D Wᵀ + b, and backward G_{ℓ−1} = Δ_ℓ W_ℓ, in
+# column blocks on the pool (csrc/_network.pyx, ``forward_blocks``,
+# ``input_blocks``).
 def split_model(dtype="float64", dropout=0.0, seed=0):
     layers = [pynn.Dense(200, 400, activation="tanh")]
     if dropout:
@@ -544,13 +545,15 @@ def test_the_layers_here_are_really_split_at_batch_32():
     layout = split_model()._layout
     assert _train.chunk_rows(layout, 32) == 32            # one chunk
     assert _train.split_columns(layout, 32) == [208, 160, 5]
+    # G_1 = Δ_2 W_2 (32 × 400) in two blocks; G_0 is never formed in training
+    assert _train.split_columns(layout, 32, backward=True)[1:] == [208, 300]
     assert _train.split_columns(layout, 1) == [400, 300, 5]   # not pooled
 
 
 def test_split_forward_gives_the_single_pass_gradient():
     """float64, to rounding: the gradient of a batch of 32 (its products in
-    column blocks, with their own bias columns) against the mean of 32
-    one-row gradients (a row is never split)."""
+    column blocks, forward with their own bias columns, and Δ_2 W_2)
+    against the mean of 32 one-row gradients (a row is never split)."""
     model = split_model()
     rng = np.random.default_rng(0)
     for layer in model.layers:               # biases of their own per block
