@@ -3,11 +3,14 @@
 pynn owns its parallelism: the compiled training and inference loops split
 a batch into chunks whose boundaries depend only on the batch size and the
 layout (``pynn._train.chunk_rows``), run them on pynn's own persistent
-worker threads (csrc/_pool.c: they sleep between jobs, nobody spins),
-add the chunks' loss sums in a fixed order and form a gradient's weight
-products over the whole batch in blocks fixed by the layout, so results
-are bit-identical on any number of threads and a busy core just takes
-fewer chunks.  While they
+worker threads (csrc/_pool.c: between jobs a worker polls for the next
+one for at most 50 µs, yielding its core between polls, then sleeps; the
+environment variable PYNN_SPIN_US sets that time, 0 never polls), add the
+chunks' loss sums in a fixed order and form a gradient's weight products
+over the whole batch in blocks fixed by the layout (a batch of one chunk
+splits its wide products by columns instead), so results are
+bit-identical on any number of threads and a busy core just takes fewer
+chunks.  While they
 run, the BLAS stays on one thread (``limit_blas_threads(1)``): OpenBLAS's
 own threads spin at a barrier on every call, collapse when another process
 takes a core, and round differently from one thread count to another.
