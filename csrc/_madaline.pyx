@@ -30,6 +30,7 @@ epoch loop ``run_mrii`` over raw pointers, which returns a status; the thin
 ``pynn/madaline.py`` validates and allocates.
 """
 from cython cimport floating
+from pynn._finite cimport all_finite
 from libc.math cimport isfinite, fabs
 from libc.string cimport memcpy
 from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
@@ -88,14 +89,6 @@ cdef inline void _adapt(floating* w, floating* b, const floating* x,
     for j in range(n):
         w[j] = w[j] + cf * x[j]
     b[0] = <floating>(b[0] + c)
-
-
-cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        if not isfinite(a[j]):
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- layer 2
@@ -167,7 +160,7 @@ cdef int run_mrii(int code, const floating* X, const floating* T,
                        -h[best_a], lr, xn2)
                 _adapt(W + best_c * n_in, b + best_c, x, n_in, U[best_c],
                        -h[best_c], lr, xn2)
-        if not (_all_finite(W, H * n_in) and _all_finite(b, H)):
+        if not (all_finite(W, H * n_in) and all_finite(b, H)):
             memcpy(W, W_prev, H * n_in * sizeof(floating))
             memcpy(b, b_prev, H * sizeof(floating))
             status = DIVERGED

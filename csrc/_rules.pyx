@@ -59,6 +59,7 @@ rules; in batch mode this is the loss of the weights at the start of the
 epoch), or the mean of ‖y‖² (Hebbian rules).
 """
 from cython cimport floating
+from pynn._finite cimport all_finite
 from libc.math cimport isfinite, fabs, sqrt, tanh
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport uint32_t, uint64_t
@@ -177,14 +178,6 @@ cdef inline void _axpy_acc(double* g, const floating* x, double c,
     cdef Py_ssize_t j
     for j in range(n):
         g[j] += c * x[j]
-
-
-cdef inline bint _all_finite(const floating* a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        if not isfinite(a[j]):
-            return False
-    return True
 
 
 cdef inline uint64_t _interval(bitgen_t* rng, uint64_t mx) noexcept nogil:
@@ -330,7 +323,7 @@ cdef int run_epochs(int rule, const floating* X, const floating* T,
                     b[k] = <floating>(b[k] + c * gb[k])
         if not perceptron:
             stat /= sw_total
-        if not (isfinite(stat) and _all_finite(W, m) and _all_finite(b, n_out)):
+        if not (isfinite(stat) and all_finite(W, m) and all_finite(b, n_out)):
             memcpy(W, W_prev, m * sizeof(floating))
             memcpy(b, b_prev, n_out * sizeof(floating))
             status = DIVERGED
