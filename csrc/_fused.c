@@ -1,0 +1,176 @@
+/* The fused batch-1 SGD step (see _fused.h for the equations): a generic C
+   variant and an AVX2 variant, chosen per call by net->variant.  Both are
+   one template over the kernels of _small.c, included here without its
+   dispatch (PYNN_SMALL_KERNELS_ONLY): the step runs the very instructions
+   the unfused path reaches through pynn._blas.mm, with no per-layer
+   dispatch, product-path choice or workspace bookkeeping in between.
+   Compile with -ffp-contract=off (as _small.c). */
+#define PYNN_SMALL_KERNELS_ONLY
+#include "_small.c"
+#include "_fused.h"
+
+#include <math.h>
+
+/* float64 sigma, as pynn._activations' ``sigmoid``: two branches so exp
+   never overflows. */
+static inline double sigmoid_d(double x)
+{
+    if (x >= 0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+static void logistic_d(long n, const double *u, double *z)
+{
+    for (long i = 0; i < n; i++)
+        z[i] = sigmoid_d(u[i]);
+}
+
+/* g <- g z (1 - z) (pynn._activations' float64 backward pass). */
+static void logistic_grad_d(long n, const double *z, double *g)
+{
+    for (long i = 0; i < n; i++)
+        g[i] = g[i] * (z[i] * (1.0 - z[i]));
+}
+
+int pynn_fused_supports_act(int act)
+{
+    return act == PYNN_FUSED_IDENTITY || act == PYNN_FUSED_SIGMOID
+        || act == PYNN_FUSED_TANH || act == PYNN_FUSED_RELU;
+}
+
+int pynn_fused_have_variant(int v)
+{
+    if (v == PYNN_SMALL_GENERIC)
+        return 1;
+    return v == PYNN_SMALL_AVX2 && pynn_cpu_has_avx2();
+}
+
+/* z = phi(u) and g <- phi'(u) g from the output z, operation for operation
+   as pynn._activations' act_forward / act_backward (the sigmoid through
+   LOGISTIC / LOGISTIC_GRAD of the variant). */
+#define DEFINE_ACT(FWD, BWD, ATTR, T, LOGISTIC, LOGISTIC_GRAD)                \
+ATTR static inline void FWD(int act, int n, const T *u, T *z)                 \
+{                                                                            \
+    if (act == PYNN_FUSED_SIGMOID)                                           \
+        LOGISTIC(n, u, z);                                                   \
+    else if (act == PYNN_FUSED_TANH)                                         \
+        for (int i = 0; i < n; i++)                                          \
+            z[i] = (T)tanh(u[i]);                                            \
+    else if (act == PYNN_FUSED_RELU)                                         \
+        for (int i = 0; i < n; i++)                                          \
+            z[i] = u[i] > 0.0 ? u[i] : 0;                                    \
+    else if (z != u)                                                         \
+        for (int i = 0; i < n; i++)                                          \
+            z[i] = u[i];                                                     \
+}                                                                            \
+ATTR static inline void BWD(int act, int n, const T *z, T *g)                 \
+{                                                                            \
+    if (act == PYNN_FUSED_SIGMOID)                                           \
+        LOGISTIC_GRAD(n, z, g);                                              \
+    else if (act == PYNN_FUSED_TANH)                                         \
+        for (int i = 0; i < n; i++)                                          \
+            g[i] = (T)(g[i] * (1.0 - (T)(z[i] * z[i])));                     \
+    else if (act == PYNN_FUSED_RELU)                                         \
+        for (int i = 0; i < n; i++)                                          \
+            g[i] = z[i] > 0.0 ? g[i] : 0;                                    \
+}
+
+/* The step of _fused.h over the variant's kernels NN, NT and activations. */
+#define DEFINE_STEP(NAME, ATTR, T, NN, NT, FWD, BWD)                          \
+ATTR static double NAME(const pynn_fused_net *net, T *params, const T *x,     \
+                        const T *t, const T *w, double lr, T *work)           \
+{                                                                            \
+    const int L = net->n_layers;                                             \
+    const T *z = x;                                                          \
+    for (int l = 1; l <= L; l++) {          /* u_l = b_l + W_l z_{l-1} */    \
+        const int n_in = net->sizes[l - 1], n_out = net->sizes[l];           \
+        T *U = work + net->u_off[l], *Z = work + net->z_off[l];              \
+        memcpy(U, params + net->b_off[l - 1], sizeof(T) * (size_t)n_out);    \
+        NT(1, n_out, n_in, (T)1, z, n_in, params + net->w_off[l - 1], n_in,  \
+           U, n_out);                                                        \
+        FWD(net->act[l - 1], n_out, U, Z);                                   \
+        z = Z;                                                               \
+    }                                                                        \
+    const int d = net->sizes[L];                                             \
+    T *delta = work + net->d_off, *g = delta + net->max_width, *swap;        \
+    double total = 0, norm = 1;                                              \
+    for (int k = 0; k < d; k++) {           /* squared error */              \
+        double v = (double)z[k] - t[k];                                      \
+        total = total + (0.5 * v) * v;                                       \
+        delta[k] = (T)v;                                                     \
+    }                                                                        \
+    BWD(net->act[L - 1], d, z, delta);                                       \
+    if (w != NULL) {                        /* a weighted sample */          \
+        total = 0.0 + w[0] * total;                                          \
+        norm = 0.0 + w[0];                                                   \
+        for (int k = 0; k < d; k++)                                          \
+            delta[k] = delta[k] * w[0];                                      \
+    }                                                                        \
+    if (!isfinite(total) || norm == 0)                                       \
+        return total;                                                        \
+    const T alpha = (T)(-lr / norm);                                         \
+    const double a = alpha;                                                  \
+    for (int l = L; l >= 1; l--) {                                           \
+        const int n_in = net->sizes[l - 1], n_out = net->sizes[l];           \
+        T *W = params + net->w_off[l - 1], *b = params + net->b_off[l - 1];  \
+        const T *zp = l > 1 ? work + net->z_off[l - 1] : x;                  \
+        if (l > 1) {                        /* g = delta_l^T W_l, old W */   \
+            memset(g, 0, sizeof(T) * (size_t)n_in);                          \
+            NN(1, n_in, n_out, 0, (T)1, delta, n_out, W, n_in, g, n_in);     \
+        }                                                                    \
+        if (alpha != 0)                     /* W += (alpha delta) z^T */     \
+            NN(n_out, n_in, 1, 1, alpha, delta, n_out, zp, n_in, W, n_in);   \
+        for (int j = 0; j < n_out; j++)                                      \
+            b[j] = b[j] + (T)(a * (0.0 + (double)delta[j]));                 \
+        if (l > 1) {                                                         \
+            BWD(net->act[l - 2], n_in, zp, g);                               \
+            swap = delta; delta = g; g = swap;                               \
+        }                                                                    \
+    }                                                                        \
+    return total;                                                            \
+}
+
+#define NOATTR
+DEFINE_ACT(act_f_generic, act_grad_f_generic, NOATTR, float,
+           logistic_f_generic, logistic_grad_f_generic)
+DEFINE_ACT(act_d_generic, act_grad_d_generic, NOATTR, double,
+           logistic_d, logistic_grad_d)
+DEFINE_STEP(step_f_generic, NOATTR, float, nn_f_generic, nt_f_generic,
+            act_f_generic, act_grad_f_generic)
+DEFINE_STEP(step_d_generic, NOATTR, double, nn_d_generic, nt_d_generic,
+            act_d_generic, act_grad_d_generic)
+
+#if PYNN_HAVE_AVX2
+DEFINE_ACT(act_f_avx2, act_grad_f_avx2, AVX2, float,
+           logistic_f_avx2, logistic_grad_f_avx2)
+DEFINE_ACT(act_d_avx2, act_grad_d_avx2, AVX2, double,
+           logistic_d, logistic_grad_d)
+DEFINE_STEP(step_f_avx2, AVX2, float, nn_f_avx2, nt_f_avx2,
+            act_f_avx2, act_grad_f_avx2)
+DEFINE_STEP(step_d_avx2, AVX2, double, nn_d_avx2, nt_d_avx2,
+            act_d_avx2, act_grad_d_avx2)
+#endif
+
+double pynn_fused_sgd_f(const pynn_fused_net *net, float *params,
+                        const float *x, const float *t, const float *w,
+                        double lr, float *work)
+{
+#if PYNN_HAVE_AVX2
+    if (net->variant == PYNN_SMALL_AVX2)
+        return step_f_avx2(net, params, x, t, w, lr, work);
+#endif
+    return step_f_generic(net, params, x, t, w, lr, work);
+}
+
+double pynn_fused_sgd_d(const pynn_fused_net *net, double *params,
+                        const double *x, const double *t, const double *w,
+                        double lr, double *work)
+{
+#if PYNN_HAVE_AVX2
+    if (net->variant == PYNN_SMALL_AVX2)
+        return step_d_avx2(net, params, x, t, w, lr, work);
+#endif
+    return step_d_generic(net, params, x, t, w, lr, work);
+}
