@@ -78,8 +78,8 @@ ATTR static inline void BWD(int act, int n, const T *z, T *g)                 \
 }
 
 /* The step of _fused.h over the variant's kernels NN, NT and activations. */
-#define DEFINE_STEP(NAME, ATTR, T, NN, NT, FWD, BWD)                          \
-ATTR static double NAME(const pynn_fused_net *net, T *params, const T *x,     \
+#define DEFINE_STEP(NAME, ATTR, T, NN, NT, FWD, BWD, DEFER, FWD_UPD)          \
+ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
                         const T *t, const T *w, double lr, T *work)           \
 {                                                                            \
     const int L = net->n_layers;                                             \
@@ -87,9 +87,16 @@ ATTR static double NAME(const pynn_fused_net *net, T *params, const T *x,     \
     for (int l = 1; l <= L; l++) {          /* u_l = b_l + W_l z_{l-1} */    \
         const int n_in = net->sizes[l - 1], n_out = net->sizes[l];           \
         T *U = work + net->u_off[l], *Z = work + net->z_off[l];              \
-        memcpy(U, params + net->b_off[l - 1], sizeof(T) * (size_t)n_out);    \
-        NT(1, n_out, n_in, (T)1, z, n_in, params + net->w_off[l - 1], n_in,  \
-           U, n_out);                                                        \
+        if (DEFER && l == 1 && net->pending) {  /* W_1's update, then u_1 */ \
+            const T *zp = (const T *)net->pend;                              \
+            FWD_UPD(n_out, n_in, zp + n_in, zp, x, params + net->w_off[0],   \
+                    params + net->b_off[0], U);                              \
+            net->pending = 0;                                                \
+        } else {                                                             \
+            memcpy(U, params + net->b_off[l - 1], sizeof(T) * (size_t)n_out);\
+            NT(1, n_out, n_in, (T)1, z, n_in, params + net->w_off[l - 1],    \
+               n_in, U, n_out);                                              \
+        }                                                                    \
         FWD(net->act[l - 1], n_out, U, Z);                                   \
         z = Z;                                                               \
     }                                                                        \
@@ -120,7 +127,13 @@ ATTR static double NAME(const pynn_fused_net *net, T *params, const T *x,     \
             memset(g, 0, sizeof(T) * (size_t)n_in);                          \
             NN(1, n_in, n_out, 0, (T)1, delta, n_out, W, n_in, g, n_in);     \
         }                                                                    \
-        if (alpha != 0)                     /* W += (alpha delta) z^T */     \
+        if (alpha != 0 && DEFER && l == 1) {    /* W_1's: the next call */   \
+            T *px = (T *)net->pend, *ad = px + n_in;                         \
+            memcpy(px, x, sizeof(T) * (size_t)n_in);                         \
+            for (int j = 0; j < n_out; j++)                                  \
+                ad[j] = alpha * delta[j];                                    \
+            net->pending = 1;                                                \
+        } else if (alpha != 0)              /* W += (alpha delta) z^T */     \
             NN(n_out, n_in, 1, 1, alpha, delta, n_out, zp, n_in, W, n_in);   \
         for (int j = 0; j < n_out; j++)                                      \
             b[j] = b[j] + (T)(a * (0.0 + (double)delta[j]));                 \
@@ -132,15 +145,91 @@ ATTR static double NAME(const pynn_fused_net *net, T *params, const T *x,     \
     return total;                                                            \
 }
 
+#if PYNN_HAVE_AVX2
+/* u_j = b_j + dot8(x, w_j) for the rows w_j = W[j, :] (m x k) after
+   w_j <- w_j + ad_j zp (W's deferred rank-1 update; ad_j = a delta_j
+   already rounded), each row read and stored once: the update as NN's
+   k = 1 pass, the dot as NT's lanes and tree (4 rows at a time, then one;
+   the lanes past k add x * 0 = +0, the updated row masked to +0 there).
+   U = b + 1 * d as NT with alpha = 1 into U = b. */
+AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
+                                   const float *zp, const float *x, float *W,
+                                   const float *b, float *U)
+{
+    const int kk = k & ~7;
+    const __m256i mk = tail_f(k - kk);
+    const __m256 keep = _mm256_castsi256_ps(mk);
+    int j = 0;
+    for (; j + 4 <= m; j += 4) {
+        float *w[4];
+        __m256 a[4], s[4];
+        for (int r = 0; r < 4; r++) {
+            w[r] = W + (long)(j + r) * k;
+            a[r] = _mm256_set1_ps(ad[j + r]);
+            s[r] = _mm256_setzero_ps();
+        }
+        int p = 0;
+        for (; p < kk; p += 8) {
+            __m256 xv = _mm256_loadu_ps(x + p), zv = _mm256_loadu_ps(zp + p);
+            for (int r = 0; r < 4; r++) {
+                __m256 v = _mm256_add_ps(_mm256_loadu_ps(w[r] + p),
+                                         _mm256_mul_ps(a[r], zv));
+                _mm256_storeu_ps(w[r] + p, v);
+                s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(xv, v));
+            }
+        }
+        if (p < k) {
+            __m256 xv = _mm256_maskload_ps(x + p, mk);
+            __m256 zv = _mm256_maskload_ps(zp + p, mk);
+            for (int r = 0; r < 4; r++) {
+                __m256 v = _mm256_add_ps(_mm256_maskload_ps(w[r] + p, mk),
+                                         _mm256_mul_ps(a[r], zv));
+                _mm256_maskstore_ps(w[r] + p, mk, v);
+                s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(
+                    xv, _mm256_and_ps(v, keep)));
+            }
+        }
+        __m256 h = half_trees_f(s[0], s[1], s[2], s[3]);
+        __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),
+                              _mm256_extractf128_ps(h, 1));
+        _mm_storeu_ps(U + j, _mm_add_ps(_mm_loadu_ps(b + j),
+                                        _mm_mul_ps(_mm_set1_ps(1.0f), d)));
+    }
+    for (; j < m; j++) {
+        float *w0 = W + (long)j * k;
+        __m256 a0 = _mm256_set1_ps(ad[j]), s0 = _mm256_setzero_ps();
+        int p = 0;
+        for (; p < kk; p += 8) {
+            __m256 v = _mm256_add_ps(_mm256_loadu_ps(w0 + p), _mm256_mul_ps(
+                a0, _mm256_loadu_ps(zp + p)));
+            _mm256_storeu_ps(w0 + p, v);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + p), v));
+        }
+        if (p < k) {
+            __m256 v = _mm256_add_ps(_mm256_maskload_ps(w0 + p, mk),
+                                     _mm256_mul_ps(a0, _mm256_maskload_ps(zp + p, mk)));
+            _mm256_maskstore_ps(w0 + p, mk, v);
+            s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_maskload_ps(x + p, mk),
+                                                 _mm256_and_ps(v, keep)));
+        }
+        __m256 h = _mm256_hadd_ps(s0, s0);
+        h = _mm256_hadd_ps(h, h);
+        float d = _mm256_cvtss_f32(h) + _mm_cvtss_f32(_mm256_extractf128_ps(h, 1));
+        U[j] = b[j] + 1.0f * d;
+    }
+}
+#endif
+
+#define NO_FWD_UPD(m, k, ad, zp, x, W, b, U) ((void)0)
 #define NOATTR
 DEFINE_ACT(act_f_generic, act_grad_f_generic, NOATTR, float,
            logistic_f_generic, logistic_grad_f_generic)
 DEFINE_ACT(act_d_generic, act_grad_d_generic, NOATTR, double,
            logistic_d, logistic_grad_d)
 DEFINE_STEP(step_f_generic, NOATTR, float, nn_f_generic, nt_f_generic,
-            act_f_generic, act_grad_f_generic)
+            act_f_generic, act_grad_f_generic, 0, NO_FWD_UPD)
 DEFINE_STEP(step_d_generic, NOATTR, double, nn_d_generic, nt_d_generic,
-            act_d_generic, act_grad_d_generic)
+            act_d_generic, act_grad_d_generic, 0, NO_FWD_UPD)
 
 #if PYNN_HAVE_AVX2
 DEFINE_ACT(act_f_avx2, act_grad_f_avx2, AVX2, float,
@@ -148,12 +237,25 @@ DEFINE_ACT(act_f_avx2, act_grad_f_avx2, AVX2, float,
 DEFINE_ACT(act_d_avx2, act_grad_d_avx2, AVX2, double,
            logistic_d, logistic_grad_d)
 DEFINE_STEP(step_f_avx2, AVX2, float, nn_f_avx2, nt_f_avx2,
-            act_f_avx2, act_grad_f_avx2)
+            act_f_avx2, act_grad_f_avx2, 1, fwd_update_f_avx2)
 DEFINE_STEP(step_d_avx2, AVX2, double, nn_d_avx2, nt_d_avx2,
-            act_d_avx2, act_grad_d_avx2)
+            act_d_avx2, act_grad_d_avx2, 0, NO_FWD_UPD)
 #endif
 
-double pynn_fused_sgd_f(const pynn_fused_net *net, float *params,
+void pynn_fused_flush_f(pynn_fused_net *net, float *params)
+{
+#if PYNN_HAVE_AVX2
+    if (net->pending) {         /* W_1 += 1 * (a delta_1) z_0^T (NN, k = 1) */
+        const int n_in = net->sizes[0], n_out = net->sizes[1];
+        const float *zp = (const float *)net->pend;
+        nn_f_avx2(n_out, n_in, 1, 1, 1.0f, zp + n_in, n_out, zp, n_in,
+                  params + net->w_off[0], n_in);
+    }
+#endif
+    net->pending = 0;
+}
+
+double pynn_fused_sgd_f(pynn_fused_net *net, float *params,
                         const float *x, const float *t, const float *w,
                         double lr, float *work)
 {
@@ -164,7 +266,7 @@ double pynn_fused_sgd_f(const pynn_fused_net *net, float *params,
     return step_f_generic(net, params, x, t, w, lr, work);
 }
 
-double pynn_fused_sgd_d(const pynn_fused_net *net, double *params,
+double pynn_fused_sgd_d(pynn_fused_net *net, double *params,
                         const double *x, const double *t, const double *w,
                         double lr, double *work)
 {

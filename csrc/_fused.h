@@ -51,6 +51,16 @@ typedef struct {
     long u_off[PYNN_FUSED_MAX_LAYERS + 1];      /* [l]: u_l in work */
     long z_off[PYNN_FUSED_MAX_LAYERS + 1];      /* [l]: z_l in work */
     long d_off, max_width;
+    /* The float32 AVX2 step defers W_1's update to the next call, whose
+       forward product streams W_1 once: row by row it adds (a delta_1)
+       z_0^T of the previous sample, stores the row and takes its dot with
+       the new x (the same operations on the same values, in the order of
+       _small.h).  ``pend`` (d_0 + d_1 floats, the caller's) holds the
+       previous z_0 and a delta_1; ``pending`` says whether an update
+       waits.  pynn_fused_flush_f applies it (call it before params are
+       read by anything else); pending = 0 and pend = NULL to start. */
+    void *pend;
+    int pending;
 } pynn_fused_net;
 
 /* 1 if the activation code is one of those above. */
@@ -58,11 +68,14 @@ int pynn_fused_supports_act(int act);
 /* 1 if the variant can run here (AVX2 compiled in and on this CPU). */
 int pynn_fused_have_variant(int variant);
 
-double pynn_fused_sgd_f(const pynn_fused_net *net, float *params,
+double pynn_fused_sgd_f(pynn_fused_net *net, float *params,
                         const float *x, const float *t, const float *w,
                         double lr, float *work);
-double pynn_fused_sgd_d(const pynn_fused_net *net, double *params,
+double pynn_fused_sgd_d(pynn_fused_net *net, double *params,
                         const double *x, const double *t, const double *w,
                         double lr, double *work);
+
+/* Apply a deferred update of W_1 (nothing when none waits). */
+void pynn_fused_flush_f(pynn_fused_net *net, float *params);
 
 #endif

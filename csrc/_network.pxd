@@ -109,6 +109,8 @@ cdef extern from "_fused.h" nogil:
         long u_off[PYNN_FUSED_MAX_LAYERS + 1]
         long z_off[PYNN_FUSED_MAX_LAYERS + 1]
         long d_off, max_width
+        void* pend
+        int pending
 
 cdef bint fused_sgd_supported(const Net* net, int loss,
                               Py_ssize_t small_limit,

@@ -843,6 +843,7 @@ cdef void fused_sgd_describe(const Net* net, int variant,
         out.u_off[l + 1] = net.pos[l + 1].ws_u
         out.z_off[l + 1] = net.pos[l + 1].ws_z
     out.d_off, out.max_width = net.ws_delta, net.max_width
+    out.pend, out.pending = NULL, 0     # the caller's, for a deferred step
 
 
 cdef double _backward(const Net* net, floating* params, const floating* X,

@@ -83,12 +83,13 @@ from pynn import _blas
 # The fused batch-1 SGD step (csrc/_fused.c, compiled into this module).
 cdef extern from "_fused.h" nogil:
     int pynn_fused_have_variant(int variant)
-    double pynn_fused_sgd_f(const pynn_fused_net* net, float* params,
+    double pynn_fused_sgd_f(pynn_fused_net* net, float* params,
                             const float* x, const float* t, const float* w,
                             double lr, float* work)
-    double pynn_fused_sgd_d(const pynn_fused_net* net, double* params,
+    double pynn_fused_sgd_d(pynn_fused_net* net, double* params,
                             const double* x, const double* t, const double* w,
                             double lr, double* work)
+    void pynn_fused_flush_f(pynn_fused_net* net, float* params)
 
 cpdef enum Optimizer:
     SGD = KIND_SGD
@@ -1050,10 +1051,6 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef bint small = (fused and batch_size == 1 and fused_sgd_supported(
         net, loss, _blas.get_small_product_limit(),
         _blas.get_vector_kernel_limit()))
-    if small:
-        fused_sgd_describe(net, 1 if (_blas.kernel_variant() == "avx2" and
-                                      pynn_fused_have_variant(1)) else 0,
-                           &fnet)
     cdef OnlineStep ost
     cdef const floating* xb
     cdef const floating* tb
@@ -1116,6 +1113,14 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                0, <char*>&work[0], work.shape[0] * sizeof(floating))
     job.kind, job.loss, job.accuracy = JOB_DELTAS, loss, accuracy
     job.params, job.training = &params[0], training
+    if small:
+        fused_sgd_describe(net, 1 if (_blas.kernel_variant() == "avx2" and
+                                      pynn_fused_have_variant(1)) else 0,
+                           &fnet)
+        # room for a deferred update of W_1: z_0 and a δ_1 (csrc/_fused.h)
+        fnet.pend = malloc((net.sizes[0] + net.sizes[1]) * sizeof(floating))
+        if fnet.pend == NULL:
+            raise MemoryError()
 
     with nogil:
         fpenv_enter()       # the exit restores ``caller``
@@ -1177,7 +1182,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             total += batch_loss
             wsum += bw
             pos += B
+        if small and floating is float:
+            pynn_fused_flush_f(&fnet, &params[0])   # a deferred W_1 update
         fpenv_exit(caller)
+    if small:
+        free(fnet.pend)
     update.step = r.t
     return total, wsum, correct, pos - start, status
 

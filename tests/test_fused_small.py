@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import pynn
-from pynn import _blas, _network
+from pynn import _blas, _network, _train
 from pynn.losses import get_loss
 
 VARIANTS = _blas.available_kernel_variants()
@@ -183,3 +183,54 @@ def test_nets_the_step_does_not_take():
     assert not qualifies(make([1, 300, 1], "float32")[0])
     with fused(False):
         assert not qualifies(model)
+
+
+def run_direct(sizes, X, T, lr, pieces, on, hidden="relu", output="identity"):
+    """params and run_batches' results over consecutive ranges ``pieces``
+    of the samples (several calls: a deferred update must be applied at
+    the end of each)."""
+    with fused(on):
+        model = pynn.MLP(sizes, hidden=hidden, output=output, seed=1,
+                         dtype=X.dtype.name)
+        assert qualifies(model) == on
+        trainer = pynn.Trainer(model, loss="squared_error", optimizer="sgd",
+                               lr=lr, batch_size=1, n_threads=1)
+        update = trainer.optimizer.kernel(trainer.l2, trainer.clip_norm)
+        loss = get_loss("squared_error")
+        batches = _train.Batches(X, T, None, 1, False)
+        work = model._workspace(1)
+        out = [_train.run_batches(model._layout, model.params, model.grads,
+                                  batches, a, b, 1, loss.code, loss.accuracy,
+                                  update, lr, work, None)
+               for a, b in pieces]
+    return model.params.copy(), out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_stops_at_the_same_sample(dtype):
+    """A loss that overflows stops run_batches before that sample's step,
+    with the parameters of the unfused path (the previous sample's step
+    fully applied)."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((200, 9)) * 50).astype(dtype)
+    T = (rng.random((200, 3)) * (1e3 if dtype == "float32" else 1e150)).astype(dtype)
+    a, ra = run_direct([9, 7, 3], X, T, 5.0, [(0, 200)], True)
+    b, rb = run_direct([9, 7, 3], X, T, 5.0, [(0, 200)], False)
+    assert ra[0][4] == 1 and 0 < ra[0][3] < 200      # it did diverge
+    assert ra == rb
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_calls_over_pieces_of_the_epoch(dtype):
+    """Consecutive calls on pieces of the samples (as the progress bar
+    makes them) give the bits of one unfused call."""
+    X, T = data([12, 9, 4], 100, dtype)
+    pieces = [(0, 1), (1, 37), (37, 38), (38, 100)]
+    a, ra = run_direct([12, 9, 4], X, T, 0.2, pieces, True, "sigmoid",
+                       "sigmoid")
+    b, rb = run_direct([12, 9, 4], X, T, 0.2, [(0, 100)], False, "sigmoid",
+                       "sigmoid")
+    assert sum(r[3] for r in ra) == 100
+    assert a.tobytes() == b.tobytes()
+    assert abs(sum(r[0] for r in ra) - rb[0][0]) <= 1e-12 * rb[0][0]
