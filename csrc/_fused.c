@@ -220,7 +220,7 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
 }
 #endif
 
-#define NO_FWD_UPD(m, k, ad, zp, x, W, b, U) ((void)0)
+#define NO_FWD_UPD(m, k, ad, zp, x, W, b, U) ((void)(zp))
 #define NOATTR
 DEFINE_ACT(act_f_generic, act_grad_f_generic, NOATTR, float,
            logistic_f_generic, logistic_grad_f_generic)

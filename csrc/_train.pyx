@@ -1182,8 +1182,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             total += batch_loss
             wsum += bw
             pos += B
-        if small and floating is float:
-            pynn_fused_flush_f(&fnet, &params[0])   # a deferred W_1 update
+        if floating is float:
+            if small:       # a deferred W_1 update (csrc/_fused.h)
+                pynn_fused_flush_f(&fnet, &params[0])
         fpenv_exit(caller)
     if small:
         free(fnet.pend)
