@@ -1011,7 +1011,10 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
 
     Each batch: forward; loss and correct predictions counted before the
     step; then the plain SGD step fused into the backward pass when
-    ``update`` allows it, else the gradient and ``update``'s step.
+    ``update`` allows it, else the gradient and ``update``'s step.  Plain
+    SGD at batch 1 on a net ``fused_sgd_supported`` takes all of it in one
+    call of csrc/_fused.c (same bits; ``_network.set_fused_sgd(False)``
+    turns that off).
     ``update.step`` counts the steps taken.  ``seed`` (an integer) drives
     the dropout masks and noise of a stochastic layout (reseeded per batch
     from the seed and the batch's index in the epoch); None trains without
