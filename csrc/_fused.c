@@ -127,7 +127,8 @@ ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
             memset(g, 0, sizeof(T) * (size_t)n_in);                          \
             NN(1, n_in, n_out, 0, (T)1, delta, n_out, W, n_in, g, n_in);     \
         }                                                                    \
-        if (alpha != 0 && DEFER && l == 1) {    /* W_1's: the next call */   \
+        if (alpha != 0 && DEFER && l == 1                                    \
+                && (long)n_in * n_out >= net->defer_min) {  /* next call */  \
             T *px = (T *)net->pend, *ad = px + n_in;                         \
             memcpy(px, x, sizeof(T) * (size_t)n_in);                         \
             for (int j = 0; j < n_out; j++)                                  \
@@ -161,35 +162,40 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
     const __m256 keep = _mm256_castsi256_ps(mk);
     int j = 0;
     for (; j + 4 <= m; j += 4) {
-        float *w[4];
-        __m256 a[4], s[4];
-        for (int r = 0; r < 4; r++) {
-            w[r] = W + (long)(j + r) * k;
-            a[r] = _mm256_set1_ps(ad[j + r]);
-            s[r] = _mm256_setzero_ps();
-        }
+        float *const w0 = W + (long)j * k, *const w1 = w0 + k;
+        float *const w2 = w1 + k, *const w3 = w2 + k;
+        const __m256 a0 = _mm256_set1_ps(ad[j]), a1 = _mm256_set1_ps(ad[j + 1]);
+        const __m256 a2 = _mm256_set1_ps(ad[j + 2]), a3 = _mm256_set1_ps(ad[j + 3]);
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        __m256 xv, zv, v;
         int p = 0;
+#define ROW_STEP(LOAD, STORE, MASK, wr, ar, sr)                               \
+        v = _mm256_add_ps(LOAD(wr + p), _mm256_mul_ps(ar, zv));               \
+        STORE(wr + p, v);                                                     \
+        sr = _mm256_add_ps(sr, _mm256_mul_ps(xv, MASK(v)));
+#define LOADU(q) _mm256_loadu_ps(q)
+#define STOREU(q, v) _mm256_storeu_ps(q, v)
+#define LOADM(q) _mm256_maskload_ps(q, mk)
+#define STOREM(q, v) _mm256_maskstore_ps(q, mk, v)
+#define ALL(v) (v)
+#define KEEP(v) _mm256_and_ps(v, keep)
         for (; p < kk; p += 8) {
-            __m256 xv = _mm256_loadu_ps(x + p), zv = _mm256_loadu_ps(zp + p);
-            for (int r = 0; r < 4; r++) {
-                __m256 v = _mm256_add_ps(_mm256_loadu_ps(w[r] + p),
-                                         _mm256_mul_ps(a[r], zv));
-                _mm256_storeu_ps(w[r] + p, v);
-                s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(xv, v));
-            }
+            xv = _mm256_loadu_ps(x + p);
+            zv = _mm256_loadu_ps(zp + p);
+            ROW_STEP(LOADU, STOREU, ALL, w0, a0, s0)
+            ROW_STEP(LOADU, STOREU, ALL, w1, a1, s1)
+            ROW_STEP(LOADU, STOREU, ALL, w2, a2, s2)
+            ROW_STEP(LOADU, STOREU, ALL, w3, a3, s3)
         }
-        if (p < k) {
-            __m256 xv = _mm256_maskload_ps(x + p, mk);
-            __m256 zv = _mm256_maskload_ps(zp + p, mk);
-            for (int r = 0; r < 4; r++) {
-                __m256 v = _mm256_add_ps(_mm256_maskload_ps(w[r] + p, mk),
-                                         _mm256_mul_ps(a[r], zv));
-                _mm256_maskstore_ps(w[r] + p, mk, v);
-                s[r] = _mm256_add_ps(s[r], _mm256_mul_ps(
-                    xv, _mm256_and_ps(v, keep)));
-            }
+        if (p < k) {        /* lanes past k: x = 0 times the row masked to +0 */
+            xv = _mm256_maskload_ps(x + p, mk);
+            zv = _mm256_maskload_ps(zp + p, mk);
+            ROW_STEP(LOADM, STOREM, KEEP, w0, a0, s0)
+            ROW_STEP(LOADM, STOREM, KEEP, w1, a1, s1)
+            ROW_STEP(LOADM, STOREM, KEEP, w2, a2, s2)
+            ROW_STEP(LOADM, STOREM, KEEP, w3, a3, s3)
         }
-        __m256 h = half_trees_f(s[0], s[1], s[2], s[3]);
+        __m256 h = half_trees_f(s0, s1, s2, s3);
         __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),
                               _mm256_extractf128_ps(h, 1));
         _mm_storeu_ps(U + j, _mm_add_ps(_mm_loadu_ps(b + j),

@@ -58,9 +58,12 @@ typedef struct {
        _small.h).  ``pend`` (d_0 + d_1 floats, the caller's) holds the
        previous z_0 and a delta_1; ``pending`` says whether an update
        waits.  pynn_fused_flush_f applies it (call it before params are
-       read by anything else); pending = 0 and pend = NULL to start. */
+       read by anything else); pending = 0 and pend = NULL to start.
+       Only when d_0 d_1 >= defer_min: a W_1 that stays in L1 gains
+       nothing from one pass and pays a few instructions per element. */
     void *pend;
     int pending;
+    long defer_min;
 } pynn_fused_net;
 
 /* 1 if the activation code is one of those above. */

@@ -111,6 +111,7 @@ cdef extern from "_fused.h" nogil:
         long d_off, max_width
         void* pend
         int pending
+        long defer_min
 
 cdef bint fused_sgd_supported(const Net* net, int loss,
                               Py_ssize_t small_limit,

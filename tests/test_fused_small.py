@@ -38,6 +38,18 @@ def fused(enabled):
         _network.set_fused_sgd(old)
 
 
+@pytest.fixture(autouse=True, params=["defer", "no-defer"])
+def defer_policy(request):
+    """Every test twice: W_1's update deferred to the next sample's forward
+    pass on every net (float32 AVX2), and never."""
+    old = _network.set_fused_defer_min(0 if request.param == "defer"
+                                       else 2 ** 62)
+    try:
+        yield request.param
+    finally:
+        _network.set_fused_defer_min(old)
+
+
 @contextlib.contextmanager
 def variant(name):
     old = _blas.set_kernel_variant(name)
