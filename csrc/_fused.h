@@ -59,8 +59,7 @@ typedef struct {
        previous z_0 and a delta_1; ``pending`` says whether an update
        waits.  pynn_fused_flush_f applies it (call it before params are
        read by anything else); pending = 0 and pend = NULL to start.
-       Only when d_0 d_1 >= defer_min: a W_1 that stays in L1 gains
-       nothing from one pass and pays a few instructions per element. */
+       Only when d_0 d_1 >= defer_min (pynn._network's policy). */
     void *pend;
     int pending;
     long defer_min;

@@ -760,11 +760,11 @@ cdef bint online_step_supported(const Net* net) noexcept nogil:
 # (``set_fused_sgd``: False forces the unfused path, for comparison).
 cdef bint _fused_sgd_enabled = True
 # The float32 AVX2 fused step defers W_1's update into the next sample's
-# forward product (one pass over W_1) when d_0·d_1 is at least this: 8192
-# floats = 32 KB, past which W_1 no longer stays in L1 (measured: 784-128-10
-# 18.0 → 14.6 µs a sample; 64-32-10, in L1, is not faster and runs ~15%
-# more instructions in that pass).
-cdef Py_ssize_t _fused_defer_min = 8192
+# forward product (one pass over W_1) when d_0·d_1 is at least this.  On
+# every net by default: measured (bench/small_nets.py, same load, against
+# not deferring) 784-128-10 18.0 → 14.6 µs a sample, 64-32-10 FANN ratio
+# 6.3–6.9× → 7.7–8.2×.
+cdef Py_ssize_t _fused_defer_min = 0
 
 
 def set_fused_defer_min(Py_ssize_t n):
