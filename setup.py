@@ -49,7 +49,8 @@ SIMD_ARGS = ["-mavx2", "-mfma", "-ffp-contract=off"]
 # time, per-function target attributes; -ffp-contract=off: no contraction
 # into FMA, so both variants round alike).
 EXTRA_SOURCES = {"_train": [os.path.join(CSRC, "_pool.c"),
-                            os.path.join(CSRC, "_update.c")],
+                            os.path.join(CSRC, "_update.c"),
+                            os.path.join(CSRC, "_fused.c")],
                  "_network": [os.path.join(CSRC, "_update.c")],
                  "_blas": [os.path.join(CSRC, "_small.c")]}
 EXTRA_ARGS = {"_train": ["-pthread", "-ffp-contract=off"],
@@ -57,6 +58,9 @@ EXTRA_ARGS = {"_train": ["-pthread", "-ffp-contract=off"],
               "_blas": ["-ffp-contract=off"]}
 EXTRA_DEPENDS = {"_train": [os.path.join(CSRC, "_pool.h"),
                             os.path.join(CSRC, "_update.h"),
+                            os.path.join(CSRC, "_fused.h"),
+                            os.path.join(CSRC, "_small.c"),
+                            os.path.join(CSRC, "_small.h"),
                             os.path.join(CSRC, "_simd.h")],
                  "_network": [os.path.join(CSRC, "_update.h"),
                               os.path.join(CSRC, "_simd.h")],

@@ -22,8 +22,13 @@ ratios FANN / pynn (> 1: pynn faster).  Run it as::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/small_nets.py
 
+pynn takes its fused batch-1 SGD step here (csrc/_fused.c: forward,
+squared-error delta, backward and update of every layer in one C call;
+bit-identical to the unfused path); ``--unfused`` times the unfused path
+(forward_pass + backward_pass through pynn._blas.mm) instead.
+
 Options: ``--repeats``, ``--epochs``, ``--cases 64-32-10,784-128-10``,
-``--json out.json``; ``--crossover`` instead times pynn's small-product
+``--json out.json``, ``--unfused``; ``--crossover`` instead times pynn's small-product
 kernels against OpenBLAS per product shape (the choice behind
 ``pynn._blas.get_vector_kernel_limit()``).  Needs gcc and libfann-dev;
 without them only pynn is timed.
@@ -267,13 +272,17 @@ def main(argv=None):
     ap.add_argument("--mnist-n", type=int, default=5000)
     ap.add_argument("--cases", default="64-32-10,784-128-10")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--unfused", action="store_true",
+                    help="time pynn without its fused batch-1 SGD step")
     ap.add_argument("--crossover", action="store_true",
                     help="time pynn's kernels vs OpenBLAS per product shape")
     args = ap.parse_args(argv)
     if args.crossover:
         return crossover()
-    from pynn import _blas
+    from pynn import _blas, _network
     variant = getattr(_blas, "kernel_variant", lambda: "n/a")()
+    if args.unfused:
+        _network.set_fused_sgd(False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         exe, why = build_harness(tmp)
@@ -283,7 +292,8 @@ def main(argv=None):
             rows.append(run_case(name.strip(), args, exe, tmp))
     print(f"# pynn {pynn.__version__} vs FANN 2.2, online SGD (batch 1), "
           f"float32, sigmoid/squared error, one thread; small kernels: "
-          f"{variant}; load average {os.getloadavg()[0]:.2f}")
+          f"{variant}{' (unfused step)' if args.unfused else ''}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'net':<12} {'data':<34} {'pynn µs/sample':>15} "
           f"{'FANN µs/sample':>15} {'FANN/pynn':>10} {'MSE pynn/FANN':>16}")
     for r in rows:

@@ -97,6 +97,31 @@ cdef double backward_pass(const Net* net, floating* params, const floating* X,
 
 cdef bint online_step_supported(const Net* net) noexcept nogil
 
+# The fused batch-1 SGD step of a Dense-only net (csrc/_fused.h; the C code
+# is compiled into pynn._train, which calls it).
+cdef extern from "_fused.h" nogil:
+    enum: PYNN_FUSED_MAX_LAYERS
+    ctypedef struct pynn_fused_net:
+        int n_layers
+        int variant
+        int sizes[PYNN_FUSED_MAX_LAYERS + 1]
+        int act[PYNN_FUSED_MAX_LAYERS]
+        long w_off[PYNN_FUSED_MAX_LAYERS]
+        long b_off[PYNN_FUSED_MAX_LAYERS]
+        long u_off[PYNN_FUSED_MAX_LAYERS + 1]
+        long z_off[PYNN_FUSED_MAX_LAYERS + 1]
+        long d_off, max_width
+        void* pend
+        int pending
+        long defer_min
+
+cdef bint fused_sgd_supported(const Net* net, int loss,
+                              Py_ssize_t small_limit,
+                              Py_ssize_t vector_limit) noexcept nogil
+
+cdef void fused_sgd_describe(const Net* net, int variant,
+                             pynn_fused_net* out) noexcept nogil
+
 cdef double online_step_pass(const Net* net, floating* params,
                              const floating* X, const floating* T, int loss,
                              const OnlineStep* step, floating* work,

@@ -43,9 +43,10 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.math cimport isfinite, log, exp, sqrt, cos, fabs, M_PI
 
 from pynn._blas cimport mm
-from pynn._activations cimport act_forward, act_backward, SOFTMAX
+from pynn._activations cimport (act_forward, act_backward, SOFTMAX, IDENTITY,
+                                SIGMOID, TANH, RELU)
 from libc.limits cimport INT_MAX
-from pynn._losses cimport loss_and_delta
+from pynn._losses cimport loss_and_delta, SQUARED_ERROR
 from pynn._fpenv cimport fpenv_t, fpenv_enter, fpenv_exit
 from pynn._update cimport (OnlineStep, update_span, update_row, span_constants,
                            pynn_update_t)
@@ -801,6 +802,115 @@ cdef bint online_step_supported(const Net* net) noexcept nogil:
         if net.layer[l].kind != DENSE:
             return False
     return True
+
+
+# Whether run_batches may train batch-1 plain SGD through the fused step
+# (``set_fused_sgd``: False forces the unfused path, for comparison).
+cdef bint _fused_sgd_enabled = True
+# The float32 AVX2 fused step defers W_1's update into the next sample's
+# forward product (one pass over W_1) when d_0·d_1 is at least this.  On
+# every net by default: measured (bench/small_nets.py, same load, against
+# not deferring) 784-128-10 18.0 → 14.6 µs a sample, 64-32-10 FANN ratio
+# 6.3–6.9× → 7.7–8.2×.
+cdef Py_ssize_t _fused_defer_min = 0
+
+
+def set_fused_defer_min(Py_ssize_t n):
+    """Set the d_0·d_1 from which the fused step defers W_1's update to
+    the next sample's forward pass (same bits either way; for tests and
+    benchmarks); returns the previous value."""
+    global _fused_defer_min
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    old = _fused_defer_min
+    _fused_defer_min = n
+    return old
+
+
+def set_fused_sgd(bint enabled):
+    """Let (True, the default) or forbid ``run_batches`` to take the fused
+    batch-1 SGD step of csrc/_fused.c; returns the previous setting.  Both
+    paths give bit-identical parameters; this exists for tests and
+    benchmarks."""
+    global _fused_sgd_enabled
+    old = _fused_sgd_enabled
+    _fused_sgd_enabled = enabled
+    return old
+
+
+def fused_sgd_qualifies(Layout layout, int loss):
+    """Whether ``run_batches`` trains this layout with ``loss`` (a loss code)
+    through the fused batch-1 SGD step when the optimiser is plain SGD and
+    batch_size is 1 (``fused_sgd_supported`` under pynn._blas's current
+    product limits)."""
+    from pynn import _blas
+    return bool(fused_sgd_supported(&layout.net, loss,
+                                    _blas.get_small_product_limit(),
+                                    _blas.get_vector_kernel_limit()))
+
+
+cdef inline bint _small_product(Py_ssize_t n_in, Py_ssize_t n_out,
+                                Py_ssize_t small_limit,
+                                Py_ssize_t vector_limit) noexcept nogil:
+    """Whether pynn._blas.mm sends each batch-1 product of a Dense layer
+    (u = W z: 1 × d_ℓ × d_{ℓ−1}; g = δᵀ W: 1 × d_{ℓ−1} × d_ℓ; the rank-1
+    update: d_ℓ × d_{ℓ−1} × 1) to the kernels of _small.c: the hand loops
+    up to ``small_limit`` multiply-adds, else the vector kernels up to
+    ``vector_limit`` (but u = W z with d_{ℓ−1} = 1 is a GER of OpenBLAS)."""
+    cdef Py_ssize_t n = n_in * n_out
+    return n <= small_limit or (n <= vector_limit and n_in > 1)
+
+
+cdef bint fused_sgd_supported(const Net* net, int loss,
+                              Py_ssize_t small_limit,
+                              Py_ssize_t vector_limit) noexcept nogil:
+    """Whether the fused batch-1 SGD step (csrc/_fused.h) trains this net
+    with the bits of forward_pass + backward_pass(SGD_UPDATE): the squared
+    error; at most PYNN_FUSED_MAX_LAYERS Dense layers that own their
+    weights (no tying), with identity, sigmoid, tanh or ReLU activations;
+    no dropout, noise or activity penalty; W and b exactly the trainable
+    regions; every product on the kernels of _small.c under pynn._blas's
+    current limits (``_small_product``); and ``set_fused_sgd`` not off."""
+    cdef Py_ssize_t l
+    cdef int a
+    if not _fused_sgd_enabled or loss != SQUARED_ERROR:
+        return False
+    if (net.has_tied or net.has_penalty or net.n_layers > PYNN_FUSED_MAX_LAYERS
+            or net.n_regions != 2 * net.n_layers):
+        return False
+    for l in range(net.n_layers + 1):
+        if net.pos[l].ws_d >= 0 or net.pos[l].dropout > 0 or net.pos[l].noise > 0:
+            return False
+    for l in range(net.n_layers):
+        a = net.layer[l].act
+        if net.layer[l].kind != DENSE or net.layer[l].w_trans:
+            return False
+        if not (a == IDENTITY or a == SIGMOID or a == TANH or a == RELU):
+            return False
+        if not _small_product(net.sizes[l], net.sizes[l + 1], small_limit,
+                              vector_limit):
+            return False
+    return True
+
+
+cdef void fused_sgd_describe(const Net* net, int variant,
+                             pynn_fused_net* out) noexcept nogil:
+    """The net as the fused step reads it (``fused_sgd_supported`` nets):
+    sizes, activations, parameter offsets and the workspace offsets of a
+    batch of one row (U_ℓ, Z_ℓ, the two delta buffers)."""
+    cdef Py_ssize_t l, L = net.n_layers
+    out.n_layers, out.variant = <int>L, variant
+    out.sizes[0] = <int>net.sizes[0]
+    out.u_off[0] = out.z_off[0] = 0
+    for l in range(L):
+        out.sizes[l + 1] = <int>net.sizes[l + 1]
+        out.act[l] = net.layer[l].act
+        out.w_off[l], out.b_off[l] = net.layer[l].w_off, net.layer[l].b_off
+        out.u_off[l + 1] = net.pos[l + 1].ws_u
+        out.z_off[l + 1] = net.pos[l + 1].ws_z
+    out.d_off, out.max_width = net.ws_delta, net.max_width
+    out.pend, out.pending = NULL, 0     # the caller's, for a deferred step
+    out.defer_min = _fused_defer_min
 
 
 cdef double _backward_sp(const Net* net, floating* params, const floating* X,

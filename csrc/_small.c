@@ -445,6 +445,10 @@ AVX2 static void logistic_f_avx2(long n, const float *u, float *z)
 #endif  /* PYNN_HAVE_AVX2 */
 
 /* ------------------------------------------------------------ dispatch */
+/* csrc/_fused.c includes this file with PYNN_SMALL_KERNELS_ONLY defined to
+   reuse the static kernels above (so the fused step runs the very same
+   instructions); it then has no dispatch state and exports nothing. */
+#ifndef PYNN_SMALL_KERNELS_ONLY
 typedef void (*nn_f_t)(int, int, int, int, float, const float *, int,
                        const float *, int, float *, int);
 typedef void (*nn_d_t)(int, int, int, int, double, const double *, int,
@@ -515,3 +519,4 @@ void pynn_small_logistic_f(long n, const float *u, float *z)
 
 void pynn_small_logistic_grad_f(long n, const float *z, float *g)
 { logistic_grad_f(n, z, g); }
+#endif  /* PYNN_SMALL_KERNELS_ONLY */

@@ -68,7 +68,8 @@ from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
-                            online_step_supported)
+                            online_step_supported, fused_sgd_supported,
+                            fused_sgd_describe, pynn_fused_net)
 from pynn._fpenv cimport (fpenv_t, fpenv_enter, fpenv_exit, fpenv_save,
                           HAVE_MXCSR)
 from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
@@ -76,6 +77,19 @@ from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
                            KIND_RPROP, N_KINDS)
 
 import numpy as np
+
+from pynn import _blas
+
+# The fused batch-1 SGD step (csrc/_fused.c, compiled into this module).
+cdef extern from "_fused.h" nogil:
+    int pynn_fused_have_variant(int variant)
+    double pynn_fused_sgd_f(pynn_fused_net* net, float* params,
+                            const float* x, const float* t, const float* w,
+                            double lr, float* work)
+    double pynn_fused_sgd_d(pynn_fused_net* net, double* params,
+                            const double* x, const double* t, const double* w,
+                            double lr, double* work)
+    void pynn_fused_flush_f(pynn_fused_net* net, float* params)
 
 cpdef enum Optimizer:
     SGD = KIND_SGD
@@ -1002,7 +1016,10 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
 
     Each batch: forward; loss and correct predictions counted before the
     step; then the plain SGD step fused into the backward pass when
-    ``update`` allows it, else the gradient and ``update``'s step.
+    ``update`` allows it, else the gradient and ``update``'s step.  Plain
+    SGD at batch 1 on a net ``fused_sgd_supported`` takes all of it in one
+    call of csrc/_fused.c (same bits; ``_network.set_fused_sgd(False)``
+    turns that off).
     ``update.step`` counts the steps taken.  ``seed`` (an integer) drives
     the dropout masks and noise of a stochastic layout (reseeded per batch
     from the seed and the batch's index in the epoch); None trains without
@@ -1036,6 +1053,12 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef int status = 0
     cdef bint fused = not update.needs_gradient
     cdef bint online = update.steps_online(net, batch_size)
+    # Plain SGD one sample at a time on a small Dense net: forward, delta,
+    # backward and step in one call of the fused kernel (same bits).
+    cdef pynn_fused_net fnet
+    cdef bint small = (fused and batch_size == 1 and fused_sgd_supported(
+        net, loss, _blas.get_small_product_limit(),
+        _blas.get_vector_kernel_limit()))
     cdef OnlineStep ost
     cdef const floating* xb
     cdef const floating* tb
@@ -1098,6 +1121,14 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                0, <char*>&work[0], work.shape[0] * sizeof(floating))
     job.kind, job.loss, job.accuracy = JOB_DELTAS, loss, accuracy
     job.params, job.training = &params[0], training
+    if small:
+        fused_sgd_describe(net, 1 if (_blas.kernel_variant() == "avx2" and
+                                      pynn_fused_have_variant(1)) else 0,
+                           &fnet)
+        # room for a deferred update of W_1: z_0 and a δ_1 (csrc/_fused.h)
+        fnet.pend = malloc((net.sizes[0] + net.sizes[1]) * sizeof(floating))
+        if fnet.pend == NULL:
+            raise MemoryError()
 
     with nogil:
         fpenv_enter()       # the exit restores ``caller``
@@ -1109,7 +1140,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
             _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
                     tbuf, wbuf, &xb, &tb, &wb)
-            if _geometry(&job, B):
+            if not small and _geometry(&job, B):
                 job.X, job.T, job.sw, job.seed = xb, tb, wb, state
                 batch_loss = _run_chunks(&job)
                 if not isfinite(batch_loss):
@@ -1126,14 +1157,22 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 wsum += bw
                 pos += B
                 continue
-            forward_pass(net, &params[0], xb, B, &work[0], rng)
-            if online:          # B = 1: the step fused into backprop
+            if small:           # B = 1, plain SGD: one fused C call
+                if floating is float:
+                    batch_loss = pynn_fused_sgd_f(&fnet, &params[0], xb, tb,
+                                                  wb, lr, &work[0])
+                else:
+                    batch_loss = pynn_fused_sgd_d(&fnet, &params[0], xb, tb,
+                                                  wb, lr, &work[0])
+            elif online:        # B = 1: the step fused into backprop
+                forward_pass(net, &params[0], xb, B, &work[0], rng)
                 ost.rule = r
                 ost.rule.t = r.t + 1
                 step_constants(&ost.rule, &ost.c1, &ost.c2)
                 batch_loss = online_step_pass(net, &params[0], xb, tb, loss,
                                               &ost, &work[0], training, wb)
             else:
+                forward_pass(net, &params[0], xb, B, &work[0], rng)
                 batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
                                            SGD_UPDATE if fused else GRADIENT,
                                            lr, &grads[0], NULL, &work[0],
@@ -1151,7 +1190,12 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
             total += batch_loss
             wsum += bw
             pos += B
+        if floating is float:
+            if small:       # a deferred W_1 update (csrc/_fused.h)
+                pynn_fused_flush_f(&fnet, &params[0])
         fpenv_exit(caller)
+    if small:
+        free(fnet.pend)
     update.step = r.t
     return total, wsum, correct, pos - start, status
 
