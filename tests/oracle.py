@@ -333,6 +333,18 @@ def small_product_limit(limit):
         _blas.set_small_product_limit(old)
 
 
+@contextlib.contextmanager
+def kernel_variant(name):
+    """Temporarily run pynn._blas's small kernels in variant ``name``
+    ("generic" or "avx2")."""
+    from pynn import _blas
+    old = _blas.set_kernel_variant(name)
+    try:
+        yield
+    finally:
+        _blas.set_kernel_variant(old)
+
+
 HUGE_LIMIT = 2 ** 62        # every product through the hand loops
 PATHS = {"blas": 0, "loops": HUGE_LIMIT}
 

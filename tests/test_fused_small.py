@@ -22,6 +22,8 @@ import pytest
 
 import pynn
 from pynn import _blas, _network, _train
+
+from oracle import kernel_variant as variant
 from pynn.losses import get_loss
 
 VARIANTS = _blas.available_kernel_variants()
@@ -48,15 +50,6 @@ def defer_policy(request):
         yield request.param
     finally:
         _network.set_fused_defer_min(old)
-
-
-@contextlib.contextmanager
-def variant(name):
-    old = _blas.set_kernel_variant(name)
-    try:
-        yield
-    finally:
-        _blas.set_kernel_variant(old)
 
 
 def data(sizes, n, dtype, seed=3):

@@ -20,21 +20,12 @@ import pytest
 import pynn
 from pynn import _blas
 
-from oracle import HUGE_LIMIT, small_product_limit
+from oracle import HUGE_LIMIT, small_product_limit, kernel_variant as variant
 
 DTYPES = [np.float32, np.float64]
 VARIANTS = _blas.available_kernel_variants()
 needs_avx2 = pytest.mark.skipif("avx2" not in VARIANTS,
                                 reason="CPU without AVX2: one variant only")
-
-
-@contextlib.contextmanager
-def variant(name):
-    old = _blas.set_kernel_variant(name)
-    try:
-        yield
-    finally:
-        _blas.set_kernel_variant(old)
 
 
 @contextlib.contextmanager

@@ -8,28 +8,19 @@ over every float32, checked exhaustively when the kernel was written, is
 u < ln FLT_MIN ≈ −87.34 (as under flush-to-zero).  The oracle is NumPy's float64 exp, whose own error (< 1 ulp
 of float64) is 2⁻²⁹ of a float32 ulp.
 """
-import contextlib
-
 import numpy as np
 import pytest
 
 import pynn
 from pynn import _activations, _blas
 
+from oracle import kernel_variant as variant
+
 VARIANTS = _blas.available_kernel_variants()
 needs_avx2 = pytest.mark.skipif("avx2" not in VARIANTS,
                                 reason="CPU without AVX2: one variant only")
 ULP_BOUND = 2.5
 TINY = np.finfo(np.float32).tiny
-
-
-@contextlib.contextmanager
-def variant(name):
-    old = _blas.set_kernel_variant(name)
-    try:
-        yield
-    finally:
-        _blas.set_kernel_variant(old)
 
 
 def exact(u):
