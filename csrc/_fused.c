@@ -34,12 +34,6 @@ static void logistic_grad_d(long n, const double *z, double *g)
         g[i] = g[i] * (z[i] * (1.0 - z[i]));
 }
 
-int pynn_fused_supports_act(int act)
-{
-    return act == PYNN_FUSED_IDENTITY || act == PYNN_FUSED_SIGMOID
-        || act == PYNN_FUSED_TANH || act == PYNN_FUSED_RELU;
-}
-
 int pynn_fused_have_variant(int v)
 {
     if (v == PYNN_SMALL_GENERIC)

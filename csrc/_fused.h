@@ -65,8 +65,6 @@ typedef struct {
     long defer_min;
 } pynn_fused_net;
 
-/* 1 if the activation code is one of those above. */
-int pynn_fused_supports_act(int act);
 /* 1 if the variant can run here (AVX2 compiled in and on this CPU). */
 int pynn_fused_have_variant(int variant);
 
