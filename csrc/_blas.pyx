@@ -19,8 +19,10 @@ register-blocked kernels (csrc/_small.c: generic C, or AVX2 chosen at import
 on CPUs that have it) instead of OpenBLAS while the product has at most
 ``vector_kernel_limit`` multiply-adds: for the batch-1 products of small nets
 a BLAS call's fixed cost is larger than the arithmetic.  The hand loops use
-the same kernels.  Their arithmetic is fixed (see csrc/_small.h): every
-variant gives bit-identical results.
+the same kernels, and so does a float32 GEMM of the form A·Bᵀ with at most
+``nt_rows_limit`` rows (a mini-batch's forward product D·Wᵀ: the kernel reads
+W in place where OpenBLAS would pack it).  Their arithmetic is fixed (see
+csrc/_small.h): every variant gives bit-identical results.
 
 op(X) is X or Xᵀ; all leading dimensions are row strides in elements.
 
@@ -103,6 +105,32 @@ def set_vector_kernel_limit(Py_ssize_t limit):
         raise ValueError(f"limit must be >= 0, got {limit}")
     old = _vector_limit
     _vector_limit = limit
+    return old
+
+
+# GEMM products C = A·Bᵀ (A and B both contiguous along k, as a dense
+# layer's forward U = D·Wᵀ) with at most this many rows m run _small.c's NT
+# kernel in float32, blocked 4 rows of A × 3 rows of B, instead of OpenBLAS:
+# with few rows OpenBLAS spends much of the call packing B (W), which the
+# dot-product form reads in place.  Measured (one thread, 784-wide k): 1.3×
+# OpenBLAS at m = 32 and 2-5× below m = 16; OpenBLAS wins from m ≈ 64.
+cdef Py_ssize_t _nt_rows_limit = 32
+
+
+def get_nt_rows_limit():
+    """Most rows m of a float32 A·Bᵀ product that ``mm`` computes with
+    pynn's blocked NT kernel rather than OpenBLAS's GEMM."""
+    return _nt_rows_limit
+
+
+def set_nt_rows_limit(Py_ssize_t limit):
+    """Set the NT-kernel/GEMM crossover in rows; returns the previous value
+    (0 or 1: always OpenBLAS for products with two or more rows)."""
+    global _nt_rows_limit
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    old = _nt_rows_limit
+    _nt_rows_limit = limit
     return old
 
 
@@ -314,6 +342,12 @@ cdef void mm(bint trans_a, bint trans_b, int m, int n, int k,
         # Matrix times column vector (n == 1): c = α op(A) b + β c.
         gemv(trans_a, k if trans_a else m, m if trans_a else k,
              alpha, A, lda, B, 1 if trans_b else ldb, beta, C, ldc)
+    elif (floating is float and trans_b and not trans_a
+          and m <= _nt_rows_limit):
+        # Few rows of D·Wᵀ: pynn's blocked dot-product kernel, W in place.
+        _scale_rows(m, n, beta, C, ldc)
+        if alpha != 0:
+            _nt(m, n, k, alpha, A, lda, B, ldb, C, ldc)
     else:
         gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 

@@ -108,6 +108,71 @@ def test_variants_bit_identical_on_products(dtype):
                 (m, n, k, ta, tb, alpha, beta, p)
 
 
+@contextlib.contextmanager
+def nt_rows_limit(limit):
+    old = _blas.set_nt_rows_limit(limit)
+    try:
+        yield
+    finally:
+        _blas.set_nt_rows_limit(old)
+
+
+# Around the blocked NT kernel's edges: tiles of 4 rows of A x 2 rows of B,
+# chunks of 32 x 32, k blocks of 1024 and the 8-lane tail.
+NT_M = [2, 3, 4, 5, 7, 8, 31, 32, 33, 36, 37, 67]
+NT_N = [1, 2, 3, 31, 32, 33, 34, 64, 65]
+NT_K = [1, 7, 8, 9, 17, 784, 1023, 1024, 1025, 2049]
+
+
+@needs_avx2
+def test_blocked_nt_kernel_bits_and_values():
+    """C = α A·Bᵀ + β C for several rows of A (a mini-batch's D·Wᵀ): the
+    tiled AVX2 kernel gives the generic dot8's bits (every element the same
+    lanes and tree, however the tiles, chunks and k blocks fall), on the
+    hand loops and on the auto path, and the float64 product to rounding."""
+    rng = np.random.default_rng(11)
+    with nt_rows_limit(10**6), vector_limit(HUGE_LIMIT):
+        for draw in range(120):
+            m, n, k = (int(rng.choice(v)) for v in (NT_M, NT_N, NT_K))
+            alpha = float(rng.choice([1.0, -0.3]))
+            beta = float(rng.choice([0.0, 1.0, 0.75]))
+            A, B, C = operands(m, n, k, np.float32, False, True, seed=draw)
+            got = {}
+            for name in ("generic", "avx2"):
+                with variant(name):
+                    for p in ("loops", "auto"):
+                        got[name, p] = run(A, B, C, False, True, alpha, beta, p)
+            want = got["generic", "loops"].tobytes()
+            for key, out in got.items():
+                if n > 1 and k > 1 or key[1] == "loops":
+                    # ("auto" sends n == 1 to GEMV, k == 1 to GER)
+                    assert out.tobytes() == want, (m, n, k, key)
+            scale = 2e-5 * (np.sqrt(k) + 1)
+            np.testing.assert_allclose(
+                got["avx2", "auto"], reference(A, B, C, False, True, alpha, beta),
+                rtol=scale, atol=scale, err_msg=str((m, n, k)))
+
+
+def test_nt_rows_limit_routes_the_forward_product():
+    """Up to nt_rows_limit rows a float32 A·Bᵀ GEMM runs pynn's kernel (the
+    loops' bits), above it (or with the limit 0) OpenBLAS (other bits, the
+    same values to rounding); float64 always OpenBLAS."""
+    A, B, C = operands(32, 40, 784, np.float32, False, True, seed=3)
+    loops = run(A, B, C, False, True, 1.0, 0.0, "loops")
+    assert _blas.get_nt_rows_limit() >= 32
+    assert run(A, B, C, False, True, 1.0, 0.0, "auto").tobytes() == \
+        loops.tobytes()
+    with nt_rows_limit(0):
+        blas = run(A, B, C, False, True, 1.0, 0.0, "auto")
+    assert blas.tobytes() != loops.tobytes()
+    np.testing.assert_allclose(blas, loops, rtol=1e-4, atol=1e-4)
+    with nt_rows_limit(31):
+        assert run(A, B, C, False, True, 1.0, 0.0, "auto").tobytes() == \
+            blas.tobytes()
+    with pytest.raises(ValueError, match="limit"):
+        _blas.set_nt_rows_limit(-1)
+
+
 def train(dtype, sizes, name, batch_size=1, tied=False, epochs=2, n=150):
     """Params after an online-SGD fit of a seeded net under variant name."""
     rng = np.random.default_rng(3)
@@ -131,7 +196,8 @@ def train(dtype, sizes, name, batch_size=1, tied=False, epochs=2, n=150):
 @pytest.mark.parametrize("sizes,batch_size", [([64, 32, 10], 1),
                                               ([13, 21, 7, 3], 1),
                                               ([9, 5, 2], 3),
-                                              ([30, 17, 10], 2)])
+                                              ([30, 17, 10], 2),
+                                              ([40, 33, 10], 13)])
 def test_training_bit_identical_across_variants(dtype, sizes, batch_size):
     a = train(dtype, sizes, "generic", batch_size)
     b = train(dtype, sizes, "avx2", batch_size)
