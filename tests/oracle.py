@@ -323,14 +323,20 @@ def rel_error(g, g_num):
 
 # ---------------------------------------------------------------- helpers
 @contextlib.contextmanager
-def small_product_limit(limit):
-    """Temporarily set pynn._blas's hand-loop/BLAS crossover."""
-    from pynn import _blas
-    old = _blas.set_small_product_limit(limit)
+def temporarily(setter, value):
+    """``setter(value)`` for the block, then the old value back (pynn's
+    kernel switches return the value they replace)."""
+    old = setter(value)
     try:
         yield
     finally:
-        _blas.set_small_product_limit(old)
+        setter(old)
+
+
+def small_product_limit(limit):
+    """Temporarily set pynn._blas's hand-loop/BLAS crossover."""
+    from pynn import _blas
+    return temporarily(_blas.set_small_product_limit, limit)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import pytest
 import pynn
 from pynn import _blas, _network, _train
 
-from oracle import kernel_variant as variant
+from oracle import kernel_variant as variant, temporarily
 from pynn.losses import get_loss
 
 VARIANTS = _blas.available_kernel_variants()
@@ -31,13 +31,8 @@ needs_avx2 = pytest.mark.skipif("avx2" not in VARIANTS,
                                 reason="CPU without AVX2: one variant only")
 
 
-@contextlib.contextmanager
 def fused(enabled):
-    old = _network.set_fused_sgd(enabled)
-    try:
-        yield
-    finally:
-        _network.set_fused_sgd(old)
+    return temporarily(_network.set_fused_sgd, enabled)
 
 
 @pytest.fixture(autouse=True, params=["defer", "no-defer"])

@@ -9,7 +9,6 @@ weights, batch 1 and small batches).  The variant is switched with
 ``_blas.set_kernel_variant``; a subprocess checks that ``PYNN_SIMD=0``
 selects the generic variant at import.
 """
-import contextlib
 import os
 import subprocess
 import sys
@@ -20,7 +19,8 @@ import pytest
 import pynn
 from pynn import _blas
 
-from oracle import HUGE_LIMIT, small_product_limit, kernel_variant as variant
+from oracle import (HUGE_LIMIT, small_product_limit, temporarily,
+                    kernel_variant as variant)
 
 DTYPES = [np.float32, np.float64]
 VARIANTS = _blas.available_kernel_variants()
@@ -28,13 +28,8 @@ needs_avx2 = pytest.mark.skipif("avx2" not in VARIANTS,
                                 reason="CPU without AVX2: one variant only")
 
 
-@contextlib.contextmanager
 def vector_limit(limit):
-    old = _blas.set_vector_kernel_limit(limit)
-    try:
-        yield
-    finally:
-        _blas.set_vector_kernel_limit(old)
+    return temporarily(_blas.set_vector_kernel_limit, limit)
 
 
 # (m, n, k): the batch-1 products of 64-32-10 and 784-128-10 (forward
@@ -108,13 +103,8 @@ def test_variants_bit_identical_on_products(dtype):
                 (m, n, k, ta, tb, alpha, beta, p)
 
 
-@contextlib.contextmanager
 def nt_rows_limit(limit):
-    old = _blas.set_nt_rows_limit(limit)
-    try:
-        yield
-    finally:
-        _blas.set_nt_rows_limit(old)
+    return temporarily(_blas.set_nt_rows_limit, limit)
 
 
 # Around the blocked NT kernel's edges: tiles of 4 rows of A x 2 rows of B,
