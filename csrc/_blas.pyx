@@ -110,10 +110,11 @@ def set_vector_kernel_limit(Py_ssize_t limit):
 
 # GEMM products C = A·Bᵀ (A and B both contiguous along k, as a dense
 # layer's forward U = D·Wᵀ) with at most this many rows m run _small.c's NT
-# kernel in float32, blocked 4 rows of A × 3 rows of B, instead of OpenBLAS:
-# with few rows OpenBLAS spends much of the call packing B (W), which the
-# dot-product form reads in place.  Measured (one thread, 784-wide k): 1.3×
-# OpenBLAS at m = 32 and 2-5× below m = 16; OpenBLAS wins from m ≈ 64.
+# kernel in float32 (tiles of 2 rows of A × 4 rows of B) instead of
+# OpenBLAS: with few rows OpenBLAS spends much of the call packing B (W),
+# which the dot-product form reads in place.  Measured (one thread, C
+# harness, n = 256, k = 784): 1.3× OpenBLAS at m = 32, 1.8× at m = 16,
+# 2.8× at m = 8; OpenBLAS 1.1× faster at m = 48 and 1.05× at m = 64.
 cdef Py_ssize_t _nt_rows_limit = 32
 
 
