@@ -115,10 +115,6 @@ cdef extern from "_fused.h" nogil:
         int pending
         long defer_min
 
-cdef bint fused_sgd_supported(const Net* net, int loss,
-                              Py_ssize_t small_limit,
-                              Py_ssize_t vector_limit) noexcept nogil
-
 cdef void fused_sgd_describe(const Net* net, int variant,
                              pynn_fused_net* out) noexcept nogil
 

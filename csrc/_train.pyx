@@ -68,8 +68,8 @@ from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             weight_block, split_inputs, seen_of, pre_of, RBF,
                             workspace_size, Layout, rng_t, GRADIENT,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
-                            online_step_supported, fused_sgd_supported,
-                            fused_sgd_describe, pynn_fused_net)
+                            online_step_supported, fused_sgd_describe,
+                            pynn_fused_net)
 from pynn._fpenv cimport (fpenv_t, fpenv_enter, fpenv_exit, fpenv_save,
                           HAVE_MXCSR)
 from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
@@ -78,7 +78,7 @@ from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
 
 import numpy as np
 
-from pynn import _blas
+from pynn import _blas, _network
 
 # The fused batch-1 SGD step (csrc/_fused.c, compiled into this module).
 cdef extern from "_fused.h" nogil:
@@ -1017,9 +1017,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     Each batch: forward; loss and correct predictions counted before the
     step; then the plain SGD step fused into the backward pass when
     ``update`` allows it, else the gradient and ``update``'s step.  Plain
-    SGD at batch 1 on a net ``fused_sgd_supported`` takes all of it in one
-    call of csrc/_fused.c (same bits; ``_network.set_fused_sgd(False)``
-    turns that off).
+    SGD at batch 1 on a net that ``_network.fused_sgd_qualifies`` takes all
+    of it in one call of csrc/_fused.c (same bits;
+    ``_network.set_fused_sgd(False)`` turns that off).
     ``update.step`` counts the steps taken.  ``seed`` (an integer) drives
     the dropout masks and noise of a stochastic layout (reseeded per batch
     from the seed and the batch's index in the epoch); None trains without
@@ -1056,9 +1056,8 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     # Plain SGD one sample at a time on a small Dense net: forward, delta,
     # backward and step in one call of the fused kernel (same bits).
     cdef pynn_fused_net fnet
-    cdef bint small = (fused and batch_size == 1 and fused_sgd_supported(
-        net, loss, _blas.get_small_product_limit(),
-        _blas.get_vector_kernel_limit()))
+    cdef bint small = (fused and batch_size == 1 and
+                       _network.fused_sgd_qualifies(layout, loss))
     cdef OnlineStep ost
     cdef const floating* xb
     cdef const floating* tb
