@@ -363,14 +363,20 @@ cdef Py_ssize_t _block_width(double flops, Py_ssize_t n) noexcept nogil:
     return min(n, ((n + k - 1) // k + 15) // 16 * 16)
 
 
+cdef inline double _layer_flops(const Net* net, Py_ssize_t l,
+                                Py_ssize_t batch) noexcept nogil:
+    """Operations of one of layer ℓ's products over ``batch`` rows
+    (U_ℓ or G_{ℓ−1}: 2 B d_{ℓ−1} d_ℓ)."""
+    return 2.0 * batch * net.sizes[l - 1] * net.sizes[l]
+
+
 cdef Py_ssize_t forward_blocks(const Net* net, Py_ssize_t l,
                                Py_ssize_t batch) noexcept nogil:
     """Columns per block of layer ℓ's forward product U_ℓ = D_{ℓ−1} W_ℓᵀ
     over ``batch`` rows (d_ℓ: one block, not split)."""
     if net.layer[l - 1].kind != DENSE:
         return net.sizes[l]
-    return _block_width(2.0 * batch * net.sizes[l - 1] * net.sizes[l],
-                        net.sizes[l])
+    return _block_width(_layer_flops(net, l, batch), net.sizes[l])
 
 
 cdef Py_ssize_t input_blocks(const Net* net, Py_ssize_t l,
@@ -379,8 +385,7 @@ cdef Py_ssize_t input_blocks(const Net* net, Py_ssize_t l,
     in the backward pass (d_{ℓ−1}: one block)."""
     if net.layer[l - 1].kind != DENSE:
         return net.sizes[l - 1]
-    return _block_width(2.0 * batch * net.sizes[l - 1] * net.sizes[l],
-                        net.sizes[l - 1])
+    return _block_width(_layer_flops(net, l, batch), net.sizes[l - 1])
 
 
 cdef struct ColProduct:
@@ -919,7 +924,7 @@ cdef double _backward_sp(const Net* net, floating* params, const floating* X,
                       floating* out, floating* work, bint training,
                       const floating* sw, const OnlineStep* online,
                       floating** panels, Py_ssize_t r0,
-                         Splitter* sp) noexcept nogil:
+                      Splitter* sp) noexcept nogil:
     """Backpropagate after ``forward_pass`` on the same X, work and mode.
 
     Returns Σ_i L_i + B·P, or with sample weights ``sw`` (NULL: all 1)
