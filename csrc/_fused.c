@@ -72,7 +72,7 @@ ATTR static inline void BWD(int act, int n, const T *z, T *g)                 \
 }
 
 /* The step of _fused.h over the variant's kernels NN, NT and activations. */
-#define DEFINE_STEP(NAME, ATTR, T, NN, NT, FWD, BWD, DEFER, FWD_UPD)          \
+#define DEFINE_STEP(NAME, ATTR, T, NN, NT, FWD, BWD, DEFER, FWD_UPD, BACK)    \
 ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
                         const T *t, const T *w, double lr, T *work)           \
 {                                                                            \
@@ -117,11 +117,12 @@ ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
         const int n_in = net->sizes[l - 1], n_out = net->sizes[l];           \
         T *W = params + net->w_off[l - 1], *b = params + net->b_off[l - 1];  \
         const T *zp = l > 1 ? work + net->z_off[l - 1] : x;                  \
-        if (l > 1) {                        /* g = delta_l^T W_l, old W */   \
+        if (l > 1 && alpha != 0) {  /* g = delta_l^T W_l (old W), W += */\
+            BACK(n_out, n_in, delta, alpha, zp, W, g);  /* (alpha d) z^T */  \
+        } else if (l > 1) {                 /* g = delta_l^T W_l */          \
             memset(g, 0, sizeof(T) * (size_t)n_in);                          \
             NN(1, n_in, n_out, 0, (T)1, delta, n_out, W, n_in, g, n_in);     \
-        }                                                                    \
-        if (alpha != 0 && DEFER && l == 1                                    \
+        } else if (alpha != 0 && DEFER                                       \
                 && (long)n_in * n_out >= net->defer_min) {  /* next call */  \
             T *px = (T *)net->pend, *ad = px + n_in;                         \
             memcpy(px, x, sizeof(T) * (size_t)n_in);                         \
@@ -220,6 +221,78 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
 }
 #endif
 
+/* g = delta^T W, then W <- W + (alpha delta) z^T, for an m x n W (the two
+   NN calls of the step: g by NN's k = m pass into zeros, the update by its
+   k = 1 pass), as two products, for the variants without a fused pass. */
+#define DEFINE_BACK(NAME, ATTR, T, NN)                                       \
+ATTR static inline void NAME(int m, int n, const T *delta, T alpha,          \
+                             const T *zp, T *W, T *g)                        \
+{                                                                            \
+    memset(g, 0, sizeof(T) * (size_t)n);                                     \
+    NN(1, n, m, 0, (T)1, delta, m, W, n, g, n);                              \
+    NN(m, n, 1, 1, alpha, delta, m, zp, n, W, n);                            \
+}
+DEFINE_BACK(back_f_generic, , float, nn_f_generic)
+DEFINE_BACK(back_d_generic, , double, nn_d_generic)
+
+#if PYNN_HAVE_AVX2
+DEFINE_BACK(back_d_avx2, AVX2, double, nn_d_avx2)
+
+/* The same in one pass over W (float32): columns in blocks of up to 32,
+   g's block in registers; for each row p in ascending order
+   g += (1 delta_p) w_p with the row as read, then the row stored as
+   w_p + (alpha delta_p) z.  Each g element is 0 + delta_0 w_0 + ... in
+   ascending p and each w element gets the one update, the operations of
+   the two NN passes (1 * delta_p = delta_p exactly; the lanes past n are
+   masked off), so the bits are theirs. */
+AVX2 static void back_f_avx2(int m, int n, const float *delta, float alpha,
+                             const float *zp, float *W, float *g)
+{
+    int j0 = 0;
+    for (; j0 + 32 <= n; j0 += 32) {        /* whole blocks: plain accesses */
+        __m256 z[4], acc[4];
+        for (int v = 0; v < 4; v++) {
+            z[v] = _mm256_loadu_ps(zp + j0 + 8 * v);
+            acc[v] = _mm256_setzero_ps();
+        }
+        for (int p = 0; p < m; p++) {
+            float *row = W + (long)p * n + j0;
+            const __m256 d = _mm256_set1_ps(1.0f * delta[p]);
+            const __m256 a = _mm256_set1_ps(alpha * delta[p]);
+            for (int v = 0; v < 4; v++) {
+                const __m256 x = _mm256_loadu_ps(row + 8 * v);
+                acc[v] = _mm256_add_ps(acc[v], _mm256_mul_ps(d, x));
+                _mm256_storeu_ps(row + 8 * v,
+                                 _mm256_add_ps(x, _mm256_mul_ps(a, z[v])));
+            }
+        }
+        for (int v = 0; v < 4; v++)
+            _mm256_storeu_ps(g + j0 + 8 * v, acc[v]);
+    }
+    for (; j0 < n; j0 += 8) {               /* then 8 columns, the last masked */
+        const int r = n - j0 < 8 ? n - j0 : 8;
+        const __m256i mk = tail_f(r);
+        const __m256 z = _mm256_maskload_ps(zp + j0, mk);
+        __m256 acc = _mm256_setzero_ps();
+        for (int p = 0; p < m; p++) {
+            float *row = W + (long)p * n + j0;
+            const __m256 x = _mm256_maskload_ps(row, mk);
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(1.0f * delta[p]), x));
+            const __m256 y = _mm256_add_ps(x, _mm256_mul_ps(
+                _mm256_set1_ps(alpha * delta[p]), z));
+            if (r == 8)
+                _mm256_storeu_ps(row, y);
+            else
+                _mm256_maskstore_ps(row, mk, y);
+        }
+        if (r == 8)
+            _mm256_storeu_ps(g + j0, acc);
+        else
+            _mm256_maskstore_ps(g + j0, mk, acc);
+    }
+}
+#endif
+
 #define NO_FWD_UPD(m, k, ad, zp, x, W, b, U) ((void)(zp))
 #define NOATTR
 DEFINE_ACT(act_f_generic, act_grad_f_generic, NOATTR, float,
@@ -227,9 +300,11 @@ DEFINE_ACT(act_f_generic, act_grad_f_generic, NOATTR, float,
 DEFINE_ACT(act_d_generic, act_grad_d_generic, NOATTR, double,
            logistic_d, logistic_grad_d)
 DEFINE_STEP(step_f_generic, NOATTR, float, nn_f_generic, nt_f_generic,
-            act_f_generic, act_grad_f_generic, 0, NO_FWD_UPD)
+            act_f_generic, act_grad_f_generic, 0, NO_FWD_UPD,
+            back_f_generic)
 DEFINE_STEP(step_d_generic, NOATTR, double, nn_d_generic, nt_d_generic,
-            act_d_generic, act_grad_d_generic, 0, NO_FWD_UPD)
+            act_d_generic, act_grad_d_generic, 0, NO_FWD_UPD,
+            back_d_generic)
 
 #if PYNN_HAVE_AVX2
 DEFINE_ACT(act_f_avx2, act_grad_f_avx2, AVX2, float,
@@ -237,9 +312,11 @@ DEFINE_ACT(act_f_avx2, act_grad_f_avx2, AVX2, float,
 DEFINE_ACT(act_d_avx2, act_grad_d_avx2, AVX2, double,
            logistic_d, logistic_grad_d)
 DEFINE_STEP(step_f_avx2, AVX2, float, nn_f_avx2, nt_f_avx2,
-            act_f_avx2, act_grad_f_avx2, 1, fwd_update_f_avx2)
+            act_f_avx2, act_grad_f_avx2, 1, fwd_update_f_avx2,
+            back_f_avx2)
 DEFINE_STEP(step_d_avx2, AVX2, double, nn_d_avx2, nt_d_avx2,
-            act_d_avx2, act_grad_d_avx2, 0, NO_FWD_UPD)
+            act_d_avx2, act_grad_d_avx2, 0, NO_FWD_UPD,
+            back_d_avx2)
 #endif
 
 void pynn_fused_flush_f(pynn_fused_net *net, float *params)
