@@ -171,7 +171,7 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
 #define LOADU(q) _mm256_loadu_ps(q)
 #define STOREU(q, v) _mm256_storeu_ps(q, v)
 #define LOADM(q) _mm256_maskload_ps(q, mk)
-#define STOREM(q, v) _mm256_maskstore_ps(q, mk, v)
+#define STOREM(q, v) store_tail_f(q, k - kk, v)
 #define ALL(v) (v)
 #define KEEP(v) _mm256_and_ps(v, keep)
         for (; p < kk; p += 8) {
@@ -209,7 +209,7 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
         if (p < k) {
             __m256 v = _mm256_add_ps(_mm256_maskload_ps(w0 + p, mk),
                                      _mm256_mul_ps(a0, _mm256_maskload_ps(zp + p, mk)));
-            _mm256_maskstore_ps(w0 + p, mk, v);
+            store_tail_f(w0 + p, k - kk, v);
             s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_maskload_ps(x + p, mk),
                                                  _mm256_and_ps(v, keep)));
         }
@@ -280,15 +280,9 @@ AVX2 static void back_f_avx2(int m, int n, const float *delta, float alpha,
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(1.0f * delta[p]), x));
             const __m256 y = _mm256_add_ps(x, _mm256_mul_ps(
                 _mm256_set1_ps(alpha * delta[p]), z));
-            if (r == 8)
-                _mm256_storeu_ps(row, y);
-            else
-                _mm256_maskstore_ps(row, mk, y);
+            store_tail_f(row, r, y);
         }
-        if (r == 8)
-            _mm256_storeu_ps(g + j0, acc);
-        else
-            _mm256_maskstore_ps(g + j0, mk, acc);
+        store_tail_f(g + j0, r, acc);
     }
 }
 #endif

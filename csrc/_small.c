@@ -198,6 +198,47 @@ AVX2 static inline __m256i tail_d(int r)
     return _mm256_loadu_si256((const __m256i *)(mask_d + 4 - r));
 }
 
+/* The first r lanes of v to q (r = 0 … 8 floats, 0 … 4 doubles) by plain
+   stores: vmaskmovps/pd stores are microcoded on AMD's cores (about 4 ns
+   each on this Zen 3, against 1 for these), and a row's ragged end takes
+   one per row per pass. */
+AVX2 static inline void store_tail_f(float *q, int r, __m256 v)
+{
+    __m128 h = _mm256_castps256_ps128(v);
+    if (r == 8) {
+        _mm256_storeu_ps(q, v);
+        return;
+    }
+    if (r & 4) {
+        _mm_storeu_ps(q, h);
+        q += 4;
+        h = _mm256_extractf128_ps(v, 1);
+    }
+    if (r & 2) {
+        _mm_storel_pi((__m64 *)q, h);
+        q += 2;
+        h = _mm_movehl_ps(h, h);
+    }
+    if (r & 1)
+        _mm_store_ss(q, h);
+}
+
+AVX2 static inline void store_tail_d(double *q, int r, __m256d v)
+{
+    __m128d h = _mm256_castpd256_pd128(v);
+    if (r == 4) {
+        _mm256_storeu_pd(q, v);
+        return;
+    }
+    if (r & 2) {
+        _mm_storeu_pd(q, h);
+        q += 2;
+        h = _mm256_extractf128_pd(v, 1);
+    }
+    if (r & 1)
+        _mm_store_sd(q, h);
+}
+
 /* ---- NN: four rows of B at a time (p, p+1, p+2, p+3 added to each C
    element in that order, so the order is the generic one), 8 floats
    (4 doubles) of the C row per register; B is streamed row by row. */
@@ -228,7 +269,7 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
             for (; c < cn; c += W, b += W)                                   \
                 STORE(c, ADD(LOAD(c), MUL(a0, LOAD(b))));                    \
             if (nn < n)                                                      \
-                MSTORE(c, mk, ADD(MLOAD(c, mk), MUL(a0, MLOAD(b, mk))));     \
+                MSTORE(c, n - nn, ADD(MLOAD(c, mk), MUL(a0, MLOAD(b, mk)))); \
         }                                                                    \
         return;                                                              \
     }                                                                        \
@@ -255,7 +296,7 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
                 x = ADD(x, MUL(a1, MLOAD(b1 + j, mk)));                      \
                 x = ADD(x, MUL(a2, MLOAD(b2 + j, mk)));                      \
                 x = ADD(x, MUL(a3, MLOAD(b3 + j, mk)));                      \
-                MSTORE(c + j, mk, x);                                        \
+                MSTORE(c + j, n - nn, x);                                    \
             }                                                                \
         }                                                                    \
         for (; p < k; p++) {                                                 \
@@ -265,16 +306,16 @@ AVX2 static void NAME(int m, int n, int k, int trans_a, T alpha, const T *A,  \
             for (; j < nn; j += W)                                           \
                 STORE(c + j, ADD(LOAD(c + j), MUL(a0, LOAD(b0 + j))));       \
             if (j < n)                                                       \
-                MSTORE(c + j, mk, ADD(MLOAD(c + j, mk),                      \
+                MSTORE(c + j, n - nn, ADD(MLOAD(c + j, mk),                  \
                                       MUL(a0, MLOAD(b0 + j, mk))));          \
         }                                                                    \
     }                                                                        \
 }
 DEFINE_NN_AVX2(nn_f_avx2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps,
-               _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_ps,
+               _mm256_maskload_ps, store_tail_f, _mm256_set1_ps,
                _mm256_add_ps, _mm256_mul_ps, tail_f)
 DEFINE_NN_AVX2(nn_d_avx2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd,
-               _mm256_maskload_pd, _mm256_maskstore_pd, _mm256_set1_pd,
+               _mm256_maskload_pd, store_tail_d, _mm256_set1_pd,
                _mm256_add_pd, _mm256_mul_pd, tail_d)
 
 /* ---- NT float: R rows of B at a time, one 8-lane accumulator each. */
