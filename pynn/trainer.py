@@ -272,6 +272,7 @@ class Trainer:
 
     def _prepare_data(self, X, y, sw, validation_data, split_rng, counts=None):
         # X was checked by fit (check_X): a C-contiguous finite array.
+        # split_rng: a function returning the validation split's Generator.
         # counts: every rank's number of samples (distributed fits).
         T = self._targets(y, X.shape[0])
         Xv = Tv = None
@@ -286,7 +287,7 @@ class Trainer:
                                name="validation_data[1]")
         elif self.early_stopping and counts is not None:
             X, T, sw, Xv, Tv = distributed.split_validation(
-                self.validation_fraction, counts, self._group.rank, split_rng,
+                self.validation_fraction, counts, self._group.rank, split_rng(),
                 X, T, sw)
         elif self.early_stopping:
             n_val = int(math.ceil(self.validation_fraction * X.shape[0]))
@@ -295,7 +296,7 @@ class Trainer:
                     "early_stopping needs validation_data or a "
                     "validation_fraction that leaves samples on both sides "
                     f"(got {self.validation_fraction} of {X.shape[0]})")
-            perm = split_rng.permutation(X.shape[0])
+            perm = split_rng().permutation(X.shape[0])
             train = np.sort(perm[n_val:])
             Xv, Tv = X[perm[:n_val]], T[perm[:n_val]]
             X, T = X[train], T[train]
@@ -423,18 +424,17 @@ class Trainer:
         if group is not None and seed is None:   # one random seed for all ranks
             seed = group.comm.bcast(np.random.SeedSequence().entropy
                                     if group.root else None, root=0)
-        split_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        seeds = _Seeds(seed)
         if split and group is not None:
             counts = group.counts(X.shape[0])
             X, T, sw, Xv, Tv = group.agree(lambda: self._prepare_data(
-                X, y, sw, validation_data, np.random.default_rng(split_seq),
-                counts))
+                X, y, sw, validation_data, seeds.generator(0), counts))
         elif split:
             X, T, sw, Xv, Tv = self._prepare_data(
-                X, y, sw, validation_data, np.random.default_rng(split_seq))
+                X, y, sw, validation_data, seeds.generator(0))
         else:
             T, Xv, Tv = self._targets(y, X.shape[0]), None, None
-        run = _Run(X, T, sw, Xv, Tv, np.random.default_rng(shuffle_seq))
+        run = _Run(X, T, sw, Xv, Tv, seeds)
         self.history = run.history
         self._schedule = copy.deepcopy(self.schedule)   # fresh state per fit
         run.rules = self._make_rules()
@@ -686,17 +686,50 @@ class Trainer:
         self.__dict__.update(state)
 
 
-class _Run:
-    """The mutable state of one fit."""
+class _Seeds:
+    """The fit's two random streams, the validation split's (0) and the
+    shuffles' and dropout masks' (1): ``default_rng`` of the children of
+    ``SeedSequence(seed).spawn(2)``, built when first asked for (together
+    about 70 µs, which a fit that neither splits nor shuffles nor draws
+    masks, such as a ``partial_fit`` call, does not pay).  ``seed`` None
+    draws fresh entropy then."""
 
-    def __init__(self, X, T, sw, Xv, Tv, rng):
+    def __init__(self, seed):
+        self.seed = seed
+        self._children = None
+
+    def generator(self, i):
+        """A zero-argument function returning a new Generator of stream i."""
+        def make():
+            if self._children is None:
+                self._children = np.random.SeedSequence(self.seed).spawn(2)
+            return np.random.default_rng(self._children[i])
+        return make
+
+
+class _Run:
+    """The mutable state of one fit.  ``rng`` (stream 1 of ``seeds``) is
+    created on first use; resuming a checkpoint sets it."""
+
+    def __init__(self, X, T, sw, Xv, Tv, seeds):
         self.X, self.T, self.sw, self.Xv, self.Tv = X, T, sw, Xv, Tv
-        self.rng = rng
+        self._new_rng = seeds.generator(1)
+        self._rng = None
         self.history = History()
         self.epoch = 0
         self.rules = {}
         self.runner = self.evaluator = None
         self.loss_ceiling = math.inf
+
+    @property
+    def rng(self):
+        if self._rng is None:
+            self._rng = self._new_rng()
+        return self._rng
+
+    @rng.setter
+    def rng(self, value):
+        self._rng = value
 
 
 class _EpochRunner:
@@ -725,10 +758,9 @@ class _EpochRunner:
     def epoch(self, run, lr):
         """Train one epoch at rate ``lr``; returns its history record."""
         trainer, model, n, B = self.trainer, self.model, self.n, self.B
-        rng = run.rng
-        self.data.set_order(rng.permutation(n).astype(np.intp)
+        self.data.set_order(run.rng.permutation(n).astype(np.intp)
                             if self.shuffling else None)
-        epoch_seed = int(rng.integers(2**63)) if self.stochastic else None
+        epoch_seed = int(run.rng.integers(2**63)) if self.stochastic else None
         snapshot = trainer._snapshot_of(model.params)
         t0 = time.perf_counter()
         bar = (ProgressBar(n, prefix=f"epoch {run.epoch + 1}/{trainer.epochs}")
