@@ -1169,3 +1169,30 @@ def test_cross_entropy_with_one_sigmoid_unit_points_to_binary():
 def test_sigmoid_outputs_keep_their_own_cross_entropies(loss):
     model = pynn.MLP([4, 3, 5], output="sigmoid", seed=0)
     pynn.Trainer(model, loss=loss)              # accepted
+
+
+def test_random_streams_are_built_only_when_used(monkeypatch):
+    """A fit that neither splits, shuffles nor draws masks builds no
+    SeedSequence (its spawn and generators cost ~70 µs per fit or
+    partial_fit call); a shuffled fit builds the one it needs."""
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    made = []
+    real = np.random.SeedSequence
+
+    class Counting(real):
+        def __init__(self, *a, **k):
+            made.append(a)
+            super().__init__(*a, **k)
+    monkeypatch.setattr(np.random, "SeedSequence", Counting)
+    for fit in (lambda t: t.fit(X, y), lambda t: t.partial_fit(X, y)):
+        t = pynn.Trainer(pynn.MLP([3, 4, 2], seed=0), batch_size=8, epochs=2,
+                         shuffle=False, seed=5)
+        fit(t)
+    assert made == []
+    t = pynn.Trainer(pynn.MLP([3, 4, 2], seed=0), batch_size=8, epochs=1,
+                     shuffle=True, seed=5)
+    t.fit(X, y)
+    assert made[:1] == [(5,)]     # (spawn builds its children alike);
+    # the orders are checked against trainer_reference.trainer_orders by
+    # the shuffling tests above
