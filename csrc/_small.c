@@ -664,11 +664,9 @@ AVX2 static void logistic_f_avx2(long n, const float *u, float *z)
     long i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(z + i, logistic8(_mm256_loadu_ps(u + i)));
-    if (i < n) {
-        float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        memcpy(buf, u + i, sizeof(float) * (size_t)(n - i));
-        _mm256_storeu_ps(buf, logistic8(_mm256_loadu_ps(buf)));
-        memcpy(z + i, buf, sizeof(float) * (size_t)(n - i));
+    if (i < n) {        /* the lanes past n read as +0, then dropped */
+        const int r = (int)(n - i);
+        store_tail_f(z + i, r, logistic8(_mm256_maskload_ps(u + i, tail_f(r))));
     }
 }
 #endif  /* PYNN_HAVE_AVX2 */
