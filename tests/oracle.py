@@ -339,16 +339,11 @@ def small_product_limit(limit):
     return temporarily(_blas.set_small_product_limit, limit)
 
 
-@contextlib.contextmanager
 def kernel_variant(name):
     """Temporarily run pynn._blas's small kernels in variant ``name``
     ("generic" or "avx2")."""
     from pynn import _blas
-    old = _blas.set_kernel_variant(name)
-    try:
-        yield
-    finally:
-        _blas.set_kernel_variant(old)
+    return temporarily(_blas.set_kernel_variant, name)
 
 
 HUGE_LIMIT = 2 ** 62        # every product through the hand loops

@@ -39,12 +39,9 @@ def fused(enabled):
 def defer_policy(request):
     """Every test twice: W_1's update deferred to the next sample's forward
     pass on every net (float32 AVX2), and never."""
-    old = _network.set_fused_defer_min(0 if request.param == "defer"
-                                       else 2 ** 62)
-    try:
+    with temporarily(_network.set_fused_defer_min,
+                     0 if request.param == "defer" else 2 ** 62):
         yield request.param
-    finally:
-        _network.set_fused_defer_min(old)
 
 
 def data(sizes, n, dtype, seed=3):
@@ -171,14 +168,11 @@ def test_nets_the_step_does_not_take():
     drop = pynn.Model([pynn.Dense(8, 6, "sigmoid"), pynn.Dropout(0.2),
                        pynn.Dense(6, 2, "sigmoid")], seed=1)
     assert not qualifies(drop)
-    old = _blas.set_vector_kernel_limit(0)
-    try:
+    with temporarily(_blas.set_vector_kernel_limit, 0):
         big, _ = make([40, 30, 2], "float32")
         assert not qualifies(big)                # 1200 > 256: OpenBLAS
         small, _ = make([8, 6, 2], "float32")
         assert qualifies(small)                  # hand loops only
-    finally:
-        _blas.set_vector_kernel_limit(old)
     # u = W z with one input and more than 256 products: OpenBLAS's GER
     assert not qualifies(make([1, 300, 1], "float32")[0])
     with fused(False):

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 import pynn
-from pynn import _blas, _train
+from pynn import _train
 from pynn.losses import get_loss
+
+from oracle import small_product_limit
 
 OPTIMIZERS = {
     "sgd+l2": ("sgd", 0.05, 1e-2),
@@ -117,12 +119,9 @@ def test_fused_matches_both_product_paths(opt_case, limit):
     """The unfused gradient comes from GER (BLAS) or the hand loops; the
     fused row update rounds each element as both do."""
     model, loss, X, T = make_case("tanh-softmax", "float32")
-    old = _blas.set_small_product_limit(limit)
-    try:
+    with small_product_limit(limit):
         fused = run(model, loss, X, T, opt_case, True)
         plain = run(model, loss, X, T, opt_case, False)
-    finally:
-        _blas.set_small_product_limit(old)
     assert_same_bits(fused[0], plain[0])
 
 

@@ -107,7 +107,7 @@ def nt_rows_limit(limit):
     return temporarily(_blas.set_nt_rows_limit, limit)
 
 
-# Around the blocked NT kernel's edges: tiles of 4 rows of A x 2 rows of B,
+# Around the blocked NT kernel's edges: tiles of 2 rows of A x 4 rows of B,
 # chunks of 32 x 32, k blocks of 1024 and the 8-lane tail.
 NT_M = [2, 3, 4, 5, 7, 8, 31, 32, 33, 36, 37, 67]
 NT_N = [1, 2, 3, 31, 32, 33, 34, 64, 65]
