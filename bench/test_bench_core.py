@@ -152,3 +152,31 @@ def test_compare_optimizer_rows():
         assert rows[name][4] == "≤ 2×" and rows[name][5] in ("yes", "**no**")
     assert rows["nesterov"][4] == "—"
     assert "first 40 training images" in " ".join(tab.notes)
+
+
+def test_race_tops_up_the_cheap_pairs_of_a_cut_short_case():
+    """A case cut short by its budget after one round: the cheap peer (a
+    run that measured 1 ms) gets its missing pairs, the slow one (10 s
+    measured) does not, and the note says so."""
+    import time
+    import compare
+    args = compare.parse_args(["--repeats", "5", "--pause", "0",
+                               "--budget", "0.2"])
+
+    def measured(seconds, sleep=0.0):
+        def run(_):
+            time.sleep(sleep)
+            return seconds
+        return run
+    cs = [compare.Contestant("pynn", measured(0.001)),
+          compare.Contestant("pynn1", measured(0.002)),
+          compare.Contestant("torch", measured(10.0, sleep=0.25))]
+    notes = []
+    res, ratios = compare.race(cs, args, notes)
+    assert ratios == {"pynn1": 2.0, "torch": 10000.0}
+    assert res["pynn"] == 0.001
+    text = " ".join(notes)
+    # pynn: 2 runs in the round, 4 more beside pynn1's 4 extra; torch 1.
+    assert "cut short: 1-6 timed runs per library" in text
+    assert "pynn, 1 thread topped up to 5 pairs" in text
+    assert "PyTorch" not in text
