@@ -233,13 +233,14 @@ def race(contestants, args, notes):
             continue
         break
     if cut:
+        counts = (f"{min(map(len, times.values()))}-"
+                  f"{max(map(len, times.values()))}")
         topped = _top_up(me, peers, times, ratios, args)
         notes.append(
-            f"cut short: {min(map(len, times.values()))}-"
-            f"{max(map(len, times.values()))} timed runs per library "
-            f"instead of {args.repeats} ({args.budget:g} s budget per case, "
-            "--budget)" + (f"; then {', '.join(topped)} topped up to "
-                           f"{args.repeats} pairs" if topped else ""))
+            f"cut short: {counts} timed runs per library instead of "
+            f"{args.repeats} ({args.budget:g} s budget per case, --budget)"
+            + (f"; then {', '.join(topped)} topped up to {args.repeats} "
+               "pairs" if topped else ""))
     return ({k: statistics.median(v) for k, v in times.items()},
             {k: statistics.median(v) for k, v in ratios.items()})
 

@@ -176,7 +176,7 @@ def test_race_tops_up_the_cheap_pairs_of_a_cut_short_case():
     assert ratios == {"pynn1": 2.0, "torch": 10000.0}
     assert res["pynn"] == 0.001
     text = " ".join(notes)
-    # pynn: 2 runs in the round, 4 more beside pynn1's 4 extra; torch 1.
-    assert "cut short: 1-6 timed runs per library" in text
+    # Before the top-up: pynn 2 runs, pynn1 and torch 1 each.
+    assert "cut short: 1-2 timed runs per library" in text
     assert "pynn, 1 thread topped up to 5 pairs" in text
     assert "PyTorch" not in text
