@@ -163,17 +163,23 @@ def test_race_tops_up_the_cheap_pairs_of_a_cut_short_case():
     args = compare.parse_args(["--repeats", "5", "--pause", "0",
                                "--budget", "0.2"])
 
-    def measured(seconds, sleep=0.0):
+    def measured(*seconds, sleep=0.0):
+        values = iter(seconds)
+        last = [seconds[-1]]
+
         def run(_):
             time.sleep(sleep)
-            return seconds
+            last[0] = next(values, last[0])
+            return last[0]
         return run
+    # pynn1's warm-up and first pair measure 2 ms, its top-up pairs 4 ms:
+    # the median of its five ratios is 4 only when all four extras ran.
     cs = [compare.Contestant("pynn", measured(0.001)),
-          compare.Contestant("pynn1", measured(0.002)),
+          compare.Contestant("pynn1", measured(0.002, 0.002, 0.004)),
           compare.Contestant("torch", measured(10.0, sleep=0.25))]
     notes = []
     res, ratios = compare.race(cs, args, notes)
-    assert ratios == {"pynn1": 2.0, "torch": 10000.0}
+    assert ratios == {"pynn1": 4.0, "torch": 10000.0}
     assert res["pynn"] == 0.001
     text = " ".join(notes)
     # Before the top-up: pynn 2 runs, pynn1 and torch 1 each.
