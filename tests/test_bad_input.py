@@ -538,7 +538,7 @@ def test_gaussian_width_must_be_positive():
 
 # ------------------------------------------------ the compiled finiteness scan
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 17, 63])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 17, 31, 32, 33, 63, 64, 97])
 def test_all_finite_scan_finds_every_nan_and_inf(dtype, n):
     """Every position (SIMD lanes and the tail) and every kind of bad value."""
     from pynn._checks import all_finite
