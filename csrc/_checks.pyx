@@ -4,8 +4,9 @@
 temporary.  It rests on x − x being 0 for every finite x and NaN for NaN and
 ±inf, and on NaN being sticky under +: 32 running sums of x − x (so the
 compiler can keep them in several SIMD registers) are all exactly 0 iff
-every element is finite.  The sums never overflow, since every term is 0 or NaN.  (The
-compiler may not fold x − x to 0: the build does not use -ffast-math.)
+every element is finite.  The sums never overflow, since every term is 0 or
+NaN.  (The compiler may not fold x − x to 0: the build does not use
+-ffast-math.)
 
 Per call this costs ~0.3 µs plus the pass, against ~4 µs for
 ``np.isfinite(np.sum(a))`` under ``np.errstate`` on a small array — that
