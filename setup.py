@@ -28,6 +28,24 @@ import sys
 import sysconfig
 import tempfile
 
+import setuptools
+
+# pyproject.toml's ``license = "BSD-3-Clause"`` (PEP 639) needs setuptools 77;
+# older ones stop with "`project.license` must be valid exactly by one
+# definition".  ``pip install .`` builds with build-system.requires's
+# setuptools; an in-place or --no-build-isolation build uses the one here.
+MIN_SETUPTOOLS = 77
+try:
+    _major = int(setuptools.__version__.split(".")[0])
+except ValueError:          # an unparsable development version: let it try
+    _major = MIN_SETUPTOOLS
+if _major < MIN_SETUPTOOLS:
+    sys.exit(f"pynn's build needs setuptools >= {MIN_SETUPTOOLS} (for the "
+             f"PEP 639 license field of pyproject.toml); this Python has "
+             f"setuptools {setuptools.__version__}.  `pip install .` brings "
+             f"its own; for an in-place build first run: python -m pip "
+             f"install 'setuptools>={MIN_SETUPTOOLS}'")
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup

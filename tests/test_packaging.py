@@ -159,3 +159,36 @@ def test_docstrings_do_not_point_at_documents_that_do_not_ship():
             for i, line in enumerate(open(p, encoding="utf-8"), 1)
             if bad.search(line)]
     assert hits == []
+
+
+# ---------------------------------------------------------------- setuptools
+def test_setup_py_needs_the_setuptools_that_build_system_requires(pyproject):
+    """setup.py's MIN_SETUPTOOLS is build-system.requires's bound (PEP 639's
+    license string needs setuptools 77)."""
+    with open(os.path.join(ROOT, "setup.py")) as f:
+        tree = ast.parse(f.read())
+    minimum = [node.value.value for node in tree.body
+               if isinstance(node, ast.Assign)
+               and [t.id for t in node.targets] == ["MIN_SETUPTOOLS"]]
+    assert minimum and f"setuptools>={minimum[0]}" in \
+        pyproject["build-system"]["requires"]
+
+
+def test_setup_py_refuses_an_old_setuptools_by_name(tmp_path):
+    """With setuptools 65.5 (a stand-in package first on the path) setup.py
+    stops before building, naming the version it needs and how to get it,
+    instead of setuptools' own "project.license must be valid" error."""
+    import subprocess
+    import sys
+    _in_checkout()
+    fake = tmp_path / "setuptools"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('__version__ = "65.5.0"\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "needs setuptools >= 77" in proc.stderr
+    assert "setuptools 65.5.0" in proc.stderr
+    assert "pip install 'setuptools>=77'" in proc.stderr
+    assert "Traceback" not in proc.stderr
