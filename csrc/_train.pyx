@@ -56,7 +56,7 @@ Layers: nogil kernels over raw pointers; ``def`` entry points for
 pynn.trainer and pynn.optimizers.
 """
 from cython cimport floating
-from libc.math cimport sqrt, isfinite
+from libc.math cimport ceil, sqrt, isfinite
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
@@ -454,7 +454,12 @@ cdef Py_ssize_t MAX_CHUNKS = 16
 # multiple of BLOCK_ALIGN columns (or rows): every block repacks the whole
 # Δ_ℓ (B × d_ℓ), so fewer blocks pack less (784-256-256-10, best of 4,
 # µs/sample at B = 256 on 1 / 2 threads: 2 blocks 18.5 / 11.3, 4 blocks
-# 19.1 / 11.9, 8 blocks 20.3 / 12.2); 4 still feed 4 threads.
+# 19.1 / 11.9, 8 blocks 20.3 / 12.2); 4 still feed 4 threads.  The blocks
+# go to the layers by their share of the weight products' FLOPs (a layer
+# of share s gets ⌈MAX_BLOCKS · s⌉): the net's blocks are then about
+# MAX_BLOCKS pieces of ~1/MAX_BLOCKS of the work each, and a small layer
+# repacks its Δ_ℓ once, not MAX_BLOCKS times (784-256-256-10: 3 + 1 + 1
+# blocks, not 4 + 4 + 1; half of the Δ packing).
 cdef double _BLOCK_FLOPS = 1e6
 cdef Py_ssize_t MAX_BLOCKS = 4
 cdef Py_ssize_t BLOCK_ALIGN = 16
@@ -589,18 +594,27 @@ cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t B,
     """The weight blocks of JOB_WEIGHTS for a batch of B rows, as (ℓ, k0,
     k1) triples into ``blocks`` (room for L·MAX_BLOCKS); returns their
     number.  Layer ℓ's split dimension (``split_inputs``: d_{ℓ−1}, else
-    d_ℓ) is cut into min(MAX_BLOCKS, 2 B d_{ℓ−1} d_ℓ / BLOCK_FLOPS) blocks
-    (at least one) of a multiple of BLOCK_ALIGN; an RBF layer is one
-    block.  Nets with tied weights, whose shared matrices take two layers'
-    contributions in turn, are one block (ℓ = 0) for the whole pass."""
+    d_ℓ) is cut into n_ℓ = min(⌈MAX_BLOCKS f_ℓ / Σ f⌉, f_ℓ / BLOCK_FLOPS)
+    blocks (at least one) of a multiple of BLOCK_ALIGN, where f_ℓ =
+    d_{ℓ−1} d_ℓ is the layer's share of the weight products; an RBF layer
+    is one block.  Nets with tied weights, whose shared matrices take two
+    layers' contributions in turn, are one block (ℓ = 0) for the whole
+    pass."""
     cdef Py_ssize_t l, n, size, width, k0, count = 0
+    cdef double f, total = 0
     if net.has_tied:
         blocks[0], blocks[1], blocks[2] = 0, 0, 0
         return 1
     for l in range(1, net.n_layers + 1):
+        total += <double>net.sizes[l - 1] * net.sizes[l]
+    for l in range(1, net.n_layers + 1):
         size = net.sizes[l - 1] if split_inputs(net, l) else net.sizes[l]
-        n = min(MAX_BLOCKS, max(<Py_ssize_t>1, <Py_ssize_t>(
-            2.0 * B * net.sizes[l - 1] * net.sizes[l] / _BLOCK_FLOPS)))
+        f = <double>net.sizes[l - 1] * net.sizes[l]
+        # ⌈MAX_BLOCKS f / total⌉, with 1e-9 of slack for a share that is a
+        # whole number of blocks (f / total = 1/4 must not round to 2).
+        n = min(<Py_ssize_t>ceil(MAX_BLOCKS * f / total - 1e-9),
+                <Py_ssize_t>(2.0 * B * f / _BLOCK_FLOPS))
+        n = min(MAX_BLOCKS, max(<Py_ssize_t>1, n))
         if net.layer[l - 1].kind == RBF:
             n = 1
         width = (size + n - 1) // n
@@ -976,6 +990,27 @@ def chunk_rows(Layout layout, Py_ssize_t batch, int passes=3):
     cdef Py_ssize_t base, limit
     _limits(&layout.net, passes, passes == 3, &base, &limit)
     return _chunk_len(batch, base, limit, True)
+
+
+def weight_blocks(Layout layout, Py_ssize_t batch):
+    """The weight-gradient blocks of a training batch of ``batch`` rows, as
+    the pool runs them (``_plan_blocks``): a list of (ℓ, k0, k1), layer ℓ's
+    columns (inputs, ``split_inputs``) or rows k0 … k1 − 1; ℓ = 0 is the
+    whole pass of a net with tied weights.  A function of the layout and
+    the batch size alone."""
+    if batch < 1:
+        raise ValueError("batch must be ≥ 1")
+    cdef const Net* net = &layout.net
+    cdef Py_ssize_t* room = <Py_ssize_t*>malloc(
+        3 * max(net.n_layers, 1) * MAX_BLOCKS * sizeof(Py_ssize_t))
+    if room == NULL:
+        raise MemoryError()
+    try:
+        count = _plan_blocks(net, batch, room)
+        return [(room[3 * t], room[3 * t + 1], room[3 * t + 2])
+                for t in range(count)]
+    finally:
+        free(room)
 
 
 def split_columns(Layout layout, Py_ssize_t batch, bint backward=False):

@@ -205,3 +205,31 @@ def test_one_chunk_with_a_large_weight_product_in_blocks():
             params.append(model.params.copy())
         for p in params[1:]:
             assert np.array_equal(p, params[0])
+
+
+def test_weight_blocks_follow_each_layers_share_of_the_work():
+    """The weight-gradient blocks cover every layer's split dimension once,
+    in order, and a layer gets ⌈4 · its share of Σ d_{ℓ−1} d_ℓ⌉ of them
+    (at most 4): 784-256-256-10 is cut 3 + 1 + 1, so the second layer's
+    Δ is packed once rather than four times; three equal layers get two
+    each; a batch too small for a block's worth of work gets one per layer.
+    The plan does not depend on the thread count (it takes none)."""
+    def plan(sizes, batch):
+        layout = pynn.MLP(sizes, seed=0)._layout
+        blocks = _train.weight_blocks(layout, batch)
+        per_layer = {}
+        for l, k0, k1 in blocks:
+            per_layer.setdefault(l, []).append((k0, k1))
+        for l, spans in per_layer.items():
+            assert spans[0][0] == 0 and all(
+                a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert spans[-1][1] in (sizes[l - 1], sizes[l])
+        return [len(per_layer[l]) for l in sorted(per_layer)]
+
+    assert plan([784, 256, 256, 10], 256) == [3, 1, 1]
+    assert plan([784, 256, 256, 10], 1024) == [3, 1, 1]
+    assert plan([784, 128, 10], 4000) == [4, 1]
+    assert plan([256, 256, 256, 256], 256) == [2, 2, 2]
+    assert plan([784, 256, 256, 10], 1) == [1, 1, 1]
+    with pytest.raises(ValueError, match="batch"):
+        _train.weight_blocks(pynn.MLP([4, 3], seed=0)._layout, 0)
