@@ -218,12 +218,7 @@ def race(contestants, args, notes):
     cut = False
     for _ in range(args.repeats):
         for peer in peers or [None]:
-            t_me = time_once(me, args.pause)
-            times[me.lib].append(t_me)
-            if peer is not None:
-                t_peer = time_once(peer, args.pause)
-                times[peer.lib].append(t_peer)
-                ratios[peer.lib].append(t_peer / t_me)
+            _pair(me, peer, times, ratios, args.pause)
             if time.perf_counter() - t_start > args.budget and \
                     all(times.values()) and \
                     len(times[me.lib]) < args.repeats * max(1, len(peers)):
@@ -245,6 +240,16 @@ def race(contestants, args, notes):
             {k: statistics.median(v) for k, v in ratios.items()})
 
 
+def _pair(me, peer, times, ratios, pause):
+    """Time pynn, then ``peer`` (None: pynn alone), and record the pair."""
+    t_me = time_once(me, pause)
+    times[me.lib].append(t_me)
+    if peer is not None:
+        t_peer = time_once(peer, pause)
+        times[peer.lib].append(t_peer)
+        ratios[peer.lib].append(t_peer / t_me)
+
+
 def _top_up(me, peers, times, ratios, args):
     """After a cut-short race, give the peers whose pairs are cheap (in
     peer order: "pynn, 1 thread" first) the pairs they missed, while the
@@ -253,8 +258,7 @@ def _top_up(me, peers, times, ratios, args):
     one --busy run the median of three paired ratios of two identical runs
     (pynn's batch-1 step takes one thread either way) was 0.79 where the
     ratio of their medians was 1.19, and pynn's own-thread ratio is the one
-    its target reads.  Returns the
-    names of the peers topped up."""
+    its target reads.  Returns the names of the peers topped up."""
     spent, topped = 0.0, []
     for peer in peers:
         missing = args.repeats - len(ratios[peer.lib])
@@ -267,11 +271,7 @@ def _top_up(me, peers, times, ratios, args):
         spent += missing * cost
         topped.append(LIB_NAMES.get(peer.lib, peer.lib))
         for _ in range(missing):
-            t_me = time_once(me, args.pause)
-            t_peer = time_once(peer, args.pause)
-            times[me.lib].append(t_me)
-            times[peer.lib].append(t_peer)
-            ratios[peer.lib].append(t_peer / t_me)
+            _pair(me, peer, times, ratios, args.pause)
     return topped
 
 

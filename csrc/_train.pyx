@@ -594,9 +594,10 @@ cdef Py_ssize_t _plan_blocks(const Net* net, Py_ssize_t B,
     """The weight blocks of JOB_WEIGHTS for a batch of B rows, as (ℓ, k0,
     k1) triples into ``blocks`` (room for L·MAX_BLOCKS); returns their
     number.  Layer ℓ's split dimension (``split_inputs``: d_{ℓ−1}, else
-    d_ℓ) is cut into n_ℓ = min(⌈MAX_BLOCKS f_ℓ / Σ f⌉, f_ℓ / BLOCK_FLOPS)
-    blocks (at least one) of a multiple of BLOCK_ALIGN, where f_ℓ =
-    d_{ℓ−1} d_ℓ is the layer's share of the weight products; an RBF layer
+    d_ℓ) is cut into n_ℓ = min(MAX_BLOCKS, ⌈MAX_BLOCKS f_ℓ / Σ f⌉,
+    2 B f_ℓ / BLOCK_FLOPS) blocks (at least one) of a multiple of
+    BLOCK_ALIGN, where f_ℓ = d_{ℓ−1} d_ℓ sizes the layer's weight product
+    (f_ℓ / Σ f is its share of the work); an RBF layer
     is one block.  Nets with tied weights, whose shared matrices take two
     layers' contributions in turn, are one block (ℓ = 0) for the whole
     pass."""
