@@ -42,9 +42,11 @@ import numpy as np
 cdef extern from "_small.h" nogil:
     int PYNN_SMALL_GENERIC
     int PYNN_SMALL_AVX2
+    int PYNN_SMALL_AVX512
     int pynn_small_set_variant(int variant)
     int pynn_small_variant()
     int pynn_small_have_avx2()
+    int pynn_small_have_avx512()
     void pynn_small_nn_f(int m, int n, int k, int trans_a, float alpha,
                          const float* A, int lda, const float* B, int ldb,
                          float* C, int ldc)
@@ -58,7 +60,8 @@ cdef extern from "_small.h" nogil:
     void pynn_small_logistic_f(long n, const float* u, float* z)
     void pynn_small_logistic_grad_f(long n, const float* z, float* g)
 
-_VARIANTS = {"generic": PYNN_SMALL_GENERIC, "avx2": PYNN_SMALL_AVX2}
+_VARIANTS = {"generic": PYNN_SMALL_GENERIC, "avx2": PYNN_SMALL_AVX2,
+             "avx512": PYNN_SMALL_AVX512}
 
 # Below this many multiply-adds (m·n·k) ``mm`` uses the hand loops.  Chosen by
 # measurement (bench/test_bench_core.py::test_small_products): OpenBLAS calls
@@ -136,18 +139,28 @@ def set_nt_rows_limit(Py_ssize_t limit):
 
 
 def available_kernel_variants():
-    """Names of the small-kernel variants this build and CPU can run."""
-    return ["generic"] + (["avx2"] if pynn_small_have_avx2() else [])
+    """Names of the small-kernel variants this build and CPU can run, the
+    baseline first: "generic", then "avx2", then "avx512" (the AVX2 kernels
+    with the float32 fused online step's W_1 pass in AVX-512F)."""
+    return (["generic"] + (["avx2"] if pynn_small_have_avx2() else [])
+            + (["avx512"] if pynn_small_have_avx512() else []))
 
 
 def kernel_variant():
-    """Name of the small-kernel variant in use ("generic" or "avx2")."""
-    return "avx2" if pynn_small_variant() == PYNN_SMALL_AVX2 else "generic"
+    """Name of the small-kernel variant in use ("generic", "avx2" or
+    "avx512")."""
+    code = pynn_small_variant()
+    return next(name for name, c in _VARIANTS.items() if c == code)
+
+
+def kernel_variant_code():
+    """The variant in use as csrc/_small.h's PYNN_SMALL_* number."""
+    return pynn_small_variant()
 
 
 def set_kernel_variant(str name):
-    """Switch the small kernels to variant ``name`` ("generic" or "avx2");
-    returns the previous name.  The variants give bit-identical results;
+    """Switch the small kernels to variant ``name`` ("generic", "avx2" or
+    "avx512"); returns the previous name.  The variants give bit-identical results;
     this exists for tests and benchmarks.  Raises ValueError for an unknown
     name or one this CPU or build cannot run."""
     old = kernel_variant()
@@ -160,7 +173,8 @@ def set_kernel_variant(str name):
 
 
 def _init_variant():
-    """AVX2 when the CPU has it, unless PYNN_SIMD=0 (also off/false/no).
+    """The best variant the CPU runs (AVX-512, else AVX2), unless
+    PYNN_SIMD=0 (also off/false/no).
 
     Where the CPU (or platform) has no AVX2 the GER/GEMV paths stay on
     OpenBLAS (vector limit 0): there the generic kernels are slower than
@@ -172,7 +186,8 @@ def _init_variant():
     if not pynn_small_have_avx2():
         _vector_limit = 0
     elif not off:
-        pynn_small_set_variant(PYNN_SMALL_AVX2)
+        if pynn_small_set_variant(PYNN_SMALL_AVX512) != 0:
+            pynn_small_set_variant(PYNN_SMALL_AVX2)
 
 
 _init_variant()

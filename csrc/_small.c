@@ -700,6 +700,11 @@ int pynn_small_have_avx2(void)
     return pynn_cpu_has_avx2();
 }
 
+int pynn_small_have_avx512(void)
+{
+    return pynn_cpu_has_avx512();
+}
+
 int pynn_small_set_variant(int v)
 {
     if (v == PYNN_SMALL_GENERIC) {
@@ -709,7 +714,8 @@ int pynn_small_set_variant(int v)
         logistic_grad_f = logistic_grad_f_generic;
     }
 #if PYNN_HAVE_AVX2
-    else if (v == PYNN_SMALL_AVX2 && pynn_small_have_avx2()) {
+    else if ((v == PYNN_SMALL_AVX2 && pynn_small_have_avx2())
+             || (v == PYNN_SMALL_AVX512 && pynn_small_have_avx512())) {
         nn_f = nn_f_avx2; nn_d = nn_d_avx2;
         nt_f = nt_f_avx2; nt_d = nt_d_avx2;
         logistic_f = logistic_f_avx2;

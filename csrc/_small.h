@@ -37,6 +37,10 @@
 
 #define PYNN_SMALL_GENERIC 0
 #define PYNN_SMALL_AVX2 1
+/* The AVX2 kernels everywhere, but for the float32 fused online step
+   (_fused.c), whose W_1 pass then runs 16 lanes a time with the 8-lane
+   sums of the AVX2 code: the same bits. */
+#define PYNN_SMALL_AVX512 2
 
 /* Select the variant; returns 0, or -1 (nothing changed) when this CPU or
    build cannot run it. */
@@ -45,6 +49,8 @@ int pynn_small_set_variant(int variant);
 int pynn_small_variant(void);
 /* 1 if the AVX2 variant was compiled in and this CPU runs it. */
 int pynn_small_have_avx2(void);
+/* 1 if it was compiled in and this CPU runs AVX-512F (and AVX2). */
+int pynn_small_have_avx512(void);
 
 void pynn_small_nn_f(int m, int n, int k, int trans_a, float alpha,
                      const float *A, int lda, const float *B, int ldb,

@@ -1082,6 +1082,7 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef const floating[::1] w_all
     cdef const floating* w = NULL
     cdef floating* xbuf = NULL
+    cdef int fvariant
     cdef floating* tbuf = NULL
     cdef floating* wbuf = NULL
     cdef floating[:, ::1] xb_v, tb_v, wb_v
@@ -1157,9 +1158,10 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     job.kind, job.loss, job.accuracy = JOB_DELTAS, loss, accuracy
     job.params, job.training = &params[0], training
     if small:
-        fused_sgd_describe(net, 1 if (_blas.kernel_variant() == "avx2" and
-                                      pynn_fused_have_variant(1)) else 0,
-                           &fnet)
+        fvariant = _blas.kernel_variant_code()
+        if not pynn_fused_have_variant(fvariant):
+            fvariant = 0
+        fused_sgd_describe(net, fvariant, &fnet)
         # room for a deferred update of W_1: z_0 and a δ_1 (csrc/_fused.h)
         fnet.pend = malloc((net.sizes[0] + net.sizes[1]) * sizeof(floating))
         if fnet.pend == NULL:

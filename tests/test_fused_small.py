@@ -7,7 +7,7 @@ every layer in one C call.  It must give the bits of the unfused path
 and the kernels of csrc/_small.c), which ``_network.set_fused_sgd(False)``
 forces: the tests train the same seeded net both ways and compare the
 parameters bit for bit (and the reported losses and accuracies), in float32
-and float64, in the generic and the AVX2 variant of the kernels, over odd
+and float64, in the generic, AVX2 and AVX-512 variants of the kernels, over odd
 and MNIST-like shapes, three hidden layers, the activations the step
 supports, shuffled order and sample weights.  Nets the step does not take
 (dropout, other losses) must report so and still train.
@@ -133,11 +133,33 @@ def test_shuffled_and_weighted_samples_bit_for_bit(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes", [[7, 5, 3], [64, 32, 10], [13, 21, 7, 3]])
 def test_variants_bit_identical(sizes, dtype):
-    """The generic and AVX2 fused steps, and the unfused AVX2 path."""
+    """The generic, AVX2 and (where the CPU has it) AVX-512 fused steps,
+    and the unfused AVX2 path."""
     g, _ = train(sizes, dtype, True, "generic")
     v, _ = train(sizes, dtype, True, "avx2")
     u, _ = train(sizes, dtype, False, "avx2")
     assert g.tobytes() == v.tobytes() == u.tobytes()
+    if "avx512" in VARIANTS:
+        w, _ = train(sizes, dtype, True, "avx512")
+        assert w.tobytes() == g.tobytes()
+
+
+@pytest.mark.skipif("avx512" not in VARIANTS, reason="CPU without AVX-512F")
+@pytest.mark.parametrize("n_in", [1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 47,
+                                  64, 100])
+def test_avx512_w1_pass_bit_identical_on_every_tail(n_in):
+    """The AVX-512 W_1 pass (16 columns a step, then 8, then a masked
+    tail; 4 rows a pass, then the rest) against the generic step and the
+    unfused path, over inputs of each remainder and 9 hidden units (two
+    4-row passes and one row)."""
+    sizes = [n_in, 9, 3]
+    w, lw = train(sizes, "float32", True, "avx512", n=60)
+    g, lg = train(sizes, "float32", True, "generic", n=60)
+    u, _ = train(sizes, "float32", False, "avx2", n=60)
+    assert not np.array_equal(w, train(sizes, "float32", True, "avx512",
+                                       n=60, epochs=1)[0])
+    assert w.tobytes() == g.tobytes() == u.tobytes()
+    assert lw == lg
 
 
 def test_generic_variant_from_environment(tmp_path):
