@@ -144,6 +144,47 @@ ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
 }
 
 #if PYNN_HAVE_AVX2
+/* Rows w0 ... w3 (rows j ... j+3 of W, FOUR_ROWS_AT_J) of the pass below
+   from column p on: 8 columns a step,
+   then the masked tail, then u_j ... u_j+3 = b + the lanes' trees.  Uses
+   x, zp, k, kk, mk, keep, the rows' a0 ... a3 and sums s0 ... s3, and xv,
+   zv, v. */
+#define ROW_STEP(LOAD, STORE, MASK, wr, ar, sr)                               \
+        v = _mm256_add_ps(LOAD(wr + p), _mm256_mul_ps(ar, zv));               \
+        STORE(wr + p, v);                                                     \
+        sr = _mm256_add_ps(sr, _mm256_mul_ps(xv, MASK(v)));
+#define LOADU(q) _mm256_loadu_ps(q)
+#define STOREU(q, v) _mm256_storeu_ps(q, v)
+#define LOADM(q) _mm256_maskload_ps(q, mk)
+#define STOREM(q, v) store_tail_f(q, k - kk, v)
+#define ALL(v) (v)
+#define KEEP(v) _mm256_and_ps(v, keep)
+#define FOUR_ROWS_AT_J                                                        \
+        float *const w0 = W + (long)j * k, *const w1 = w0 + k;                \
+        float *const w2 = w1 + k, *const w3 = w2 + k;
+#define FOUR_ROWS_FROM_P                                                      \
+        for (; p < kk; p += 8) {                                              \
+            xv = _mm256_loadu_ps(x + p);                                      \
+            zv = _mm256_loadu_ps(zp + p);                                     \
+            ROW_STEP(LOADU, STOREU, ALL, w0, a0, s0)                          \
+            ROW_STEP(LOADU, STOREU, ALL, w1, a1, s1)                          \
+            ROW_STEP(LOADU, STOREU, ALL, w2, a2, s2)                          \
+            ROW_STEP(LOADU, STOREU, ALL, w3, a3, s3)                          \
+        }                                                                     \
+        if (p < k) {    /* lanes past k: x = 0 times the row masked to +0 */  \
+            xv = _mm256_maskload_ps(x + p, mk);                               \
+            zv = _mm256_maskload_ps(zp + p, mk);                              \
+            ROW_STEP(LOADM, STOREM, KEEP, w0, a0, s0)                         \
+            ROW_STEP(LOADM, STOREM, KEEP, w1, a1, s1)                         \
+            ROW_STEP(LOADM, STOREM, KEEP, w2, a2, s2)                         \
+            ROW_STEP(LOADM, STOREM, KEEP, w3, a3, s3)                         \
+        }                                                                     \
+        __m256 h = half_trees_f(s0, s1, s2, s3);                              \
+        __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),                      \
+                              _mm256_extractf128_ps(h, 1));                   \
+        _mm_storeu_ps(U + j, _mm_add_ps(_mm_loadu_ps(b + j),                  \
+                                        _mm_mul_ps(_mm_set1_ps(1.0f), d)));
+
 /* u_j = b_j + dot8(x, w_j) for the rows w_j = W[j, :] (m x k) after
    w_j <- w_j + ad_j zp (W's deferred rank-1 update; ad_j = a delta_j
    already rounded), each row read and stored once: the update as NN's
@@ -159,44 +200,13 @@ AVX2 static void fwd_update_f_avx2(int m, int k, const float *ad,
     const __m256 keep = _mm256_castsi256_ps(mk);
     int j = 0;
     for (; j + 4 <= m; j += 4) {
-        float *const w0 = W + (long)j * k, *const w1 = w0 + k;
-        float *const w2 = w1 + k, *const w3 = w2 + k;
+        FOUR_ROWS_AT_J
         const __m256 a0 = _mm256_set1_ps(ad[j]), a1 = _mm256_set1_ps(ad[j + 1]);
         const __m256 a2 = _mm256_set1_ps(ad[j + 2]), a3 = _mm256_set1_ps(ad[j + 3]);
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         __m256 xv, zv, v;
         int p = 0;
-#define ROW_STEP(LOAD, STORE, MASK, wr, ar, sr)                               \
-        v = _mm256_add_ps(LOAD(wr + p), _mm256_mul_ps(ar, zv));               \
-        STORE(wr + p, v);                                                     \
-        sr = _mm256_add_ps(sr, _mm256_mul_ps(xv, MASK(v)));
-#define LOADU(q) _mm256_loadu_ps(q)
-#define STOREU(q, v) _mm256_storeu_ps(q, v)
-#define LOADM(q) _mm256_maskload_ps(q, mk)
-#define STOREM(q, v) store_tail_f(q, k - kk, v)
-#define ALL(v) (v)
-#define KEEP(v) _mm256_and_ps(v, keep)
-        for (; p < kk; p += 8) {
-            xv = _mm256_loadu_ps(x + p);
-            zv = _mm256_loadu_ps(zp + p);
-            ROW_STEP(LOADU, STOREU, ALL, w0, a0, s0)
-            ROW_STEP(LOADU, STOREU, ALL, w1, a1, s1)
-            ROW_STEP(LOADU, STOREU, ALL, w2, a2, s2)
-            ROW_STEP(LOADU, STOREU, ALL, w3, a3, s3)
-        }
-        if (p < k) {        /* lanes past k: x = 0 times the row masked to +0 */
-            xv = _mm256_maskload_ps(x + p, mk);
-            zv = _mm256_maskload_ps(zp + p, mk);
-            ROW_STEP(LOADM, STOREM, KEEP, w0, a0, s0)
-            ROW_STEP(LOADM, STOREM, KEEP, w1, a1, s1)
-            ROW_STEP(LOADM, STOREM, KEEP, w2, a2, s2)
-            ROW_STEP(LOADM, STOREM, KEEP, w3, a3, s3)
-        }
-        __m256 h = half_trees_f(s0, s1, s2, s3);
-        __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),
-                              _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(U + j, _mm_add_ps(_mm_loadu_ps(b + j),
-                                        _mm_mul_ps(_mm_set1_ps(1.0f), d)));
+        FOUR_ROWS_FROM_P
     }
     for (; j < m; j++) {
         float *w0 = W + (long)j * k;
@@ -242,8 +252,7 @@ AVX512 static void fwd_update_f_avx512(int m, int k, const float *ad,
     const __m256 keep = _mm256_castsi256_ps(mk);
     int j = 0;
     for (; j + 4 <= m; j += 4) {
-        float *const w0 = W + (long)j * k, *const w1 = w0 + k;
-        float *const w2 = w1 + k, *const w3 = w2 + k;
+        FOUR_ROWS_AT_J
         const __m512 A0 = _mm512_set1_ps(ad[j]), A1 = _mm512_set1_ps(ad[j + 1]);
         const __m512 A2 = _mm512_set1_ps(ad[j + 2]), A3 = _mm512_set1_ps(ad[j + 3]);
         const __m256 a0 = LO16(A0), a1 = LO16(A1), a2 = LO16(A2), a3 = LO16(A3);
@@ -264,28 +273,7 @@ AVX512 static void fwd_update_f_avx512(int m, int k, const float *ad,
             ROW_STEP16(w2, A2, s2)
             ROW_STEP16(w3, A3, s3)
         }
-        if (p < kk) {                       /* 8 more columns */
-            xv = _mm256_loadu_ps(x + p);
-            zv = _mm256_loadu_ps(zp + p);
-            ROW_STEP(LOADU, STOREU, ALL, w0, a0, s0)
-            ROW_STEP(LOADU, STOREU, ALL, w1, a1, s1)
-            ROW_STEP(LOADU, STOREU, ALL, w2, a2, s2)
-            ROW_STEP(LOADU, STOREU, ALL, w3, a3, s3)
-            p += 8;
-        }
-        if (p < k) {        /* lanes past k: x = 0 times the row masked to +0 */
-            xv = _mm256_maskload_ps(x + p, mk);
-            zv = _mm256_maskload_ps(zp + p, mk);
-            ROW_STEP(LOADM, STOREM, KEEP, w0, a0, s0)
-            ROW_STEP(LOADM, STOREM, KEEP, w1, a1, s1)
-            ROW_STEP(LOADM, STOREM, KEEP, w2, a2, s2)
-            ROW_STEP(LOADM, STOREM, KEEP, w3, a3, s3)
-        }
-        __m256 h = half_trees_f(s0, s1, s2, s3);
-        __m128 d = _mm_add_ps(_mm256_castps256_ps128(h),
-                              _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(U + j, _mm_add_ps(_mm_loadu_ps(b + j),
-                                        _mm_mul_ps(_mm_set1_ps(1.0f), d)));
+        FOUR_ROWS_FROM_P        /* at most one 8-column step, the tail */
     }
     if (j < m)              /* the last m mod 4 rows: the AVX2 pass's loop */
         fwd_update_f_avx2(m - j, k, ad + j, zp, x, W + (long)j * k, b + j,
