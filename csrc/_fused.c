@@ -144,11 +144,10 @@ ATTR static double NAME(pynn_fused_net *net, T *params, const T *x,           \
 }
 
 #if PYNN_HAVE_AVX2
-/* Rows w0 ... w3 (rows j ... j+3 of W, FOUR_ROWS_AT_J) of the pass below
-   from column p on: 8 columns a step,
-   then the masked tail, then u_j ... u_j+3 = b + the lanes' trees.  Uses
-   x, zp, k, kk, mk, keep, the rows' a0 ... a3 and sums s0 ... s3, and xv,
-   zv, v. */
+/* Rows w0 ... w3 (rows j ... j+3 of W, FOUR_ROWS_AT_J) of the passes
+   below from column p on: 8 columns a step, then the masked tail, then
+   u_j ... u_j+3 = b + the lanes' trees.  Uses x, zp, k, kk, mk, keep, the
+   rows' a0 ... a3 and sums s0 ... s3, and xv, zv, v. */
 #define ROW_STEP(LOAD, STORE, MASK, wr, ar, sr)                               \
         v = _mm256_add_ps(LOAD(wr + p), _mm256_mul_ps(ar, zv));               \
         STORE(wr + p, v);                                                     \

@@ -28,9 +28,7 @@ static inline int pynn_cpu_has_avx2(void)
 static inline int pynn_cpu_has_avx512(void)
 {
 #if PYNN_HAVE_AVX2
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f")
-        ? 1 : 0;
+    return pynn_cpu_has_avx2() && __builtin_cpu_supports("avx512f") ? 1 : 0;
 #else
     return 0;
 #endif

@@ -1082,12 +1082,11 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef const floating[::1] w_all
     cdef const floating* w = NULL
     cdef floating* xbuf = NULL
-    cdef int fvariant
     cdef floating* tbuf = NULL
     cdef floating* wbuf = NULL
     cdef floating[:, ::1] xb_v, tb_v, wb_v
     cdef double total = 0, wsum = 0, batch_loss, bw
-    cdef int status = 0
+    cdef int status = 0, fvariant
     cdef bint fused = not update.needs_gradient
     cdef bint online = update.steps_online(net, batch_size)
     # Plain SGD one sample at a time on a small Dense net: forward, delta,
