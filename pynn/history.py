@@ -22,11 +22,11 @@ def _key_property(key: str) -> property:
     the values, as floats) without touching the other lists.
     """
     def get(self: History) -> list[float]:
-        return self._lists[key]
+        return self._committed()[key]
 
     def set_(self: History, values: Any) -> None:
         new = [float(v) for v in values]
-        self._lists = {**self._lists, key: new}
+        self._lists = {**self._committed(), key: new}
 
     return property(get, set_, doc=f"Per-epoch ``{key}`` values (list of float).")
 
@@ -64,13 +64,17 @@ class History:
 
     Notes
     -----
-    :meth:`append` is atomic with respect to KeyboardInterrupt: it builds
-    all the new lists first and installs them with a single attribute
-    store, so an interrupt leaves either the old lists or the new ones,
-    never lists of different lengths.
+    :meth:`append` is atomic with respect to KeyboardInterrupt: it notes
+    the lists' lengths (one attribute store), appends in place and clears
+    the note (a second store).  Reading a History whose append was
+    interrupted in between first truncates the lists to the noted
+    lengths, so an interrupt leaves either the old lists or the new ones,
+    never lists of different lengths.  An append costs O(1), whatever the
+    number of epochs recorded.
     """
 
     KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "lr", "time")
+    _undo: dict[str, int] | None = None      # (also for older pickles)
 
     loss = _key_property("loss")
     val_loss = _key_property("val_loss")
@@ -80,9 +84,10 @@ class History:
     time = _key_property("time")
 
     def __init__(self) -> None:
-        # All per-epoch lists in one dict, replaced (never mutated) as a
-        # whole by append: one STORE_ATTR commits an epoch.
+        # All per-epoch lists in one dict.  _undo: their lengths before an
+        # append that has not finished (None when none is under way).
         self._lists: dict[str, list[float]] = {k: [] for k in self.KEYS}
+        self._undo = None
         self.stopped_reason: str | None = None
         self.best_epoch: int | None = None
         self.interrupted: bool = False
@@ -90,7 +95,7 @@ class History:
     @property
     def epochs(self) -> int:
         """Number of completed epochs (the length of ``loss``)."""
-        return len(self._lists["loss"])
+        return len(self._committed()["loss"])
 
     @property
     def best_epoch_number(self) -> int | None:
@@ -104,14 +109,27 @@ class History:
 
         Atomic with respect to KeyboardInterrupt (see Notes of the class).
         """
-        lists = self._lists
-        new = {k: (lists[k] + [record[k]] if record.get(k) is not None
-                   else lists[k]) for k in self.KEYS}
-        self._lists = new                      # the single committing store
+        lists = self._committed()
+        self._undo = {k: len(v) for k, v in lists.items()}
+        for k in self.KEYS:
+            value = record.get(k)
+            if value is not None:
+                lists[k].append(value)
+        self._undo = None                      # the committing store
+
+    def _committed(self) -> dict[str, list[float]]:
+        """The lists, first cut back to their lengths before an append
+        that a KeyboardInterrupt stopped half-way (if one did)."""
+        undo = self._undo
+        if undo is not None:
+            for k, n in undo.items():
+                del self._lists[k][n:]
+            self._undo = None
+        return self._lists
 
     def as_dict(self) -> dict[str, Any]:
         """The records as a plain dict (lists copied), for checkpoints."""
-        lists = self._lists
+        lists = self._committed()
         d: dict[str, Any] = {k: list(lists[k]) for k in self.KEYS}
         d.update(stopped_reason=self.stopped_reason, best_epoch=self.best_epoch,
                  interrupted=self.interrupted)

@@ -82,6 +82,39 @@ def test_append_is_atomic_under_keyboard_interrupt():
     assert n_interrupted >= 5
 
 
+def _dict_length(h):
+    """The one length of as_dict's lists (an error if they differ)."""
+    (n,) = {len(v) for k, v in h.as_dict().items() if k in History.KEYS}
+    return n
+
+
+def test_interrupted_append_is_undone_for_every_reader():
+    """After an append stopped at any point, the first reader (epochs or
+    as_dict) sees what the list attributes then show: every list with the
+    old length (2) or every one with the new (3)."""
+    record = {"loss": 0.25, "lr": 0.05, "time": 0.02, "accuracy": 0.75,
+              "val_loss": 0.5, "val_accuracy": 0.625}
+    for read in (lambda h: h.epochs, _dict_length):
+        h = _history_with(2)
+        for fired in interrupt_everywhere(lambda: h.append(record),
+                                          history_module.__file__):
+            first = read(h)
+            lengths = {len(getattr(h, k)) for k in History.KEYS}
+            assert lengths in ({2}, {3}) and first in lengths
+            h = _history_with(2)
+
+
+def test_append_extends_the_lists_in_place():
+    """An append adds to the existing lists (O(1)) instead of copying
+    every list each epoch, which made a fit of E epochs cost O(E^2)."""
+    h = _history_with(3)
+    before = {k: getattr(h, k) for k in History.KEYS}
+    h.append({"loss": 0.5, "lr": 0.1, "time": 0.01})
+    for k in History.KEYS:
+        assert getattr(h, k) is before[k]
+    assert (len(h.loss), len(h.lr), len(h.accuracy)) == (4, 4, 3)
+
+
 def test_append_skips_missing_and_none_values():
     h = History()
     h.append({"loss": 1.5, "lr": 0.1, "time": 0.2, "accuracy": None})
