@@ -70,6 +70,7 @@ from pynn._network cimport (Net, forward_pass, backward_pass, output_of,
                             SGD_UPDATE, LOSS_ONLY, online_step_pass,
                             online_step_supported, fused_sgd_describe,
                             pynn_fused_net)
+from pynn._finite cimport all_finite
 from pynn._fpenv cimport (fpenv_t, fpenv_enter, fpenv_exit, fpenv_save,
                           HAVE_MXCSR)
 from pynn._update cimport (Rule, OnlineStep, update_span, step_constants,
@@ -1047,7 +1048,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
                 Batches data, Py_ssize_t start, Py_ssize_t stop,
                 Py_ssize_t batch_size, int loss, int accuracy, Update update,
                 double lr, floating[::1] work, seed=None, n_threads=1,
-                Scratch scratch=None):
+                Scratch scratch=None, Py_ssize_t epochs=1,
+                double[:, ::1] records=None, floating[::1] snapshot=None,
+                double ceiling=float("inf")):
     """Train on samples start:stop (positions in ``data.order``, if set).
 
     Each batch: forward; loss and correct predictions counted before the
@@ -1071,6 +1074,16 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     Returns (Σ w_i L_i, Σ w_i, correct predictions, samples done, status)
     where status 1 means a batch's loss was not finite and training stopped
     before that batch's update (w_i = 1 without sample weights).
+
+    ``epochs`` > 1 trains that many epochs over start:stop in this one call
+    (the operations of one call per epoch, without the interpreter in
+    between; ``seed`` must be None).  An order then holds one permutation
+    per epoch, back to back.  Epoch e begins by copying params into
+    ``snapshot``; once it has run to its end it writes (Σ w_i L_i, Σ w_i,
+    correct) into ``records[e]`` and stops the call with status 2 if its
+    mean loss (Σ w_i L_i / Σ w_i, 0 when Σ w_i = 0) is not finite or
+    exceeds ``ceiling``, or a parameter is not finite.  The sums returned
+    are then the last epoch's and "samples done" counts every epoch's.
     """
     cdef const Net* net = &layout.net
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers]
@@ -1107,6 +1120,9 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
     cdef fpenv_t caller = fpenv_save()
     cdef Job job
     cdef int nt = _check_threads(n_threads)
+    cdef Py_ssize_t e, span = 0, done = 0
+    cdef double mean
+    cdef floating* snap = NULL
 
     # Checks that keep the nogil loop in bounds.
     if not (0 <= loss < N_LOSSES and 0 <= accuracy < N_ACCURACY):
@@ -1121,9 +1137,22 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         raise ValueError("sample weights do not combine with activity penalties")
     if not (0 <= start <= stop):
         raise ValueError("bad batch range")
+    if epochs < 1:
+        raise ValueError("epochs must be >= 1")
+    if epochs > 1:
+        if seed is not None:
+            raise ValueError("epochs > 1 trains without dropout or noise")
+        if records is None or records.shape[0] < epochs or records.shape[1] != 3:
+            raise ValueError("records must have epochs rows of 3")
+        if snapshot is None or snapshot.shape[0] != params.shape[0]:
+            raise ValueError("snapshot must have one entry per parameter")
+        snap = &snapshot[0]
     if data.order is not None:
         order_v = data.order
-        if stop > order_v.shape[0]:
+        span = order_v.shape[0] // epochs
+        if span * epochs != order_v.shape[0]:
+            raise ValueError("the order must hold one permutation per epoch")
+        if stop > span:
             raise ValueError("stop beyond order")
         ord = &order_v[0] if order_v.shape[0] else NULL
         xb_v, tb_v = data.x_buf, data.t_buf
@@ -1166,74 +1195,94 @@ def run_batches(Layout layout, floating[::1] params, floating[::1] grads,
         if fnet.pend == NULL:
             raise MemoryError()
 
+    cdef const Py_ssize_t* ord0 = ord
     with nogil:
         fpenv_enter()       # the exit restores ``caller``
-        while pos < stop:
-            B = batch_size if stop - pos >= batch_size else stop - pos
-            if training:
-                # Masks depend on the seed and the batch's index alone, so
-                # how the epoch is split into calls never changes them.
-                state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
-            _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
-                    tbuf, wbuf, &xb, &tb, &wb)
-            if not small and _geometry(&job, B):
-                job.X, job.T, job.sw, job.seed = xb, tb, wb, state
-                batch_loss = _run_chunks(&job)
+        for e in range(epochs):
+            if epochs > 1:
+                memcpy(snap, &params[0], params.shape[0] * sizeof(floating))
+                pos = start
+                total = wsum = 0.0
+                correct = 0
+                if ord0 != NULL:
+                    ord = ord0 + e * span
+            while pos < stop:
+                B = batch_size if stop - pos >= batch_size else stop - pos
+                if training:
+                    # Masks depend on the seed and the batch's index alone, so
+                    # how the epoch is split into calls never changes them.
+                    state = base + <rng_t>(pos // batch_size) * 0xD1B54A32D192ED03ULL
+                _gather(&X[0, 0], &T[0, 0], w, n_in, n_out, ord, pos, B, xbuf,
+                        tbuf, wbuf, &xb, &tb, &wb)
+                if not small and _geometry(&job, B):
+                    job.X, job.T, job.sw, job.seed = xb, tb, wb, state
+                    batch_loss = _run_chunks(&job)
+                    if not isfinite(batch_loss):
+                        status = 1
+                        break
+                    correct += job.n_correct
+                    bw = B if wb == NULL else _sum(wb, B)
+                    if bw > 0:
+                        r.t = r.t + 1
+                        _weights(&job, &grads[0], bw, fused, lr)
+                        if not fused:
+                            _update_pool(&job, &params[0], &grads[0], s1, s2, &r)
+                    total += batch_loss
+                    wsum += bw
+                    pos += B
+                    continue
+                if small:           # B = 1, plain SGD: one fused C call
+                    if floating is float:
+                        batch_loss = pynn_fused_sgd_f(&fnet, &params[0], xb, tb,
+                                                      wb, lr, &work[0])
+                    else:
+                        batch_loss = pynn_fused_sgd_d(&fnet, &params[0], xb, tb,
+                                                      wb, lr, &work[0])
+                elif online:        # B = 1: the step fused into backprop
+                    forward_pass(net, &params[0], xb, B, &work[0], rng)
+                    ost.rule = r
+                    ost.rule.t = r.t + 1
+                    step_constants(&ost.rule, &ost.c1, &ost.c2)
+                    batch_loss = online_step_pass(net, &params[0], xb, tb, loss,
+                                                  &ost, &work[0], training, wb)
+                else:
+                    forward_pass(net, &params[0], xb, B, &work[0], rng)
+                    batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
+                                               SGD_UPDATE if fused else GRADIENT,
+                                               lr, &grads[0], NULL, &work[0],
+                                               training, wb)
                 if not isfinite(batch_loss):
                     status = 1
                     break
-                correct += job.n_correct
+                correct += count_correct(accuracy, output_of(net, B, &work[0]),
+                                         tb, B, n_out)
                 bw = B if wb == NULL else _sum(wb, B)
-                if bw > 0:
+                if bw > 0:          # a batch of zero weights takes no step
                     r.t = r.t + 1
-                    _weights(&job, &grads[0], bw, fused, lr)
-                    if not fused:
+                    if not (fused or online):
                         _update_pool(&job, &params[0], &grads[0], s1, s2, &r)
                 total += batch_loss
                 wsum += bw
                 pos += B
-                continue
-            if small:           # B = 1, plain SGD: one fused C call
-                if floating is float:
-                    batch_loss = pynn_fused_sgd_f(&fnet, &params[0], xb, tb,
-                                                  wb, lr, &work[0])
-                else:
-                    batch_loss = pynn_fused_sgd_d(&fnet, &params[0], xb, tb,
-                                                  wb, lr, &work[0])
-            elif online:        # B = 1: the step fused into backprop
-                forward_pass(net, &params[0], xb, B, &work[0], rng)
-                ost.rule = r
-                ost.rule.t = r.t + 1
-                step_constants(&ost.rule, &ost.c1, &ost.c2)
-                batch_loss = online_step_pass(net, &params[0], xb, tb, loss,
-                                              &ost, &work[0], training, wb)
-            else:
-                forward_pass(net, &params[0], xb, B, &work[0], rng)
-                batch_loss = backward_pass(net, &params[0], xb, tb, B, loss,
-                                           SGD_UPDATE if fused else GRADIENT,
-                                           lr, &grads[0], NULL, &work[0],
-                                           training, wb)
-            if not isfinite(batch_loss):
-                status = 1
+            if floating is float:
+                if small:   # a deferred W_1 update (csrc/_fused.h)
+                    pynn_fused_flush_f(&fnet, &params[0])
+            done += pos - start
+            if status or epochs == 1:
                 break
-            correct += count_correct(accuracy, output_of(net, B, &work[0]),
-                                     tb, B, n_out)
-            bw = B if wb == NULL else _sum(wb, B)
-            if bw > 0:          # a batch of zero weights takes no step
-                r.t = r.t + 1
-                if not (fused or online):
-                    _update_pool(&job, &params[0], &grads[0], s1, s2, &r)
-            total += batch_loss
-            wsum += bw
-            pos += B
-        if floating is float:
-            if small:       # a deferred W_1 update (csrc/_fused.h)
-                pynn_fused_flush_f(&fnet, &params[0])
+            records[e, 0] = total
+            records[e, 1] = wsum
+            records[e, 2] = correct
+            mean = total / wsum if wsum != 0 else 0.0
+            if not (isfinite(mean) and mean <= ceiling
+                    and all_finite(&params[0], params.shape[0])):
+                status = 2
+                break
         fpenv_exit(caller)
     if small:
         free(fnet.pend)
     update.step = r.t
-    return total, wsum, correct, pos - start, status
+    return total, wsum, correct, done, status
 
 
 def gradient(Layout layout, floating[::1] params, floating[::1] grads,

@@ -55,7 +55,9 @@ def run_batches(layout: Layout, params, grads, data: Batches, start: int,
                 stop: int, batch_size: int, loss: int, accuracy: int,
                 update: Update, lr: float, work,
                 seed: int | None = ..., n_threads: int = ...,
-                scratch: Scratch | None = ...) -> tuple[float, float, int, int, int]: ...
+                scratch: Scratch | None = ..., epochs: int = ...,
+                records=..., snapshot=...,
+                ceiling: float = ...) -> tuple[float, float, int, int, int]: ...
 def gradient(layout: Layout, params, grads, X, T, loss: int, l2: float, work,
              weights=..., seed: int | None = ..., n_threads: int = ...,
              scratch: Scratch | None = ...) -> tuple[float, float]: ...

@@ -48,7 +48,9 @@ class History:
     lr : list of float
         Learning rate used in each epoch.
     time : list of float
-        Wall time of each epoch in seconds.
+        Wall time of each epoch in seconds.  Short epochs that the Trainer
+        ran several to one compiled call (nothing between them needed the
+        interpreter) each get that call's mean.
     stopped_reason : str or None
         "max_epochs", "tol", "grad_tol", "early_stopping", "callback",
         "interrupted" or "diverged" (then fit raised DivergenceError).
@@ -109,12 +111,17 @@ class History:
 
         Atomic with respect to KeyboardInterrupt (see Notes of the class).
         """
+        self.extend((record,))
+
+    def extend(self, records: Any) -> None:
+        """``append`` each of ``records`` in turn, atomically as a whole."""
         lists = self._committed()
         self._undo = {k: len(v) for k, v in lists.items()}
-        for k in self.KEYS:
-            value = record.get(k)
-            if value is not None:
-                lists[k].append(value)
+        for record in records:
+            for k in self.KEYS:
+                value = record.get(k)
+                if value is not None:
+                    lists[k].append(value)
         self._undo = None                      # the committing store
 
     def _committed(self) -> dict[str, list[float]]:

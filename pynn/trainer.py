@@ -33,7 +33,7 @@ from pynn.losses import check_training_pair, get_loss
 from pynn.model import Model
 from pynn.optimizers import get_optimizer
 from pynn.progress import ProgressBar
-from pynn.schedules import make_schedule
+from pynn.schedules import Constant, make_schedule
 from pynn.stopping import (Callbacks, EarlyStopping, GradientNorm,
                            StopTraining, Tolerance, check_best_params)
 
@@ -49,6 +49,15 @@ CHECKPOINT_FORMAT = "pynn-checkpoint"
 #: below 1) has run away: sgd at lr 1e6 on digits reaches ~5e19 while finite.
 DIVERGENCE_FACTOR = 1e6
 DIVERGENCE_ROWS = 256
+
+#: Short epochs run several to a compiled call (``Trainer._epochs_per_call``)
+#: when nothing needs the interpreter between them: as many as last about
+#: ``CALL_SECONDS`` together (so Ctrl-C is seen within about that long), at
+#: most ``MAX_EPOCHS_PER_CALL``, and at most ``MAX_ORDER`` samples in all
+#: (the call's shuffle orders).
+CALL_SECONDS = 0.05
+MAX_EPOCHS_PER_CALL = 4096
+MAX_ORDER = 1 << 20
 
 
 class _Default:
@@ -405,9 +414,16 @@ class Trainer:
                 self._fit_external(run)
             else:
                 while run.epoch < self.epochs:
-                    record = run.runner.epoch(run, self._schedule.lr(run.epoch))
-                    if self._end_epoch(run, record):
-                        break
+                    lr, k = self._schedule.lr(run.epoch), self._epochs_per_call(run)
+                    if k == 1:
+                        if self._end_epoch(run, run.runner.epoch(run, lr)):
+                            break
+                        continue
+                    records, diverged = run.runner.epochs(run, k, lr)
+                    run.history.extend(records)     # all _end_epoch would do
+                    run.epoch += len(records)       # here (see _epochs_per_call)
+                    if diverged is not None:
+                        diverged()
         except KeyboardInterrupt:
             history.interrupted = True
             history.stopped_reason = "interrupted"
@@ -461,6 +477,23 @@ class Trainer:
         if self._group is None:
             return _EpochRunner(self, X, T, sw)
         return distributed.Runner(self, X, T, sw, self._group)
+
+    def _epochs_per_call(self, run):
+        """How many epochs the next compiled call trains: 1, unless nothing
+        runs between epochs (no progress bar, validation, callbacks,
+        checkpoints, stopping rules, dropout or noise, or MPI; a constant
+        rate) and the last epoch was short: then as many as fill about
+        ``CALL_SECONDS``.  The results are the same either way."""
+        runner = run.runner
+        if (self._group is not None or runner.epoch_seconds is None
+                or self.verbose or self.callbacks or self.checkpoint_every
+                or run.rules or runner.stochastic
+                or run.evaluator.Xv is not None
+                or type(self._schedule) is not Constant):
+            return 1
+        k = int(CALL_SECONDS / max(runner.epoch_seconds, 1e-9))
+        return max(1, min(k, MAX_EPOCHS_PER_CALL, MAX_ORDER // runner.n,
+                          self.epochs - run.epoch))
 
     def _make_rules(self):
         rules = {}
@@ -754,6 +787,7 @@ class _EpochRunner:
         self.stochastic = model._layout.stochastic
         self.n_threads = trainer._threads()
         self.scratch = _train.Scratch()
+        self.epoch_seconds = None       # the last epoch's time
 
     def epoch(self, run, lr):
         """Train one epoch at rate ``lr``; returns its history record."""
@@ -798,7 +832,46 @@ class _EpochRunner:
                   "time": time.perf_counter() - t0}
         if bar is not None:
             bar.close(_summary(record))
+        self.epoch_seconds = record["time"]
         return record
+
+    def epochs(self, run, k, lr):
+        """Train k epochs at rate ``lr`` in one compiled call (the
+        operations and random draws of k calls of ``epoch``: the shuffles
+        are the rows of one ``Generator.permuted``, which draws as k calls
+        of ``permutation`` do).  Returns (records, diverged): the records of
+        the epochs that ended finite, each timed as the call's mean, and
+        None or a function that raises DivergenceError for the next epoch
+        (the weights restored to its start)."""
+        trainer, model, n, B = self.trainer, self.model, self.n, self.B
+        self.data.set_order(run.rng.permuted(
+            np.tile(np.arange(n, dtype=np.intp), (k, 1)), axis=1).reshape(-1)
+            if self.shuffling else None)
+        snapshot = trainer._snapshot_of(model.params)
+        sums = np.zeros((k, 3))
+        t0 = time.perf_counter()
+        res = _train.run_batches(
+            model._layout, model.params, model.grads, self.data, 0, n, B,
+            self.loss_code, self.acc_kind, self.update, lr, self.work, None,
+            n_threads=self.n_threads, scratch=self.scratch, epochs=k,
+            records=sums, snapshot=snapshot, ceiling=run.loss_ceiling)
+        trainer.optimizer.t = self.update.step
+        status, ended = res[4], res[3] // n     # epochs run to their end
+        good = ended - (status == 2)
+        seconds = (time.perf_counter() - t0) / max(ended, 1)
+        self.epoch_seconds = seconds
+        records = [{"loss": total / wsum if wsum else 0.0, "lr": lr,
+                    "accuracy": correct / n if self.acc_kind else None,
+                    "time": seconds}
+                   for total, wsum, correct in sums[:good].tolist()]
+        diverged = None
+        if status == 1:
+            diverged = lambda: trainer._diverged(run, snapshot)     # noqa: E731
+        elif status == 2:
+            total, wsum = sums[good, 0], sums[good, 1]
+            loss = total / wsum if wsum else 0.0
+            diverged = lambda: trainer._check_epoch(run, loss, snapshot)  # noqa: E731
+        return records, diverged
 
 
 class _Evaluator:
