@@ -13,10 +13,12 @@ the same number of epochs, one sample per step:
   no momentum, through a small C harness compiled here with gcc
   (``-O2``, as a user would build against the shared library).
 
-The cases are 64-32-10 on the UCI digits (1797 × 64) and 784-128-10 on
+The cases are 64-32-10 on the UCI digits (1797 × 64), 784-128-10 on
 MNIST (the first ``--mnist-n`` training images, when
 ``/work/shared/data/mnist`` or ``$PYNN_MNIST_DIR`` holds it; else random
-[0, 1] data of that shape).  Each repeat runs pynn then FANN, alternating;
+[0, 1] data of that shape), and ``xor``: 2-4-1 on the four XOR samples for
+``--xor-epochs`` epochs, where the time is mostly each library's per-epoch
+overhead.  Each repeat runs pynn then FANN, alternating;
 the table reports medians of µs per sample and the median of the per-repeat
 ratios FANN / pynn (> 1: pynn faster).  Run it as::
 
@@ -27,7 +29,7 @@ squared-error delta, backward and update of every layer in one C call;
 bit-identical to the unfused path); ``--unfused`` times the unfused path
 (forward_pass + backward_pass through pynn._blas.mm) instead.
 
-Options: ``--repeats``, ``--epochs``, ``--cases 64-32-10,784-128-10``,
+Options: ``--repeats``, ``--epochs``, ``--cases 64-32-10,784-128-10,xor``,
 ``--json out.json``, ``--unfused``; ``--crossover`` instead times pynn's small-product
 kernels against OpenBLAS per product shape (the choice behind
 ``pynn._blas.get_vector_kernel_limit()``).  Needs gcc and libfann-dev;
@@ -124,7 +126,13 @@ def build_harness(tmp):
 
 
 def load_case(name, mnist_n):
-    """(sizes, X, T, description) for a case name 'a-b-c'."""
+    """(sizes, X, T, description) for a case name 'a-b-c', or 'xor' (the
+    2-4-1 net on the four XOR samples, where an epoch is four steps and a
+    library's per-epoch overhead shows)."""
+    if name == "xor":
+        X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+        T = np.array([[0], [1], [1], [0]], np.float32)
+        return [2, 4, 1], X, T, "XOR, 4 samples"
     sizes = [int(s) for s in name.split("-")]
     rng = np.random.default_rng(0)
     X = y = None
@@ -200,22 +208,23 @@ def run_case(name, args, exe, tmp):
     sizes, X, T, what = load_case(name, args.mnist_n)
     n = X.shape[0]
     lr = args.lr
-    model, _ = pynn_trainer(sizes, lr, args.epochs)
+    epochs = args.xor_epochs if name == "xor" else args.epochs
+    model, _ = pynn_trainer(sizes, lr, epochs)
     net_file, data_file = write_inputs(tmp, name, model, X, T)
     time_pynn(sizes, X[:256], T[:256], lr, 1)        # warm-up
     p_times, f_times, ratios = [], [], []
     fann_mse = None
     for _ in range(args.repeats):
-        tp = time_pynn(sizes, X, T, lr, args.epochs)
+        tp = time_pynn(sizes, X, T, lr, epochs)
         p_times.append(tp)
         if exe is not None:
-            tf, fann_mse = time_fann(exe, net_file, data_file, n, args.epochs, lr)
+            tf, fann_mse = time_fann(exe, net_file, data_file, n, epochs, lr)
             f_times.append(tf)
             ratios.append(tf / tp)
-    m, trainer = pynn_trainer(sizes, lr, args.epochs)
+    m, trainer = pynn_trainer(sizes, lr, epochs)
     trainer.fit(X, T)
     pynn_mse = float(np.mean((m.forward(X) - T) ** 2))
-    row = {"case": name, "data": what, "n": n, "epochs": args.epochs, "lr": lr,
+    row = {"case": name, "data": what, "n": n, "epochs": epochs, "lr": lr,
            "pynn_us": 1e6 * statistics.median(p_times),
            "pynn_us_all": [1e6 * t for t in p_times],
            "pynn_mse": pynn_mse}
@@ -270,7 +279,9 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--mnist-n", type=int, default=5000)
-    ap.add_argument("--cases", default="64-32-10,784-128-10")
+    ap.add_argument("--cases", default="64-32-10,784-128-10,xor")
+    ap.add_argument("--xor-epochs", type=int, default=20000,
+                    help="epochs of the 'xor' case (4 samples each)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--unfused", action="store_true",
                     help="time pynn without its fused batch-1 SGD step")
