@@ -115,13 +115,16 @@ class History:
 
     def extend(self, records: Any) -> None:
         """``append`` each of ``records`` in turn, atomically as a whole."""
+        self.extend_columns({k: [r[k] for r in records if r.get(k) is not None]
+                             for k in self.KEYS})
+
+    def extend_columns(self, columns: Mapping[str, list[float]]) -> None:
+        """Add ``columns[key]`` to the end of each list, for the keys given
+        (several epochs at once), atomically as a whole."""
         lists = self._committed()
         self._undo = {k: len(v) for k, v in lists.items()}
-        for record in records:
-            for k in self.KEYS:
-                value = record.get(k)
-                if value is not None:
-                    lists[k].append(value)
+        for k, values in columns.items():
+            lists[k].extend(values)
         self._undo = None                      # the committing store
 
     def _committed(self) -> dict[str, list[float]]:

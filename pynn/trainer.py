@@ -419,9 +419,9 @@ class Trainer:
                         if self._end_epoch(run, run.runner.epoch(run, lr)):
                             break
                         continue
-                    records, diverged = run.runner.epochs(run, k, lr)
-                    run.history.extend(records)     # all _end_epoch would do
-                    run.epoch += len(records)       # here (see _epochs_per_call)
+                    columns, done, diverged = run.runner.epochs(run, k, lr)
+                    run.history.extend_columns(columns)  # all _end_epoch
+                    run.epoch += done           # would do (_epochs_per_call)
                     if diverged is not None:
                         diverged()
         except KeyboardInterrupt:
@@ -839,10 +839,11 @@ class _EpochRunner:
         """Train k epochs at rate ``lr`` in one compiled call (the
         operations and random draws of k calls of ``epoch``: the shuffles
         are the rows of one ``Generator.permuted``, which draws as k calls
-        of ``permutation`` do).  Returns (records, diverged): the records of
-        the epochs that ended finite, each timed as the call's mean, and
-        None or a function that raises DivergenceError for the next epoch
-        (the weights restored to its start)."""
+        of ``permutation`` do).  Returns (columns, m, diverged): the
+        History's columns of the m epochs that ended within bounds (each
+        timed as the call's mean), and None or a function that raises
+        DivergenceError for the next epoch (the weights restored to its
+        start)."""
         trainer, model, n, B = self.trainer, self.model, self.n, self.B
         self.data.set_order(run.rng.permuted(
             np.tile(np.arange(n, dtype=np.intp), (k, 1)), axis=1).reshape(-1)
@@ -860,18 +861,21 @@ class _EpochRunner:
         good = ended - (status == 2)
         seconds = (time.perf_counter() - t0) / max(ended, 1)
         self.epoch_seconds = seconds
-        records = [{"loss": total / wsum if wsum else 0.0, "lr": lr,
-                    "accuracy": correct / n if self.acc_kind else None,
-                    "time": seconds}
-                   for total, wsum, correct in sums[:good].tolist()]
+        total, wsum, correct = sums[:good].T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = np.where(wsum != 0, total / wsum, 0.0)
+        columns = {"loss": loss.tolist(), "lr": [lr] * good,
+                   "time": [seconds] * good}
+        if self.acc_kind:
+            columns["accuracy"] = (correct / n).tolist()
         diverged = None
         if status == 1:
             diverged = lambda: trainer._diverged(run, snapshot)     # noqa: E731
         elif status == 2:
-            total, wsum = sums[good, 0], sums[good, 1]
-            loss = total / wsum if wsum else 0.0
-            diverged = lambda: trainer._check_epoch(run, loss, snapshot)  # noqa: E731
-        return records, diverged
+            t_bad, w_bad = float(sums[good, 0]), float(sums[good, 1])
+            bad = t_bad / w_bad if w_bad else 0.0
+            diverged = lambda: trainer._check_epoch(run, bad, snapshot)  # noqa: E731
+        return columns, good, diverged
 
 
 class _Evaluator:
