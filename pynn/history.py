@@ -66,9 +66,10 @@ class History:
 
     Notes
     -----
-    :meth:`append` is atomic with respect to KeyboardInterrupt: it notes
-    the lists' lengths (one attribute store), appends in place and clears
-    the note (a second store).  Reading a History whose append was
+    :meth:`append` (and :meth:`extend`, :meth:`extend_columns`) is atomic
+    with respect to KeyboardInterrupt: it notes the lists' lengths (one
+    attribute store), appends in place and clears the note (a second
+    store).  Reading a History whose append was
     interrupted in between first truncates the lists to the noted
     lengths, so an interrupt leaves either the old lists or the new ones,
     never lists of different lengths.  An append costs O(1), whatever the
@@ -121,6 +122,10 @@ class History:
     def extend_columns(self, columns: Mapping[str, list[float]]) -> None:
         """Add ``columns[key]`` to the end of each list, for the keys given
         (several epochs at once), atomically as a whole."""
+        unknown = sorted(set(columns) - set(self.KEYS))
+        if unknown:
+            raise ValueError(f"unknown History keys {unknown}; the keys are "
+                             f"{', '.join(self.KEYS)}")
         lists = self._committed()
         self._undo = {k: len(v) for k, v in lists.items()}
         for k, values in columns.items():

@@ -115,6 +115,17 @@ def test_append_extends_the_lists_in_place():
     assert (len(h.loss), len(h.lr), len(h.accuracy)) == (4, 4, 3)
 
 
+def test_extend_columns_adds_several_epochs_and_checks_keys():
+    h = _history_with(1)
+    h.extend_columns({"loss": [0.5, 0.25], "lr": [0.1, 0.1],
+                      "time": [0.01, 0.02]})
+    assert h.loss == [1.0, 0.5, 0.25] and h.time == [0.01, 0.01, 0.02]
+    assert h.val_loss == [2.0] and h.epochs == 3
+    with pytest.raises(ValueError, match="unknown History keys"):
+        h.extend_columns({"loss": [1.0], "bogus": [1.0]})
+    assert h.loss == [1.0, 0.5, 0.25]          # nothing changed
+
+
 def test_append_skips_missing_and_none_values():
     h = History()
     h.append({"loss": 1.5, "lr": 0.1, "time": 0.2, "accuracy": None})
