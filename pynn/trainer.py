@@ -340,7 +340,8 @@ class Trainer:
         Never modifies X or y.  On Ctrl-C (KeyboardInterrupt) between
         compiled calls fit returns the History so far with
         ``history.interrupted = True``; the model holds the weights after the
-        last completed call (at most one epoch's work is lost when silent).
+        last completed call, whose epochs (one, or up to ``CALL_SECONDS`` of
+        short epochs run together) the History may lack.
         A non-finite loss raises ``DivergenceError`` and leaves the weights
         of the last epoch that ended finite.
         """

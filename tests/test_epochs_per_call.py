@@ -210,3 +210,29 @@ def test_run_batches_epochs_checks_its_arguments(kw, message):
 def test_run_batches_epochs_needs_one_permutation_per_epoch():
     with pytest.raises(ValueError, match="one permutation per epoch"):
         _xor_call(2, order=np.array([0, 1, 2, 3, 0], np.intp))
+
+
+def test_ctrl_c_stops_a_fit_of_short_epochs_soon(calls):
+    """A real SIGINT during a long fit of short epochs: the compiled calls
+    are short, so fit returns the History (interrupted, lists of one
+    length) long before its epochs are done, with finite weights."""
+    import os
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    model = pynn.MLP([2, 4, 1], hidden="sigmoid", output="sigmoid", seed=0)
+    trainer = pynn.Trainer(model, loss="squared_error", lr=0.5, batch_size=1,
+                           epochs=10**8, n_threads=1)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        history = trainer.fit(XOR_X, XOR_T)
+    finally:
+        timer.cancel()
+    assert calls["calls"] >= 1
+    assert history.interrupted and history.stopped_reason == "interrupted"
+    assert 0 < history.epochs < 10**8
+    assert {len(history.loss), len(history.lr), len(history.time)} == \
+        {history.epochs}
+    assert np.isfinite(model.params).all()
