@@ -60,7 +60,7 @@ def _assert_same(a, b):
 
 
 CASES = {
-    # name: (sizes, hidden, output, loss, trainer options)
+    # name: (sizes, hidden, output, loss, trainer options, dtype)
     "fused sgd float32": ([2, 4, 1], "sigmoid", "sigmoid", "squared_error",
                           dict(optimizer="sgd", lr=0.5, batch_size=1,
                                shuffle=False), np.float32),
