@@ -236,3 +236,24 @@ def test_ctrl_c_stops_a_fit_of_short_epochs_soon(calls):
     assert {len(history.loss), len(history.lr), len(history.time)} == \
         {history.epochs}
     assert np.isfinite(model.params).all()
+
+
+def test_chunked_batches_on_several_threads_match_too(calls):
+    """Batches large enough to be cut into chunks on pynn's threads: the
+    several-epoch path gives the one-call-per-epoch bits on 1, 2 and 3
+    threads (item 1's identity holds through it)."""
+    X, y = pynn.datasets.load_digits(dtype=np.float32, scale=True)
+    results = []
+    for n_threads in (1, 2, 3):
+        for callbacks in (None, [_noop]):
+            model = pynn.MLP([64, 128, 128, 10], hidden="relu",
+                             output="softmax", seed=0)
+            history = pynn.Trainer(
+                model, loss="cross_entropy", optimizer="momentum", lr=0.05,
+                batch_size=512, epochs=30, seed=0, n_threads=n_threads,
+                callbacks=callbacks).fit(X, y)
+            results.append((model.params, history.loss))
+    assert calls["calls"] >= 3
+    for params, loss in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        assert loss == results[0][1]
