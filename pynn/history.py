@@ -66,12 +66,11 @@ class History:
 
     Notes
     -----
-    :meth:`append` (and :meth:`extend`, :meth:`extend_columns`) is atomic
-    with respect to KeyboardInterrupt: it notes the lists' lengths (one
-    attribute store), appends in place and clears the note (a second
-    store).  Reading a History whose append was
-    interrupted in between first truncates the lists to the noted
-    lengths, so an interrupt leaves either the old lists or the new ones,
+    :meth:`append` (and :meth:`extend_columns`) is atomic with respect to
+    KeyboardInterrupt: it notes the lists' lengths (one attribute store),
+    appends in place and clears the note (a second store).  Reading a
+    History whose append was interrupted in between first truncates the
+    lists to the noted lengths, so an interrupt leaves either the old lists or the new ones,
     never lists of different lengths.  An append costs O(1), whatever the
     number of epochs recorded.
     """
@@ -112,12 +111,8 @@ class History:
 
         Atomic with respect to KeyboardInterrupt (see Notes of the class).
         """
-        self.extend((record,))
-
-    def extend(self, records: Any) -> None:
-        """``append`` each of ``records`` in turn, atomically as a whole."""
-        self.extend_columns({k: [r[k] for r in records if r.get(k) is not None]
-                             for k in self.KEYS})
+        self.extend_columns({k: [record[k]] for k in self.KEYS
+                             if record.get(k) is not None})
 
     def extend_columns(self, columns: Mapping[str, list[float]]) -> None:
         """Add ``columns[key]`` to the end of each list, for the keys given
