@@ -793,8 +793,7 @@ class _EpochRunner:
     def epoch(self, run, lr):
         """Train one epoch at rate ``lr``; returns its history record."""
         trainer, model, n, B = self.trainer, self.model, self.n, self.B
-        self.data.set_order(run.rng.permutation(n).astype(np.intp)
-                            if self.shuffling else None)
+        self._set_orders(run, 1)
         epoch_seed = int(run.rng.integers(2**63)) if self.stochastic else None
         snapshot = trainer._snapshot_of(model.params)
         t0 = time.perf_counter()
@@ -836,19 +835,25 @@ class _EpochRunner:
         self.epoch_seconds = record["time"]
         return record
 
+    def _set_orders(self, run, k):
+        """The visiting orders of the next k epochs (None in storage
+        order): the rows of one ``Generator.permuted``, which draws as k
+        calls of ``permutation(n)`` do, so one call per epoch and k epochs
+        per call shuffle alike."""
+        n = self.n
+        self.data.set_order(run.rng.permuted(
+            np.tile(np.arange(n, dtype=np.intp), (k, 1)), axis=1).reshape(-1)
+            if self.shuffling else None)
+
     def epochs(self, run, k, lr):
         """Train k epochs at rate ``lr`` in one compiled call (the
-        operations and random draws of k calls of ``epoch``: the shuffles
-        are the rows of one ``Generator.permuted``, which draws as k calls
-        of ``permutation`` do).  Returns (columns, m, diverged): the
+        operations and random draws of k calls of ``epoch``).  Returns (columns, m, diverged): the
         History's columns of the m epochs that ended within bounds (each
         timed as the call's mean), and None or a function that raises
         DivergenceError for the next epoch (the weights restored to its
         start)."""
         trainer, model, n, B = self.trainer, self.model, self.n, self.B
-        self.data.set_order(run.rng.permuted(
-            np.tile(np.arange(n, dtype=np.intp), (k, 1)), axis=1).reshape(-1)
-            if self.shuffling else None)
+        self._set_orders(run, k)
         snapshot = trainer._snapshot_of(model.params)
         sums = np.zeros((k, 3))
         t0 = time.perf_counter()
@@ -862,20 +867,19 @@ class _EpochRunner:
         good = ended - (status == 2)
         seconds = (time.perf_counter() - t0) / max(ended, 1)
         self.epoch_seconds = seconds
-        total, wsum, correct = sums[:good].T
+        total, wsum, correct = sums[:ended].T
         with np.errstate(divide="ignore", invalid="ignore"):
-            loss = np.where(wsum != 0, total / wsum, 0.0)
-        columns = {"loss": loss.tolist(), "lr": [lr] * good,
+            loss = np.where(wsum != 0, total / wsum, 0.0).tolist()
+        columns = {"loss": loss[:good], "lr": [lr] * good,
                    "time": [seconds] * good}
         if self.acc_kind:
-            columns["accuracy"] = (correct / n).tolist()
+            columns["accuracy"] = (correct[:good] / n).tolist()
         diverged = None
         if status == 1:
             diverged = lambda: trainer._diverged(run, snapshot)     # noqa: E731
         elif status == 2:
-            t_bad, w_bad = float(sums[good, 0]), float(sums[good, 1])
-            bad = t_bad / w_bad if w_bad else 0.0
-            diverged = lambda: trainer._check_epoch(run, bad, snapshot)  # noqa: E731
+            diverged = lambda: trainer._check_epoch(     # noqa: E731
+                run, loss[good], snapshot)
         return columns, good, diverged
 
 
